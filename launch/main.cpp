@@ -1,0 +1,77 @@
+// The hyperrep executable: MPI start-up, logging, dispatch to a subcommand, and the one place
+// where exceptions become messages and exit codes (2 usage/config, 1 otherwise).
+#include <unistd.h>
+
+#include <iostream>
+
+#include "common/error.h"
+#include "common/logging.h"
+#include "distributed/mpi_runtime.h"
+#include "launch/commands.h"
+
+namespace {
+
+void print_usage(std::ostream& os) {
+  os << "usage: hyperrep [--version] [--help] <command> [<args>]\n\ncommands:\n";
+  for (const auto& c : hyperrep::cli::commands()) {
+    os << "  " << c.name << std::string(12 - std::min<size_t>(11, std::string(c.name).size()), ' ') << c.summary << "\n";
+  }
+  os << "\n'hyperrep <command> --help' describes a command. Config-taking commands accept\n"
+        "--config FILE and repeated --set section.key=value.\n";
+}
+
+int dispatch(hyperrep::dist::MpiRuntime& mpi, int argc, char** argv) {
+  using namespace hyperrep;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    print_usage(std::cerr);
+    return 2;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage(std::cout);
+    return 0;
+  }
+  if (args[0] == "--version") args[0] = "version";
+  for (const auto& c : cli::commands()) {
+    if (args[0] == c.name) {
+      cli::Context ctx{mpi, std::vector<std::string>(args.begin() + 1, args.end())};
+      return c.run(ctx);
+    }
+  }
+  HYPERREP_THROW(UsageError, "unknown command '", args[0], "' (see hyperrep --help)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace hyperrep;
+  std::unique_ptr<dist::MpiRuntime> mpi;
+  try {
+    mpi = std::make_unique<dist::MpiRuntime>(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::cerr << "hyperrep: cannot start MPI: " << e.what() << "\n";
+    return 1;
+  }
+  init_logging(mpi->rank(), mpi->world_size());
+  int code = 0;
+  try {
+    code = dispatch(*mpi, argc, argv);
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    if (e.kind() != ErrorKind::kUsage && e.kind() != ErrorKind::kConfig && !e.file().empty()) {
+      spdlog::debug("thrown at {}:{}", e.file(), e.line());
+    }
+    code = e.exit_code();
+  } catch (const c10::Error& e) {
+    spdlog::error("torch: {}", e.what_without_backtrace());
+    code = 1;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    code = 1;
+  }
+  spdlog::default_logger()->flush();
+  // A rank that fails alone would leave its peers waiting in a collective: end them all.
+  if (code != 0 && mpi->world_size() > 1) mpi->abort(code);
+  mpi.reset();
+  return code;
+}

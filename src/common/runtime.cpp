@@ -1,0 +1,31 @@
+#include "common/runtime.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "common/error.h"
+
+namespace hyperrep {
+
+torch::Device resolve_device(const std::string& name, int local_rank) {
+  const bool cuda = torch::cuda::is_available();
+  if (name == "cpu" || (name == "auto" && !cuda)) return torch::Device(torch::kCPU);
+  if (name == "cuda" || name == "auto") {
+    HYPERREP_CHECK(cuda, ConfigError, "run.device = \"cuda\" but no CUDA device is available (use \"auto\" or \"cpu\")");
+    const int n = static_cast<int>(torch::cuda::device_count());
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % n));
+  }
+  HYPERREP_THROW(ConfigError, "unknown device '", name, "' (expected auto, cpu or cuda)");
+}
+
+int configure_threads(int64_t threads, int local_size) {
+  int n = static_cast<int>(threads);
+  if (n <= 0) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    n = std::max(1, cores / std::max(1, local_size));
+  }
+  torch::set_num_threads(n);
+  return n;
+}
+
+}  // namespace hyperrep

@@ -1,0 +1,16 @@
+// Process-wide runtime choices: which device tensors live on, and how many intra-op threads a
+// rank uses so that several ranks on one node do not oversubscribe its cores.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace hyperrep {
+
+// "auto" -> cuda:<local_rank % devices> when CUDA is available, else cpu; "cuda" without a GPU throws.
+torch::Device resolve_device(const std::string& name, int local_rank = 0);
+// threads == 0: hardware cores / ranks on this node (at least 1). Returns the count set.
+int configure_threads(int64_t threads, int local_size);
+
+}  // namespace hyperrep

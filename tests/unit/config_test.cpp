@@ -1,0 +1,145 @@
+// Config parsing: types, ranges, enums, unknown keys with suggestions, line numbers, --set,
+// round trip through to_toml, and the science hash.
+#include <gtest/gtest.h>
+
+#include "common/config.h"
+
+namespace hyperrep {
+namespace {
+
+std::vector<ConfigIssue> parse(const std::string& text, const std::vector<std::string>& sets = {}) {
+  Config cfg;
+  return parse_config(text, "test.toml", sets, cfg);
+}
+
+TEST(Config, DefaultsAreValid) {
+  Config cfg;
+  EXPECT_TRUE(parse_config("", "<defaults>", {}, cfg).empty());
+  EXPECT_EQ(cfg.train.batch_size, 500);
+  EXPECT_EQ(cfg.probe.lambdas.size(), 17u);
+}
+
+TEST(Config, ReadsTypedValues) {
+  Config cfg;
+  auto issues = parse_config("[train]\nlr = 0.001\nbatch_size = 64\n[augment]\npermutation = false\n"
+                             "[zoo]\nlr = [1e-3, 1]\nactivation = [\"relu\", \"gelu\"]\n",
+                             "t", {}, cfg);
+  ASSERT_TRUE(issues.empty()) << issues[0].str();
+  EXPECT_DOUBLE_EQ(cfg.train.lr, 0.001);
+  EXPECT_EQ(cfg.train.batch_size, 64);
+  EXPECT_FALSE(cfg.augment.permutation);
+  EXPECT_EQ(cfg.zoo.lr, (std::vector<double>{1e-3, 1.0}));  // integer accepted for floats
+  EXPECT_EQ(cfg.zoo.activation, (std::vector<std::string>{"relu", "gelu"}));
+}
+
+TEST(Config, ThreeMistakesGiveThreeErrorsWithKeysAndLines) {
+  const std::string text =
+      "[run]\nname = \"x\"\n"
+      "[train]\n"
+      "batchsize = 32\n"       // line 4: unknown key
+      "lr = \"fast\"\n"        // line 5: wrong type
+      "epochs = 0\n"           // line 6: out of range
+      "[loss]\nreconstruction = \"l1\"\n";  // line 8: bad enum
+  auto issues = parse(text);
+  ASSERT_EQ(issues.size(), 4u);
+  EXPECT_EQ(issues[0].key, "train.batchsize");
+  EXPECT_EQ(issues[0].line, 4);
+  EXPECT_NE(issues[0].message.find("did you mean train.batch_size"), std::string::npos) << issues[0].message;
+  EXPECT_EQ(issues[1].key, "train.lr");
+  EXPECT_EQ(issues[1].line, 5);
+  EXPECT_NE(issues[1].message.find("expected a number, got a string"), std::string::npos) << issues[1].message;
+  EXPECT_EQ(issues[2].key, "train.epochs");
+  EXPECT_EQ(issues[2].line, 6);
+  EXPECT_NE(issues[2].message.find("out of range"), std::string::npos);
+  EXPECT_EQ(issues[3].key, "loss.reconstruction");
+  EXPECT_EQ(issues[3].line, 8);
+  EXPECT_NE(issues[3].message.find("not one of: mse, layer_norm"), std::string::npos) << issues[3].message;
+  EXPECT_EQ(issues[3].str(), "test.toml:8: loss.reconstruction: " + issues[3].message);
+}
+
+TEST(Config, UnknownSectionIsSuggested) {
+  auto issues = parse("[trian]\nlr = 1.0\n");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_NE(issues[0].message.find("did you mean [train]"), std::string::npos) << issues[0].message;
+}
+
+TEST(Config, ListElementsAreCheckedOneByOne) {
+  auto issues = parse("[zoo]\nlr = [0.1, -1.0]\ninit = [\"uniform\", \"zeros\"]\nkeep_epochs = [1, 2.5]\n");
+  ASSERT_EQ(issues.size(), 3u);
+  EXPECT_NE(issues[0].message.find("element 1"), std::string::npos);
+  EXPECT_NE(issues[1].message.find("'zeros' is not one of"), std::string::npos);
+  EXPECT_NE(issues[2].message.find("element 1: expected an integer, got a float"), std::string::npos) << issues[2].message;
+}
+
+TEST(Config, SectionRulesAndCustomChecks) {
+  auto issues = parse("[model]\nd_model = 10\nheads = 4\n[data]\nsplit = [0.5, 0.5, 0.5]\n[zoo]\narchitecture = [\"conv(1,8)\"]\n");
+  ASSERT_EQ(issues.size(), 3u);
+  std::string all;
+  for (auto& i : issues) all += i.str() + "\n";
+  EXPECT_NE(all.find("data.split: fractions must sum to 1"), std::string::npos) << all;
+  EXPECT_NE(all.find("zoo.architecture: bad layer 'conv(1,8)'"), std::string::npos) << all;
+  EXPECT_NE(all.find("model.heads: must divide model.d_model"), std::string::npos) << all;
+}
+
+TEST(Config, SetOverridesAreTypedAndValidated) {
+  Config cfg;
+  auto ok = parse_config("[train]\nlr = 0.1\n", "t", {"train.lr=0.5", "run.device=cpu", "zoo.seed_offset=7", "zoo.activation=relu"}, cfg);
+  ASSERT_TRUE(ok.empty()) << ok[0].str();
+  EXPECT_DOUBLE_EQ(cfg.train.lr, 0.5);
+  EXPECT_EQ(cfg.run.device, "cpu");
+  EXPECT_EQ(cfg.zoo.seed_offset, 7);
+  EXPECT_EQ(cfg.zoo.activation, std::vector<std::string>{"relu"});
+  auto bad = parse("", {"train.batch_size=0", "train.batchsize=3", "run.device=tpu", "nodot"});
+  ASSERT_EQ(bad.size(), 4u);
+  EXPECT_EQ(bad[0].source, "--set");
+  EXPECT_EQ(bad[0].key, "train.batch_size");
+  EXPECT_NE(bad[1].message.find("did you mean train.batch_size"), std::string::npos);
+  EXPECT_NE(bad[2].message.find("'tpu' is not one of"), std::string::npos);
+  EXPECT_NE(bad[3].message.find("expected section.key=value"), std::string::npos);
+}
+
+TEST(Config, SyntaxErrorNamesTheLine) {
+  auto issues = parse("[train]\nlr = = 3\n");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].line, 2);
+  EXPECT_NE(issues[0].message.find("TOML syntax"), std::string::npos);
+}
+
+TEST(Config, TomlRoundTripPreservesEveryValue) {
+  Config a;
+  ASSERT_TRUE(parse_config("[train]\nlr = 0.1\n[loss]\ngamma = 0.3333333333333333\n[zoo]\nlr = [3e-4, 1e-3]\n", "t", {}, a).empty());
+  Config b;
+  auto issues = parse_config(to_toml(a, true), "roundtrip", {}, b);
+  ASSERT_TRUE(issues.empty()) << issues[0].str();
+  EXPECT_EQ(to_toml(a), to_toml(b));
+  EXPECT_DOUBLE_EQ(b.loss.gamma, 0.3333333333333333);
+  EXPECT_EQ(science_hash(a), science_hash(b));
+}
+
+TEST(Config, ScienceHashIgnoresOperationalKeys) {
+  Config a, b, c;
+  b.run.dir = "elsewhere";
+  b.distributed.bucket_mb = 1;
+  c.train.lr = 2e-4;
+  EXPECT_EQ(science_hash(a), science_hash(b));
+  EXPECT_NE(science_hash(a), science_hash(c));
+  auto diff = science_diff(a, c);
+  ASSERT_EQ(diff.size(), 1u);
+  EXPECT_EQ(diff[0], "train.lr: 0.0001 vs 0.0002");
+  EXPECT_EQ(config_get(c, "train.lr"), "0.0002");
+  EXPECT_THROW(config_get(c, "train.lrr"), ConfigError);
+}
+
+TEST(Config, LoadConfigThrowsWithEveryIssue) {
+  try {
+    load_config("", {"train.lr=-1", "train.epochs=0"});
+    FAIL() << "expected ConfigErrors";
+  } catch (const ConfigErrors& e) {
+    EXPECT_EQ(e.issues().size(), 2u);
+    EXPECT_EQ(e.exit_code(), 2);
+  }
+  EXPECT_THROW(load_config("/nonexistent/file.toml"), ConfigError);
+}
+
+}  // namespace
+}  // namespace hyperrep
