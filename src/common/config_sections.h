@@ -31,7 +31,7 @@ struct ZooConfig {
   int64_t task_test_size = 1000;
   int64_t task_split_seed = 42;
   double tetris_noise = 0.1;
-  std::vector<std::string> architecture = {"linear(16,5,nobias)", "act", "linear(5,4,nobias)"};
+  std::vector<std::string> architecture = {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"};
   int64_t num_seeds = 1000;
   int64_t seed_offset = 1;
   std::vector<std::string> activation = {"tanh"};

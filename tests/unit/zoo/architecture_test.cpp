@@ -1,0 +1,66 @@
+// Member architectures: shapes and parameter counts of CNN-s and the Tetris MLP (METHOD.md §1),
+// flat layout, errors, and the functional forward against torch::nn modules.
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "zoo/architecture.h"
+
+namespace hyperrep::zoo {
+namespace {
+
+const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act",
+                                        "conv(6,4,2)", "act", "flatten", "linear(36,20)", "act", "linear(20,10)"};
+
+TEST(Architecture, CnnSHasThePublishedBlocks) {
+  auto a = Architecture::parse(kCnnS, {1, 28, 28});
+  EXPECT_EQ(a.num_params(), 2464);
+  std::vector<int64_t> per_layer;
+  for (auto i : a.param_layers()) per_layer.push_back(a.layers()[i].param_numel());
+  EXPECT_EQ(per_layer, (std::vector<int64_t>{208, 1206, 100, 740, 210}));
+  EXPECT_EQ(a.layers()[8].out_shape, std::vector<int64_t>{36});
+  EXPECT_EQ(a.num_classes(), 10);
+  EXPECT_EQ(a.layers()[9].weight_offset, 208 + 1206 + 100);
+}
+
+TEST(Architecture, TetrisMlpWithoutBiasesHas100Parameters) {
+  auto a = Architecture::parse({"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"}, {1, 4, 4});
+  EXPECT_EQ(a.num_params(), 100);
+  EXPECT_EQ(a.block_sizes(), (std::vector<int64_t>{80, 20}));
+  EXPECT_EQ(a.layers()[0].bias_offset, -1);
+}
+
+TEST(Architecture, InconsistentShapesNameTheLayer) {
+  try {
+    Architecture::parse({"conv(1,8,5)", "flatten", "linear(100,10)"}, {1, 28, 28});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("zoo.architecture[2] 'linear(100,10)' on input [4608]"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Architecture::parse({"conv(3,8,5)"}, {1, 28, 28}), ConfigError);
+  EXPECT_THROW(Architecture::parse({"relu"}, {16}), ConfigError);
+  EXPECT_THROW(Architecture::parse({"act"}, {16}), ConfigError);
+}
+
+TEST(Architecture, FunctionalForwardMatchesTorchModules) {
+  torch::manual_seed(3);
+  auto a = Architecture::parse(kCnnS, {1, 28, 28});
+  auto w = torch::randn({a.num_params()}) * 0.2;
+  auto x = torch::randn({7, 1, 28, 28});
+  torch::nn::Conv2d c1(torch::nn::Conv2dOptions(1, 8, 5)), c2(torch::nn::Conv2dOptions(8, 6, 5)), c3(torch::nn::Conv2dOptions(6, 4, 2));
+  torch::nn::Linear l1(36, 20), l2(20, 10);
+  int64_t off = 0;
+  torch::NoGradGuard ng;
+  for (torch::Tensor p : {c1->weight, c1->bias, c2->weight, c2->bias, c3->weight, c3->bias, l1->weight, l1->bias, l2->weight, l2->bias}) {
+    p.copy_(w.narrow(0, off, p.numel()).view(p.sizes()));
+    off += p.numel();
+  }
+  auto h = torch::tanh(torch::max_pool2d(c1(x), 2));
+  h = torch::tanh(torch::max_pool2d(c2(h), 2));
+  h = torch::tanh(c3(h)).flatten(1);
+  auto expected = l2(torch::tanh(l1(h)));
+  auto got = functional_forward(a, "tanh", w, x);
+  EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6));
+}
+
+}  // namespace
+}  // namespace hyperrep::zoo
