@@ -22,4 +22,6 @@ function(hyperrep_add_mpi_test target)
   endforeach()
 endfunction()
 
-set(HYPERREP_MPIRUN_PREFIX "${MPIEXEC_EXECUTABLE};${_hyperrep_mpi_flags}" CACHE INTERNAL "")
+# The mpirun command line for scripts, space separated (ctest's ENVIRONMENT splits on ';').
+string(REPLACE ";" " " _flags_text "${_hyperrep_mpi_flags}")
+set(HYPERREP_MPIRUN_PREFIX "${MPIEXEC_EXECUTABLE} ${_flags_text}" CACHE INTERNAL "")

@@ -113,14 +113,31 @@ void MpiCommunicator::check_agreement(const torch::Tensor& t, const char* op, bo
   }
 }
 
-void MpiCommunicator::all_reduce(torch::Tensor& t, ReduceOp op) { all_reduce_async(t, op)->wait(); }
-
-std::unique_ptr<Work> MpiCommunicator::all_reduce_async(torch::Tensor& t, ReduceOp op) {
+void MpiCommunicator::check_all_reduce(const torch::Tensor& t, ReduceOp op) {
   check_supported_dtype(t, "all_reduce");
   check_cpu(t, "all_reduce");
   HYPERREP_CHECK(op != ReduceOp::kAvg || t.is_floating_point(), DistributedError,
                  "all_reduce: avg needs a floating-point tensor, got ", c10::toString(t.scalar_type()));
   check_agreement(t, "all_reduce", false);
+}
+
+// The blocking path uses MPI_Allreduce: Open MPI's tuned blocking collectives are much faster
+// than its non-blocking ones (libnbc), about 2x at 1 MiB on shared memory.
+void MpiCommunicator::all_reduce(torch::Tensor& t, ReduceOp op) {
+  check_all_reduce(t, op);
+  torch::Tensor buffer = t.scalar_type() == torch::kBFloat16 ? t.to(torch::kFloat32) : t.contiguous();
+  const MPI_Datatype type = transport_type(buffer.scalar_type());
+  auto* base = static_cast<char*>(buffer.data_ptr());
+  for (int64_t off = 0; off < buffer.numel(); off += max_chunk_) {
+    const int count = static_cast<int>(std::min(max_chunk_, buffer.numel() - off));
+    mpi_ok(MPI_Allreduce(MPI_IN_PLACE, base + off * buffer.element_size(), count, type, mpi_op(op), comm_), "MPI_Allreduce");
+  }
+  if (op == ReduceOp::kAvg) buffer.div_(world_size_);
+  if (!buffer.is_same(t)) t.copy_(buffer);
+}
+
+std::unique_ptr<Work> MpiCommunicator::all_reduce_async(torch::Tensor& t, ReduceOp op) {
+  check_all_reduce(t, op);
   torch::Tensor buffer = t.scalar_type() == torch::kBFloat16 ? t.to(torch::kFloat32) : t.contiguous();
   auto work = std::make_unique<MpiAllReduceWork>(t, buffer, op, world_size_);
   const MPI_Datatype type = transport_type(buffer.scalar_type());

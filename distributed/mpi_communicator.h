@@ -35,6 +35,7 @@ class MpiCommunicator final : public Communicator {
  private:
   // Throws on every rank when the signature (dtype, numel or shape) differs between ranks.
   void check_agreement(const torch::Tensor& t, const char* op, bool full_shape);
+  void check_all_reduce(const torch::Tensor& t, ReduceOp op);
   MPI_Comm comm_;
   int rank_ = 0;
   int world_size_ = 1;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The CLI's contract: --version and --help, config errors (three mistakes -> three errors with
+# key paths and lines, exit 2, nothing written), usage errors exit 2, and mpirun at 2 ranks logs
+# with rank prefixes and exits 0.
+set -u
+bin="${HYPERREP_BIN:?}"
+fail=0
+check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+
+out=$("$bin" --version 2>&1); rc=$?
+check "--version exits 0" "[ $rc -eq 0 ]"
+check "--version names the backends" "grep -q 'backends: local mpi' <<<\"\$out\""
+
+cat > bad.toml <<'TOML'
+[run]
+name = "bad"
+[train]
+batchsize = 32
+lr = "fast"
+[loss]
+reconstruction = "l2"
+TOML
+out=$("$bin" config check bad.toml 2>&1); rc=$?
+check "config check exits 2 on errors" "[ $rc -eq 2 ]"
+check "unknown key with line and suggestion" "grep -q 'bad.toml:4: train.batchsize: unknown key (did you mean train.batch_size)' <<<\"\$out\""
+check "wrong type with line" "grep -q 'bad.toml:5: train.lr: expected a number, got a string' <<<\"\$out\""
+check "bad enum with line" "grep -q \"bad.toml:7: loss.reconstruction: 'l2' is not one of: mse, layer_norm\" <<<\"\$out\""
+check "three errors counted" "grep -q '3 config errors' <<<\"\$out\""
+check "nothing written" "[ \$(ls | wc -l) -eq 1 ]"
+
+out=$("$bin" config check bad.toml --set train.batch_size=0 2>&1)
+check "--set validated like the file" "grep -q -- '--set: train.batch_size: 0 is out of range' <<<\"\$out\""
+
+"$bin" config show > resolved.toml; rc=$?
+check "config show exits 0" "[ $rc -eq 0 ]"
+out=$("$bin" config check resolved.toml 2>&1); rc=$?
+check "resolved config reads back" "[ $rc -eq 0 ]"
+
+"$bin" nosuchcommand >/dev/null 2>&1; rc=$?
+check "unknown command exits 2" "[ $rc -eq 2 ]"
+"$bin" config check >/dev/null 2>&1; rc=$?
+check "missing argument exits 2" "[ $rc -eq 2 ]"
+"$bin" config check /nonexistent.toml >/dev/null 2>&1; rc=$?
+check "missing config file exits 2" "[ $rc -eq 2 ]"
+
+if [ -n "${HYPERREP_MPIRUN:-}" ]; then
+  read -r -a mpirun <<<"$HYPERREP_MPIRUN"
+  out=$("${mpirun[@]}" -np 2 "$bin" --version 2>&1); rc=$?
+  check "mpirun -np 2 --version exits 0" "[ $rc -eq 0 ]"
+  check "every rank reported, with rank prefixes" "grep -q '\[rank 0\] \[info\] rank 1/2 (mpi backend)' <<<\"\$out\""
+  out=$("${mpirun[@]}" -np 2 "$bin" config check bad.toml 2>&1); rc=$?
+  check "mpirun config error exits non-zero" "[ $rc -ne 0 ]"
+  check "mpirun config error names the key" "grep -q 'train.batchsize' <<<\"\$out\""
+fi
+exit $fail
