@@ -1,0 +1,192 @@
+#include "train/checkpoint.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/logging.h"
+
+namespace hyperrep::train {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kDone = "DONE";
+constexpr const char* kDoneMagic = "hyperrep-checkpoint 1";
+
+std::optional<int64_t> epoch_of(const std::string& name) {
+  if (name.size() != 10 || name.rfind("epoch_", 0) != 0) return std::nullopt;
+  for (size_t i = 6; i < name.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return std::nullopt;
+  return std::stoll(name.substr(6));
+}
+
+// DONE: magic line, then "name size crc" per file.
+std::map<std::string, std::pair<uint64_t, uint32_t>> parse_done(const std::string& text, const std::string& where) {
+  std::istringstream in(text);
+  std::string magic;
+  std::getline(in, magic);
+  HYPERREP_CHECK(magic == kDoneMagic, DataError, "checkpoint marker '", where, "' is not a hyperrep DONE file");
+  std::map<std::string, std::pair<uint64_t, uint32_t>> out;
+  std::string name;
+  uint64_t size = 0;
+  uint32_t crc = 0;
+  while (in >> name >> size >> crc) out[name] = {size, crc};
+  HYPERREP_CHECK(!out.empty(), DataError, "checkpoint marker '", where, "' lists no files");
+  return out;
+}
+
+void write_synced(const std::string& path, const std::string& bytes) { write_file_atomic(path, bytes); }
+
+}  // namespace
+
+uint32_t crc32_of(const std::string& bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const auto n = static_cast<uInt>(std::min<size_t>(bytes.size() - off, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + off), n);
+    off += n;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+CheckpointManager::CheckpointManager(std::string run_dir, int64_t keep_last, int64_t keep_every)
+    : root_(std::move(run_dir) + "/checkpoints"), keep_last_(keep_last), keep_every_(keep_every) {}
+
+std::string CheckpointManager::dir_for(int64_t epoch) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "epoch_%04lld", static_cast<long long>(epoch));
+  return root_ + "/" + name;
+}
+
+void CheckpointManager::save(dist::Communicator& comm, int64_t epoch, const CheckpointFiles& files) {
+  const std::string final_dir = dir_for(epoch);
+  const std::string tmp_dir = final_dir + ".tmp-" + std::to_string(::getpid());
+  if (comm.rank() == 0) {
+    make_dirs(root_);
+    std::error_code ec;
+    fs::remove_all(tmp_dir, ec);
+    make_dirs(tmp_dir);
+    std::string done = std::string(kDoneMagic) + "\n";
+    for (const auto& [name, bytes] : files) {
+      HYPERREP_CHECK(name != kDone && name.find('/') == std::string::npos, InternalError, "bad checkpoint file name ", name);
+      write_synced(tmp_dir + "/" + name, bytes);
+      done += name + " " + std::to_string(bytes.size()) + " " + std::to_string(crc32_of(bytes)) + "\n";
+    }
+    write_synced(tmp_dir + "/" + kDone, done);
+    fsync_dir(tmp_dir);
+  }
+  // Every rank has reached the save point before the checkpoint becomes visible.
+  comm.barrier();
+  if (comm.rank() == 0) {
+    std::error_code ec;
+    if (fs::exists(final_dir)) {
+      const std::string old = final_dir + ".old-" + std::to_string(::getpid());
+      fs::rename(final_dir, old, ec);
+      HYPERREP_CHECK(!ec, IoError, "cannot move aside '", final_dir, "': ", ec.message());
+      fs::rename(tmp_dir, final_dir, ec);
+      HYPERREP_CHECK(!ec, IoError, "cannot rename '", tmp_dir, "' to '", final_dir, "': ", ec.message());
+      fs::remove_all(old, ec);
+    } else {
+      fs::rename(tmp_dir, final_dir, ec);
+      HYPERREP_CHECK(!ec, IoError, "cannot rename '", tmp_dir, "' to '", final_dir, "': ", ec.message());
+    }
+    fsync_dir(root_);
+    apply_retention();
+  }
+  comm.barrier();
+}
+
+void CheckpointManager::update_file(int64_t epoch, const std::string& name, const std::string& bytes) {
+  const std::string dir = dir_for(epoch);
+  auto entries = parse_done(read_file(dir + "/" + kDone), dir + "/" + kDone);
+  write_synced(dir + "/" + name, bytes);
+  entries[name] = {bytes.size(), crc32_of(bytes)};
+  std::string done = std::string(kDoneMagic) + "\n";
+  for (const auto& [n, e] : entries) done += n + " " + std::to_string(e.first) + " " + std::to_string(e.second) + "\n";
+  write_synced(dir + "/" + kDone, done);
+}
+
+std::vector<int64_t> CheckpointManager::complete_epochs() const {
+  std::vector<int64_t> out;
+  std::error_code ec;
+  if (!fs::is_directory(root_, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    auto epoch = epoch_of(entry.path().filename().string());
+    if (!epoch || !entry.is_directory()) continue;
+    try {
+      parse_done(read_file(entry.path().string() + "/" + kDone), entry.path().string());
+      out.push_back(*epoch);
+    } catch (const Error&) {
+      // Not complete: never resumed from.
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::optional<int64_t> CheckpointManager::latest_complete() const {
+  auto all = complete_epochs();
+  if (all.empty()) return std::nullopt;
+  return all.back();
+}
+
+CheckpointFiles CheckpointManager::load(int64_t epoch) const { return load_dir(dir_for(epoch)); }
+
+CheckpointFiles CheckpointManager::load_dir(const std::string& dir) {
+  HYPERREP_CHECK(path_exists(dir + "/" + kDone), IoError, "checkpoint '", dir, "' is incomplete (no DONE marker)");
+  auto entries = parse_done(read_file(dir + "/" + kDone), dir + "/" + kDone);
+  CheckpointFiles files;
+  for (const auto& [name, expect] : entries) {
+    const std::string path = dir + "/" + name;
+    // Annotations added after the save (probe results) must never make the state unloadable.
+    const bool core = name == "model.pt" || name == "optim.pt" || name == "state.txt";
+    if (!core) {
+      std::string bytes;
+      try {
+        bytes = read_file(path);
+      } catch (const Error&) {
+      }
+      if (bytes.size() == expect.first && crc32_of(bytes) == expect.second) files[name] = std::move(bytes);
+      else spdlog::warn("checkpoint file '{}' does not match its DONE entry; ignored", path);
+      continue;
+    }
+    std::string bytes = read_file(path);
+    HYPERREP_CHECK(bytes.size() == expect.first, DataError, "checkpoint file '", path, "' has ", bytes.size(),
+                   " bytes, DONE recorded ", expect.first, " (truncated or replaced)");
+    HYPERREP_CHECK(crc32_of(bytes) == expect.second, DataError, "checkpoint file '", path, "' fails its checksum (corrupt)");
+    files[name] = std::move(bytes);
+  }
+  return files;
+}
+
+void CheckpointManager::clean_partial() const {
+  std::error_code ec;
+  if (!fs::is_directory(root_, ec)) return;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.find(".tmp-") != std::string::npos || name.find(".old-") != std::string::npos) fs::remove_all(entry.path(), ec);
+  }
+}
+
+void CheckpointManager::apply_retention() const {
+  auto epochs = complete_epochs();
+  const size_t keep_from = epochs.size() > static_cast<size_t>(keep_last_) ? epochs.size() - keep_last_ : 0;
+  for (size_t i = 0; i < keep_from; ++i) {
+    if (keep_every_ > 0 && epochs[i] % keep_every_ == 0) continue;
+    std::error_code ec;
+    // Remove DONE first so that a half-deleted directory is never taken for complete.
+    fs::remove(dir_for(epochs[i]) + "/" + kDone, ec);
+    fsync_dir(dir_for(epochs[i]));
+    fs::remove_all(dir_for(epochs[i]), ec);
+  }
+}
+
+}  // namespace hyperrep::train

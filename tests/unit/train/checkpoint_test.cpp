@@ -1,0 +1,103 @@
+// Checkpoint directories: complete only with DONE, verified on load, interrupted saves never
+// picked, retention keep_last + keep_every.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "train/checkpoint.h"
+
+namespace hyperrep::train {
+namespace {
+namespace fs = std::filesystem;
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    run = (fs::temp_directory_path() / ("hyperrep_ckpt_" + std::to_string(::getpid()))).string();
+    fs::remove_all(run);
+  }
+  void TearDown() override { fs::remove_all(run); }
+  CheckpointFiles files(int64_t e) {
+    return {{"model.pt", std::string(1000 + e, 'm')}, {"optim.pt", "opt" + std::to_string(e)}, {"state.txt", "s"}};
+  }
+  std::string run;
+  dist::LocalCommunicator comm;
+};
+
+TEST_F(CheckpointTest, SaveLoadAndLatest) {
+  CheckpointManager m(run, 5, 0);
+  EXPECT_FALSE(m.latest_complete().has_value());
+  m.save(comm, 1, files(1));
+  m.save(comm, 2, files(2));
+  EXPECT_EQ(m.complete_epochs(), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(*m.latest_complete(), 2);
+  EXPECT_EQ(m.load(2), files(2));
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/epoch_0002/DONE"));
+}
+
+TEST_F(CheckpointTest, InterruptedSavesAreNeverPicked) {
+  CheckpointManager m(run, 5, 0);
+  m.save(comm, 1, files(1));
+  // A save killed before DONE: the temporary directory, and a final-named one without DONE.
+  make_dirs(run + "/checkpoints/epoch_0002.tmp-999");
+  write_file_atomic(run + "/checkpoints/epoch_0002.tmp-999/model.pt", "partial");
+  make_dirs(run + "/checkpoints/epoch_0003");
+  write_file_atomic(run + "/checkpoints/epoch_0003/model.pt", "partial");
+  write_file_atomic(run + "/checkpoints/epoch_0004/DONE", "garbage");
+  EXPECT_EQ(*m.latest_complete(), 1);
+  m.clean_partial();
+  EXPECT_FALSE(fs::exists(run + "/checkpoints/epoch_0002.tmp-999"));
+}
+
+TEST_F(CheckpointTest, CorruptOrTruncatedFilesNameTheFile) {
+  CheckpointManager m(run, 5, 0);
+  m.save(comm, 3, files(3));
+  const std::string model = run + "/checkpoints/epoch_0003/model.pt";
+  {
+    std::fstream f(model, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(10);
+    f.put('X');
+  }
+  try {
+    m.load(3);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find(model), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("checksum"), std::string::npos);
+  }
+  fs::resize_file(model, 500);
+  try {
+    m.load(3);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("has 500 bytes, DONE recorded 1003"), std::string::npos) << e.what();
+  }
+  fs::remove(model);
+  EXPECT_THROW(m.load(3), IoError);
+}
+
+TEST_F(CheckpointTest, AnnotationsNeverBreakTheState) {
+  CheckpointManager m(run, 5, 0);
+  m.save(comm, 1, files(1));
+  m.update_file(1, "probes.json", "{\"r2\": 0.5}");
+  EXPECT_EQ(m.load(1).at("probes.json"), "{\"r2\": 0.5}");
+  write_file_atomic(run + "/checkpoints/epoch_0001/probes.json", "{\"half");  // a kill between file and DONE
+  auto loaded = m.load(1);
+  EXPECT_EQ(loaded.count("probes.json"), 0u);
+  EXPECT_EQ(loaded.at("model.pt"), files(1).at("model.pt"));
+}
+
+TEST_F(CheckpointTest, RetentionKeepsLastAndEveryM) {
+  CheckpointManager m(run, 2, 3);
+  for (int64_t e = 1; e <= 8; ++e) m.save(comm, e, files(e));
+  EXPECT_EQ(m.complete_epochs(), (std::vector<int64_t>{3, 6, 7, 8}));
+  m.save(comm, 8, files(9));  // overwriting an epoch replaces it whole
+  EXPECT_EQ(m.load(8), files(9));
+}
+
+}  // namespace
+}  // namespace hyperrep::train
