@@ -1,0 +1,134 @@
+// Throughput of the hyper-representation autoencoder: forward+backward training steps per
+// second at batch 500 (two augmented views, reconstruction + NT-Xent with gamma 0.5) for the
+// TETRIS-SEED and MNIST-SEED settings (configs/ae/*.toml), and the achieved matmul FLOP rate as
+// a fraction of this machine's fp32 torch::mm rate measured in the same run.
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "data/augment.h"
+#include "model/autoencoder.h"
+#include "model/losses.h"
+
+using namespace hyperrep;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void sync(const torch::Device& dev) {
+  if (dev.is_cuda()) torch::cuda::synchronize();
+}
+
+// FLOP/s of an n x n fp32 matmul after warm-up.
+double matmul_rate(int64_t n, const torch::Device& dev) {
+  auto a = torch::randn({n, n}, torch::TensorOptions().device(dev)), b = torch::randn({n, n}, torch::TensorOptions().device(dev));
+  for (int i = 0; i < 2; ++i) torch::mm(a, b);
+  sync(dev);
+  int reps = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  while (reps < 3 || seconds_since(t0) < 1.0) {
+    torch::mm(a, b);
+    ++reps;
+    if (reps % 4 == 0) sync(dev);
+  }
+  sync(dev);
+  return 2.0 * n * n * n * reps / seconds_since(t0);
+}
+
+struct Case {
+  const char* name;
+  std::vector<std::string> arch;
+  std::vector<int64_t> input_shape;
+  int64_t d_model, d_ff, latent;
+};
+
+void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rate, const torch::Device& dev) {
+  auto arch = zoo::Architecture::parse(c.arch, c.input_shape);
+  model::AutoencoderOptions opt;
+  opt.d_model = c.d_model, opt.heads = 4, opt.blocks = 2, opt.d_ff = c.d_ff, opt.latent = c.latent;
+  opt.attention = model::resolve_attention("auto");
+  auto ae = std::make_shared<model::NeuronAutoencoder>(arch, opt);
+  ae->to(dev);
+  ae->train();
+  AugmentConfig aug_cfg;
+  auto aug = data::Augmenter::from_config(aug_cfg, arch, 0);
+  auto gen = at::detail::createCPUGenerator(0);
+  auto w = (0.1 * torch::randn({batch, arch.num_params()})).to(dev);
+  auto layer_var = torch::full({static_cast<int64_t>(arch.param_layers().size())}, 0.01, torch::TensorOptions().device(dev));
+  const double gamma = 0.5;
+
+  auto step = [&] {
+    ae->zero_grad();
+    auto [v1, v2] = aug.two_views(w, gen);
+    auto o1 = ae->forward_view(v1, gen), o2 = ae->forward_view(v2, gen);
+    auto recon = 0.5 * (model::reconstruction_loss(o1.recon, o1.target, o1.mask, o1.layer, layer_var, 1e-4) +
+                        model::reconstruction_loss(o2.recon, o2.target, o2.mask, o2.layer, layer_var, 1e-4));
+    auto contrast = model::nt_xent(ae->project(o1.z), ae->project(o2.z), 0.1);
+    model::mix_losses(gamma, contrast, recon).backward();
+  };
+  for (int i = 0; i < warmup; ++i) step();
+  sync(dev);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  sync(dev);
+  const double secs = seconds_since(t0);
+
+  // Matmul FLOPs per step: two views through the AE and the head, NT-Xent similarities, x3 for
+  // forward + backward (the backward of a matmul is two matmuls of the same size).
+  const auto& o = ae->options();
+  const double head = 2.0 * batch *
+                      (o.latent * o.projection_hidden + (o.projection_layers - 2) * o.projection_hidden * o.projection_hidden +
+                       o.projection_hidden * o.projection_out);
+  const double sim = 2.0 * (2.0 * batch) * (2.0 * batch) * o.projection_out;
+  const double flops = 3.0 * (2 * ae->forward_flops(batch) + 2 * head + sim);
+  const double rate = flops * steps / secs;
+  std::printf("%-12s params %10lld (without head)  batch %lld  steps %d  %.3f steps/s  %.2f s/step  "
+              "%.1f GFLOP/step  %.1f GFLOP/s  = %.1f%% of mm\n",
+              c.name, static_cast<long long>(ae->num_parameters(false)), static_cast<long long>(batch), steps,
+              steps / secs, secs / steps, flops / 1e9, rate / 1e9, 100.0 * rate / mm_rate);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t batch = 500, mm_n = 2048;
+  int tetris_steps = 5, mnist_steps = 1, warmup = 1, mnist_warmup = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const int v = std::atoi(argv[i + 1]);
+    if (k == "--batch") batch = v;
+    else if (k == "--tetris-steps") tetris_steps = v;
+    else if (k == "--mnist-steps") mnist_steps = v;
+    else if (k == "--warmup") warmup = v;
+    else if (k == "--mnist-warmup") mnist_warmup = v;
+    else if (k == "--mm") mm_n = v;
+    else {
+      std::fprintf(stderr, "usage: bench_autoencoder [--batch 500] [--tetris-steps 5] [--mnist-steps 1] [--warmup 1] "
+                           "[--mnist-warmup 0] [--mm 2048]\n");
+      return 2;
+    }
+  }
+  const torch::Device dev = torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  torch::manual_seed(0);
+  const double mm = matmul_rate(mm_n, dev);
+  std::printf("device %s, %d intra-op threads, attention %s; fp32 mm %lldx%lld: %.1f GFLOP/s\n",
+              dev.str().c_str(), torch::get_num_threads(),
+              model::resolve_attention("auto") == model::AttentionKind::kFused ? "fused" : "plain",
+              static_cast<long long>(mm_n), static_cast<long long>(mm_n), mm / 1e9);
+  std::fflush(stdout);
+  const Case tetris{"TETRIS-SEED", {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"}, {1, 4, 4}, 256, 512, 50};
+  const Case mnist{"MNIST-SEED",
+                   {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act", "conv(6,4,2)", "act", "flatten",
+                    "linear(36,20)", "act", "linear(20,10)"},
+                   {1, 28, 28}, 800, 900, 700};
+  run_case(tetris, batch, warmup, tetris_steps, mm, dev);
+  run_case(mnist, batch, mnist_warmup, mnist_steps, mm, dev);
+  return 0;
+}

@@ -1,0 +1,155 @@
+#include "model/autoencoder.h"
+
+#include "common/error.h"
+
+namespace hyperrep::model {
+namespace {
+
+torch::Tensor learned_positions(int64_t tokens, int64_t d) { return torch::randn({1, tokens, d}) * 0.02; }
+
+}  // namespace
+
+AutoencoderOptions AutoencoderOptions::from_config(const ModelConfig& m) {
+  AutoencoderOptions o;
+  o.d_model = m.d_model, o.heads = m.heads, o.blocks = m.blocks, o.d_ff = m.d_ff, o.latent = m.latent;
+  o.dropout = m.dropout;
+  o.attention = resolve_attention(m.attention);
+  o.projection_layers = m.projection_layers, o.projection_hidden = m.projection_hidden;
+  o.projection_out = m.projection_out;
+  o.token_size = m.token_size, o.window = m.window;
+  return o;
+}
+
+zoo::Architecture member_architecture(const Config& cfg) {
+  std::vector<int64_t> shape;
+  if (cfg.zoo.task == "tetris") shape = {1, 4, 4};
+  else if (cfg.zoo.task == "fashion_mnist" || cfg.zoo.task == "idx") shape = {1, 28, 28};
+  else HYPERREP_THROW(ConfigError, "zoo.task: no input shape known for '", cfg.zoo.task, "'");
+  return zoo::Architecture::parse(cfg.zoo.architecture, shape);
+}
+
+ProjectionHeadImpl::ProjectionHeadImpl(int64_t latent, int64_t layers, int64_t hidden, int64_t out) {
+  HYPERREP_CHECK(layers >= 1, ConfigError, "model.projection_layers must be at least 1");
+  net = torch::nn::Sequential();
+  int64_t in = latent;
+  for (int64_t i = 0; i + 1 < layers; ++i) {
+    net->push_back(torch::nn::Linear(in, hidden));
+    net->push_back(torch::nn::BatchNorm1d(hidden));
+    net->push_back(torch::nn::ReLU());
+    in = hidden;
+  }
+  net->push_back(torch::nn::Linear(in, out));
+  net->push_back(torch::nn::BatchNorm1d(out));
+  register_module("net", net);
+}
+
+std::map<std::string, int64_t> AutoencoderBase::parameter_groups() const {
+  std::map<std::string, int64_t> g{{"embedder", 0}, {"encoder", 0}, {"bottleneck", 0}, {"decoder", 0}, {"head", 0}};
+  for (const auto& p : named_parameters(true)) {
+    const std::string root = p.key().substr(0, p.key().find('.'));
+    std::string group;
+    if (root == "head") group = "head";
+    else if (root == "encoder") group = "encoder";
+    else if (root == "bottleneck") group = "bottleneck";
+    else if (root == "embed" || root == "compression_token" || root == "encoder_positions" || root.rfind("enc_", 0) == 0) group = "embedder";
+    else if (root == "decoder" || root == "decoder_input" || root == "decoder_positions" || root == "deembed" || root.rfind("dec_", 0) == 0) group = "decoder";
+    else HYPERREP_THROW(InternalError, "parameter_groups: unassigned parameter ", p.key());
+    g[group] += p.value().numel();
+  }
+  return g;
+}
+
+int64_t AutoencoderBase::num_parameters(bool with_head) const {
+  int64_t n = 0;
+  for (const auto& [name, count] : parameter_groups()) {
+    if (with_head || name != "head") n += count;
+  }
+  return n;
+}
+
+NeuronAutoencoder::NeuronAutoencoder(const zoo::Architecture& arch, const AutoencoderOptions& opt) : tok_(arch) {
+  opt_ = opt;
+  const int64_t d = opt.d_model, t = tok_.num_tokens();
+  embed_ = register_module("embed", torch::nn::ModuleList());
+  deembed_ = register_module("deembed", torch::nn::ModuleList());
+  for (int64_t dim : tok_.token_dims()) {
+    embed_->push_back(torch::nn::Linear(dim, d));
+    deembed_->push_back(torch::nn::Linear(d, dim));
+  }
+  compression_token_ = register_parameter("compression_token", learned_positions(1, d));
+  encoder_positions_ = register_parameter("encoder_positions", learned_positions(t + 1, d));
+  decoder_positions_ = register_parameter("decoder_positions", learned_positions(t, d));
+  encoder_ = register_module("encoder", torch::nn::ModuleList());
+  decoder_ = register_module("decoder", torch::nn::ModuleList());
+  for (int64_t i = 0; i < opt.blocks; ++i) {
+    encoder_->push_back(TransformerBlock(d, opt.heads, opt.d_ff, opt.dropout, opt.attention));
+    decoder_->push_back(TransformerBlock(d, opt.heads, opt.d_ff, opt.dropout, opt.attention));
+  }
+  bottleneck_ = register_module("bottleneck", torch::nn::Linear(d, opt.latent));
+  decoder_input_ = register_module("decoder_input", torch::nn::Linear(opt.latent, t * d));
+  drop_ = register_module("drop", torch::nn::Dropout(opt.dropout));
+  head = register_module("head", ProjectionHead(opt.latent, opt.projection_layers, opt.projection_hidden, opt.projection_out));
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < tok_.layers().size(); ++i) {
+    const auto& l = tok_.layers()[i];
+    ids.insert(ids.end(), l.neurons * l.token_dim(), static_cast<int64_t>(i));
+  }
+  element_layer_ = torch::tensor(ids, torch::kInt64);
+}
+
+torch::Tensor NeuronAutoencoder::encode(const torch::Tensor& w) {
+  auto tokens = tok_.tokenize(w);
+  std::vector<torch::Tensor> embedded;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    embedded.push_back(embed_[i]->as<torch::nn::Linear>()->forward(tokens[i]));
+  }
+  auto x = torch::cat(embedded, 1);
+  x = torch::cat({compression_token_.expand({x.size(0), 1, x.size(2)}), x}, 1) + encoder_positions_;
+  x = drop_->forward(x);
+  for (const auto& blk : *encoder_) x = blk->as<TransformerBlock>()->forward(x);
+  return torch::tanh(bottleneck_->forward(x.select(1, 0)));
+}
+
+torch::Tensor NeuronAutoencoder::decode(const torch::Tensor& z) {
+  const int64_t t = tok_.num_tokens();
+  auto x = decoder_input_->forward(z).view({z.size(0), t, opt_.d_model}) + decoder_positions_;
+  x = drop_->forward(x);
+  for (const auto& blk : *decoder_) x = blk->as<TransformerBlock>()->forward(x);
+  std::vector<torch::Tensor> tokens;
+  int64_t start = 0;
+  for (size_t i = 0; i < tok_.layers().size(); ++i) {
+    const int64_t n = tok_.layers()[i].neurons;
+    tokens.push_back(deembed_[i]->as<torch::nn::Linear>()->forward(x.narrow(1, start, n)));
+    start += n;
+  }
+  return tok_.detokenize(tokens);
+}
+
+AeOutput NeuronAutoencoder::forward_view(const torch::Tensor& w, torch::Generator&) {
+  AeOutput out;
+  out.z = encode(w);
+  out.recon = decode(out.z);
+  out.target = w;
+  out.layer = element_layer_.to(w.device());
+  return out;
+}
+
+double NeuronAutoencoder::forward_flops(int64_t batch) const {
+  const double b = batch, d = opt_.d_model;
+  const int64_t t = tok_.num_tokens();
+  double f = 0;
+  for (const auto& l : tok_.layers()) f += 2 * (2.0 * b * l.neurons * l.token_dim() * d);  // embed + de-embed
+  f += opt_.blocks * (block_forward_flops(batch, t + 1, opt_.d_model, opt_.d_ff) +
+                      block_forward_flops(batch, t, opt_.d_model, opt_.d_ff));
+  f += 2.0 * b * d * opt_.latent + 2.0 * b * opt_.latent * t * d;  // bottleneck, decoder input
+  return f;
+}
+
+std::shared_ptr<AutoencoderBase> make_autoencoder(const Config& cfg) {
+  auto arch = member_architecture(cfg);
+  auto opt = AutoencoderOptions::from_config(cfg.model);
+  if (cfg.model.tokenizer == "padded") return std::make_shared<SequenceAutoencoder>(arch, opt);
+  return std::make_shared<NeuronAutoencoder>(arch, opt);
+}
+
+}  // namespace hyperrep::model

@@ -1,0 +1,45 @@
+// Transformer pieces of the autoencoder (METHOD.md §4): multi-head self-attention (fused
+// scaled_dot_product_attention where LibTorch >= 2.0 has it, plain otherwise) and the pre-norm
+// block x += Drop(MHA(LN(x))); x += Drop(FF(LN(x))) with FF d -> d_ff -> ReLU -> d.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace hyperrep::model {
+
+enum class AttentionKind { kFused, kPlain };
+// "auto" -> fused when this LibTorch has it, else plain; "fused" on an old LibTorch throws ConfigError.
+AttentionKind resolve_attention(const std::string& mode);
+bool fused_attention_available();
+
+class MultiHeadAttentionImpl : public torch::nn::Module {
+ public:
+  MultiHeadAttentionImpl(int64_t d_model, int64_t heads, AttentionKind kind);
+  torch::Tensor forward(const torch::Tensor& x);  // [B, T, d] -> [B, T, d]
+
+  torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};  // d -> 3d (q, k, v), d -> d
+
+ private:
+  int64_t heads_;
+  AttentionKind kind_;
+};
+TORCH_MODULE(MultiHeadAttention);
+
+class TransformerBlockImpl : public torch::nn::Module {
+ public:
+  TransformerBlockImpl(int64_t d_model, int64_t heads, int64_t d_ff, double dropout, AttentionKind kind);
+  torch::Tensor forward(torch::Tensor x);
+
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  MultiHeadAttention attn{nullptr};
+  torch::nn::Linear ff1{nullptr}, ff2{nullptr};
+  torch::nn::Dropout drop{nullptr};
+};
+TORCH_MODULE(TransformerBlock);
+
+// Matmul FLOPs of one block's forward on B sequences of T tokens (2*m*n*k per product).
+double block_forward_flops(int64_t batch, int64_t tokens, int64_t d_model, int64_t d_ff);
+
+}  // namespace hyperrep::model
