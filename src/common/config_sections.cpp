@@ -134,7 +134,8 @@ void TrainConfig::describe(SectionSchema<TrainConfig>& s) {
   s.field("batch_size", &TrainConfig::batch_size, "Global batch size (split over ranks).").min(1);
   s.field("lr", &TrainConfig::lr, "Learning rate.").above(0);
   s.field("weight_decay", &TrainConfig::weight_decay, "Weight decay.").min(0);
-  s.field("optimizer", &TrainConfig::optimizer, "adam or adamw.").choices({"adam", "adamw"});
+  s.field("optimizer", &TrainConfig::optimizer, "adam, adamw, or sgd (with momentum).").choices({"adam", "adamw", "sgd"});
+  s.field("momentum", &TrainConfig::momentum, "SGD momentum (optimizer = sgd).").range(0, 0.999);
   s.field("scheduler", &TrainConfig::scheduler, "none, plateau (ReduceLROnPlateau) or cosine (with warmup).")
       .choices({"none", "plateau", "cosine"});
   s.field("plateau_factor", &TrainConfig::plateau_factor, "ReduceLROnPlateau factor.").range(0, 1);
@@ -168,6 +169,7 @@ void ProbeConfig::describe(SectionSchema<ProbeConfig>& s) {
   s.field("classifier_lr", &ProbeConfig::classifier_lr, "Adam learning rate of the linear classifier probe.").above(0);
   s.field("classifier_weight_decay", &ProbeConfig::classifier_weight_decay, "Weight decay of the linear classifier probe.").min(0);
   s.field("classifier_batch_size", &ProbeConfig::classifier_batch_size, "Batch size of the linear classifier probe.").min(1);
+  s.field("standardize", &ProbeConfig::standardize, "Z-score probe features with train-split statistics before ridge and classifier (false = raw features, the paper's sklearn setup; the lambda grid then depends on the feature scale).");
 }
 
 void SweepConfig::describe(SectionSchema<SweepConfig>& s) {

@@ -101,6 +101,7 @@ struct TrainConfig {
   double lr = 1e-4;
   double weight_decay = 1e-9;
   std::string optimizer = "adam";
+  double momentum = 0.9;
   std::string scheduler = "plateau";
   double plateau_factor = 0.3;
   int64_t plateau_patience = 10;
@@ -136,6 +137,7 @@ struct ProbeConfig {
   double classifier_lr = 1e-4;
   double classifier_weight_decay = 1e-6;
   int64_t classifier_batch_size = 10;
+  bool standardize = true;
   static void describe(SectionSchema<ProbeConfig>& s);
 };
 
