@@ -1,0 +1,115 @@
+#include "zoo/generate.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <sstream>
+
+#include "common/runtime.h"
+#include "data/image_data.h"
+#include "zoo/population.h"
+#include "zoo/zoo_spec.h"
+
+namespace hyperrep::zoo {
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+std::string zoo_section_toml(const Config& cfg) {
+  std::istringstream in(to_toml(cfg));
+  std::ostringstream out;
+  bool inside = false;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] == '[') inside = line == "[zoo]";
+    if (!inside || line.rfind("path =", 0) == 0 || line.rfind("population_size =", 0) == 0) continue;
+    out << line << "\n";
+  }
+  return out.str();
+}
+
+std::string format_duration(double s) {
+  if (!(s >= 0) || s > 1e8) return "?";
+  const auto t = static_cast<int64_t>(s + 0.5);
+  std::ostringstream os;
+  if (t >= 3600) os << t / 3600 << "h";
+  if (t >= 60) os << (t / 60) % 60 << "m";
+  os << t % 60 << "s";
+  return os.str();
+}
+
+}  // namespace
+
+ZooHeader make_zoo_header(const Config& cfg, const Architecture& arch, const std::string& task_name) {
+  ZooHeader h;
+  h.architecture = cfg.zoo.architecture;
+  h.input_shape = arch.input_shape();
+  h.num_params = arch.num_params();
+  h.task = task_name;
+  h.numeric_properties = numeric_property_names();
+  h.categorical_properties = categorical_property_names();
+  h.config_toml = zoo_section_toml(cfg);
+  return h;
+}
+
+GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm) {
+  const double t0 = now_s();
+  const torch::Device device = resolve_device(cfg.run.device, comm.local_rank());
+  data::TaskData task = data::load_task(cfg.zoo);
+  task.to(device);
+  const Architecture arch = Architecture::parse(cfg.zoo.architecture, task.input_shape);
+  const std::vector<MemberSpec> members = expand_grid(cfg.zoo);
+  const auto populations = group_populations(members, cfg.zoo.population_size);
+  const PopulationOptions opt = population_options(cfg.zoo);
+
+  GenerateStats stats;
+  stats.members_total = static_cast<int64_t>(members.size());
+  ZooWriter writer(cfg.zoo.path, make_zoo_header(cfg, arch, task.name), comm.rank());
+
+  // This rank's work: its populations minus the members a previous run already completed.
+  std::vector<std::vector<MemberSpec>> todo;
+  int64_t todo_members = 0;
+  for (size_t pi : populations_of_rank(populations.size(), comm.rank(), comm.world_size())) {
+    std::vector<MemberSpec> pop;
+    for (int64_t id : populations[pi]) {
+      if (writer.has_member(id)) {
+        ++stats.members_skipped;
+      } else {
+        pop.push_back(members[static_cast<size_t>(id)]);
+      }
+    }
+    todo_members += static_cast<int64_t>(pop.size());
+    if (!pop.empty()) todo.push_back(std::move(pop));
+  }
+  spdlog::info("zoo generate: {} members ({} params each, task {}, {} train images) in {} populations over {} rank(s) on {}; "
+               "rank 0 trains {} and skips {} already stored",
+               members.size(), arch.num_params(), task.name, task.train.size(), populations.size(), comm.world_size(),
+               device.str(), todo_members, stats.members_skipped);
+
+  const double total_member_epochs = static_cast<double>(todo_members * std::max<int64_t>(1, opt.epochs));
+  double done_member_epochs = 0.0, last_log = now_s();
+  const double t_train = now_s();
+  auto on_epoch = [&](int64_t n) {
+    done_member_epochs += static_cast<double>(n);
+    const double now = now_s();
+    if (now - last_log < cfg.run.progress_seconds) return;
+    last_log = now;
+    const double rate = done_member_epochs / std::max(1e-9, now - t_train);
+    spdlog::info("zoo generate: rank {} members {}/{} done, {:.1f} member-epochs/s, ETA {}", comm.rank(),
+                 stats.members_trained, todo_members, rate, format_duration((total_member_epochs - done_member_epochs) / rate));
+  };
+  for (const auto& pop : todo) {
+    auto records = train_population(arch, pop, opt, task, device, on_epoch);
+    writer.write_members(records);  // one set of fsyncs per population, not per member
+    stats.members_trained += static_cast<int64_t>(records.size());
+    if (opt.epochs == 0) on_epoch(0);
+  }
+  const double rate = done_member_epochs / std::max(1e-9, now_s() - t_train);
+  spdlog::info("zoo generate: rank {} trained {} members ({:.1f} member-epochs/s); waiting for the other ranks", comm.rank(),
+               stats.members_trained, rate);
+  writer.finalize(comm, stats.members_total);
+  stats.seconds = now_s() - t0;
+  spdlog::info("zoo generate: {} members in {} at {}", stats.members_total, format_duration(stats.seconds), cfg.zoo.path);
+  return stats;
+}
+
+}  // namespace hyperrep::zoo

@@ -1,0 +1,31 @@
+// Zoo generation: the [zoo] grid trained population by population, populations spread over
+// ranks by a fixed rule, every member written as soon as its population is done, resumable.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/config.h"
+#include "distributed/communicator.h"
+#include "zoo/architecture.h"
+#include "zoo/zoo_store.h"
+
+namespace hyperrep::zoo {
+
+struct GenerateStats {
+  int64_t members_total = 0;    // members of the whole zoo
+  int64_t members_trained = 0;  // trained by this rank in this run
+  int64_t members_skipped = 0;  // already in the store (resume), among this rank's members
+  double seconds = 0.0;
+};
+
+// The header every shard of the zoo shares; config_toml is the resolved [zoo] section without
+// the keys that do not change the members (path, population_size).
+ZooHeader make_zoo_header(const Config& cfg, const Architecture& arch, const std::string& task_name);
+
+// Collective over comm: every rank trains its populations and writes through one ZooWriter on
+// cfg.zoo.path, then the manifest is written (ZooWriter::finalize). A member's weights never
+// depend on the rank, the world size or the population it was trained in.
+GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm);
+
+}  // namespace hyperrep::zoo

@@ -1,0 +1,273 @@
+#include "zoo/population.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "common/error.h"
+#include "zoo/population_rng.h"
+
+namespace hyperrep::zoo {
+namespace {
+
+constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;  // torch::optim::Adam defaults
+
+int64_t max_activation(const Architecture& arch) {
+  int64_t m = 1;
+  for (const auto& l : arch.layers()) {
+    int64_t n = 1;
+    for (auto s : l.out_shape) n *= s;
+    m = std::max(m, n);
+  }
+  return m;
+}
+
+}  // namespace
+
+PopulationOptions population_options(const ZooConfig& zoo) {
+  PopulationOptions o;
+  o.batch_size = zoo.batch_size;
+  o.epochs = zoo.epochs;
+  o.keep_epochs = kept_epochs(zoo);
+  o.momentum = zoo.momentum;
+  o.bias_init = zoo.bias_init;
+  return o;
+}
+
+Population::Population(const Architecture& arch, std::vector<MemberSpec> members, PopulationOptions opt, torch::Device device)
+    : arch_(arch), members_(std::move(members)), opt_(std::move(opt)), device_(device) {
+  HYPERREP_CHECK(!members_.empty(), DataError, "a population needs at least one member");
+  const auto key = members_[0].structure_key();
+  std::vector<torch::Tensor> init;
+  std::vector<float> lr, wd;
+  std::vector<int64_t> seeds;
+  for (const auto& m : members_) {
+    HYPERREP_CHECK(m.structure_key() == key, DataError, "member ", m.id, " (", m.structure_key(),
+                   ") cannot share a population with member ", members_[0].id, " (", key, ")");
+    init.push_back(init_member(arch_, m.init, m.seed, opt_.bias_init));
+    lr.push_back(static_cast<float>(m.lr));
+    wd.push_back(static_cast<float>(m.weight_decay));
+    any_wd_ = any_wd_ || m.weight_decay != 0.0;
+    seeds.push_back(m.seed);
+  }
+  const int64_t P = size();
+  adam_ = members_[0].optimizer == "adam";
+  HYPERREP_CHECK(adam_ || members_[0].optimizer == "sgd", ConfigError, "unknown zoo.optimizer '", members_[0].optimizer, "'");
+  flat_ = torch::stack(init).to(device_).requires_grad_(true);
+  lr_ = torch::tensor(lr).view({P, 1}).to(device_);
+  wd_ = torch::tensor(wd).view({P, 1}).to(device_);
+  auto zeros = [&] { return torch::zeros_like(flat_).detach(); };
+  exp_avg_ = zeros();
+  exp_avg_sq_ = adam_ ? zeros() : torch::Tensor();
+  denom_ = zeros();
+  update_ = zeros();
+  dropout_base_ = dropout_bases(seeds, device_);
+  flat_input_ = arch_.layers().front().kind == LayerKind::kFlatten;
+}
+
+torch::Tensor Population::dropout(const torch::Tensor& h, Layout layout, int64_t epoch, int64_t step, int64_t layer) {
+  const double p = members_[0].dropout;
+  const int64_t P = size();
+  auto key = dropout_keys(dropout_base_, epoch, step, layer);
+  auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device_);
+  torch::Tensor mask;
+  if (layout == Layout::kSpatial) {  // [b, P*C, H, W]: within-member index over (b, C, H, W)
+    const int64_t b = h.size(0), per = h[0].numel() / P;
+    auto idx = torch::arange(b * per, opts).view({b, 1, per});
+    mask = dropout_mask(idx, key.view({1, P, 1}), p).view(h.sizes());
+  } else {  // [P, b, F]
+    const int64_t b = h.size(1), f = h.size(2);
+    auto idx = torch::arange(b * f, opts).view({1, b, f});
+    mask = dropout_mask(idx, key.view({P, 1, 1}), p);
+  }
+  return h * mask;
+}
+
+torch::Tensor Population::forward(torch::Tensor h, Layout layout, bool train, int64_t epoch, int64_t step) {
+  const int64_t P = size();
+  for (size_t i = 0; i < arch_.layers().size(); ++i) {
+    const Layer& l = arch_.layers()[i];
+    switch (l.kind) {
+      case LayerKind::kConv: {
+        auto w = flat_.narrow(1, l.weight_offset, l.weight_numel()).reshape({P * l.out, l.in, l.kernel, l.kernel});
+        torch::Tensor b = l.bias ? flat_.narrow(1, l.bias_offset, l.out).reshape({P * l.out}) : torch::Tensor();
+        // Shared inputs: one ordinary conv with all members' filters stacked as output channels.
+        const std::vector<int64_t> one = {1, 1}, zero = {0, 0};
+        h = torch::conv2d(h, w, b, torch::IntArrayRef(one), torch::IntArrayRef(zero), torch::IntArrayRef(one),
+                          layout == Layout::kShared ? 1 : P);
+        layout = Layout::kSpatial;
+        break;
+      }
+      case LayerKind::kLinear: {
+        auto wt = flat_.narrow(1, l.weight_offset, l.weight_numel()).view({P, l.out, l.in}).transpose(1, 2);
+        if (layout == Layout::kShared) {
+          h = torch::matmul(h, wt);  // [N, in] x [P, in, out] -> [P, N, out]
+          if (l.bias) h = h + flat_.narrow(1, l.bias_offset, l.out).unsqueeze(1);
+        } else {
+          h = l.bias ? torch::baddbmm(flat_.narrow(1, l.bias_offset, l.out).unsqueeze(1), h, wt) : torch::bmm(h, wt);
+        }
+        layout = Layout::kFlat;
+        break;
+      }
+      case LayerKind::kMaxPool: h = torch::max_pool2d(h, l.kernel); break;
+      case LayerKind::kAvgPool: h = torch::avg_pool2d(h, l.kernel); break;
+      case LayerKind::kAct: h = apply_activation(h, members_[0].activation); break;
+      case LayerKind::kFlatten:
+        if (layout == Layout::kShared) {
+          h = h.flatten(1);
+        } else if (layout == Layout::kSpatial) {
+          h = h.reshape({h.size(0), P, -1}).transpose(0, 1);
+          layout = Layout::kFlat;
+        }
+        break;
+      case LayerKind::kDropout:
+        if (train && members_[0].dropout > 0.0) h = dropout(h, layout, epoch, step, static_cast<int64_t>(i));
+        break;
+    }
+  }
+  HYPERREP_CHECK(layout == Layout::kFlat && h.dim() == 3, DataError, "population forward: the architecture must end in a linear layer");
+  return h;
+}
+
+void Population::optimizer_step() {
+  torch::NoGradGuard no_grad;
+  auto p = flat_.detach();
+  auto g = flat_.mutable_grad();
+  ++step_count_;
+  if (any_wd_) g.addcmul_(p, wd_);  // L2 decay added to the gradient, as torch::optim does
+  if (adam_) {
+    const double bc1 = 1.0 - std::pow(kBeta1, static_cast<double>(step_count_));
+    const double bc2 = 1.0 - std::pow(kBeta2, static_cast<double>(step_count_));
+    exp_avg_.mul_(kBeta1).add_(g, 1.0 - kBeta1);
+    exp_avg_sq_.mul_(kBeta2).addcmul_(g, g, 1.0 - kBeta2);
+    torch::sqrt_out(denom_, exp_avg_sq_);
+    denom_.div_(std::sqrt(bc2)).add_(kEps);
+    torch::div_out(update_, exp_avg_, denom_);
+    update_.mul_(lr_);
+    p.sub_(update_, 1.0 / bc1);
+  } else {
+    // torch::optim::SGD: the momentum buffer starts as the first gradient (no dampening).
+    if (step_count_ == 1) {
+      exp_avg_.copy_(g);
+    } else {
+      exp_avg_.mul_(opt_.momentum).add_(g);
+    }
+    torch::mul_out(update_, exp_avg_, lr_);
+    p.sub_(update_);
+  }
+  g.zero_();
+}
+
+void Population::train_epoch(const data::ImageSplit& train, int64_t epoch) {
+  const int64_t P = size(), n = train.size(), B = opt_.batch_size;
+  HYPERREP_CHECK(n > 0, DataError, "population training needs training images");
+  std::vector<torch::Tensor> perms;
+  for (const auto& m : members_) perms.push_back(member_permutation(m.seed, epoch, n));
+  auto order = torch::stack(perms).to(device_);  // [P, n]
+  auto order_t = order.t().contiguous();          // [n, P]: batch-major for the grouped conv layout
+  const auto& shape = arch_.input_shape();
+  if (!flat_.grad().defined()) flat_.mutable_grad() = torch::zeros_like(flat_);
+  for (int64_t start = 0, step = 0; start < n; start += B, ++step) {
+    const int64_t b = std::min(B, n - start);
+    auto idx = order.narrow(1, start, b).reshape({-1});  // member-major [P*b]
+    torch::Tensor x;
+    Layout layout;
+    if (flat_input_) {
+      x = train.x.index_select(0, idx).view({P, b, -1});
+      layout = Layout::kFlat;
+    } else {
+      x = train.x.index_select(0, order_t.narrow(0, start, b).reshape({-1})).view({b, P * shape[0], shape[1], shape[2]});
+      layout = Layout::kSpatial;
+    }
+    auto y = train.y.index_select(0, idx);
+    auto logits = forward(x, layout, true, epoch, step);
+    // Sum over members of each member's mean loss: gradients stay per member.
+    auto loss = torch::nll_loss(torch::log_softmax(logits.reshape({P * b, -1}), 1), y, {}, at::Reduction::Sum) / static_cast<double>(b);
+    loss.backward();
+    optimizer_step();
+  }
+}
+
+torch::Tensor Population::logits(const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  return forward(x, Layout::kShared, false, 0, 0);
+}
+
+SplitMetrics Population::evaluate(const data::ImageSplit& split) {
+  torch::NoGradGuard no_grad;
+  const int64_t P = size(), n = split.size();
+  SplitMetrics out;
+  if (n == 0) {
+    out.loss.assign(P, std::numeric_limits<double>::quiet_NaN());
+    out.acc = out.loss;
+    return out;
+  }
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(n, opt_.eval_budget_floats / (3 * P * max_activation(arch_))));
+  auto loss = torch::zeros({P}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  auto correct = torch::zeros({P}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
+  for (int64_t s = 0; s < n; s += chunk) {
+    const int64_t c = std::min(chunk, n - s);
+    auto z = logits(split.x.narrow(0, s, c));  // [P, c, K]
+    auto y = split.y.narrow(0, s, c);
+    auto logp = torch::log_softmax(z, 2);
+    loss -= logp.gather(2, y.view({1, c, 1}).expand({P, c, 1})).sum({1, 2}).to(torch::kFloat64);
+    correct += z.argmax(2).eq(y.view({1, c})).sum(1);
+  }
+  auto l = (loss / static_cast<double>(n)).cpu();
+  auto a = (correct.to(torch::kFloat64) / static_cast<double>(n)).cpu();
+  out.loss.assign(l.data_ptr<double>(), l.data_ptr<double>() + P);
+  out.acc.assign(a.data_ptr<double>(), a.data_ptr<double>() + P);
+  return out;
+}
+
+const std::vector<std::string>& numeric_property_names() {
+  static const std::vector<std::string> k = {"test_acc", "train_acc", "val_acc", "test_loss", "train_loss", "val_loss",
+                                             "ggap", "epoch", "seed", "lr", "weight_decay", "dropout", "batch_size"};
+  return k;
+}
+
+const std::vector<std::string>& categorical_property_names() {
+  static const std::vector<std::string> k = {"activation", "init", "optimizer"};
+  return k;
+}
+
+std::vector<MemberRecord> train_population(const Architecture& arch, const std::vector<MemberSpec>& members,
+                                           const PopulationOptions& opt, const data::TaskData& task,
+                                           torch::Device device, const EpochCallback& on_epoch) {
+  Population pop(arch, members, opt, device);
+  const int64_t P = pop.size();
+  std::vector<MemberRecord> out(P);
+  std::vector<std::vector<torch::Tensor>> rows(P);
+  for (int64_t p = 0; p < P; ++p) {
+    const auto& m = members[p];
+    out[p].member = m.id;
+    out[p].categorical = {{"activation", m.activation}, {"init", m.init}, {"optimizer", m.optimizer}};
+  }
+  auto record = [&](int64_t epoch) {
+    const auto tr = pop.evaluate(task.train), va = pop.evaluate(task.val), te = pop.evaluate(task.test);
+    auto w = pop.weights().to(torch::kCPU, torch::kFloat32).clone();
+    for (int64_t p = 0; p < P; ++p) {
+      const auto& m = members[p];
+      out[p].epochs.push_back(epoch);
+      rows[p].push_back(w[p]);
+      out[p].numeric.push_back({{"test_acc", te.acc[p]}, {"train_acc", tr.acc[p]}, {"val_acc", va.acc[p]},
+                                {"test_loss", te.loss[p]}, {"train_loss", tr.loss[p]}, {"val_loss", va.loss[p]},
+                                {"ggap", tr.acc[p] - te.acc[p]}, {"epoch", static_cast<double>(epoch)},
+                                {"seed", static_cast<double>(m.seed)}, {"lr", m.lr}, {"weight_decay", m.weight_decay},
+                                {"dropout", m.dropout}, {"batch_size", static_cast<double>(opt.batch_size)}});
+    }
+  };
+  auto kept = [&](int64_t e) { return std::binary_search(opt.keep_epochs.begin(), opt.keep_epochs.end(), e); };
+  if (kept(0)) record(0);
+  for (int64_t e = 1; e <= opt.epochs; ++e) {
+    pop.train_epoch(task.train, e);
+    if (kept(e)) record(e);
+    if (on_epoch) on_epoch(P);
+  }
+  for (int64_t p = 0; p < P; ++p) {
+    out[p].weights = rows[p].empty() ? torch::empty({0, arch.num_params()}) : torch::stack(rows[p]);
+  }
+  return out;
+}
+
+}  // namespace hyperrep::zoo

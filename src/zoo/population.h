@@ -1,0 +1,87 @@
+// Population training: P zoo members with the same structure trained in ONE batched
+// forward/backward (grouped convolutions, batched matmuls), each with its own initialisation,
+// data order, dropout masks, optimizer state, lr and weight decay. A member's result does not
+// depend on which other members share its population.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data/image_data.h"
+#include "zoo/architecture.h"
+#include "zoo/zoo_spec.h"
+#include "zoo/zoo_store.h"
+
+namespace hyperrep::zoo {
+
+struct PopulationOptions {
+  int64_t batch_size = 10;
+  int64_t epochs = 1;
+  std::vector<int64_t> keep_epochs = {0, 1};  // ascending; 0 = at initialisation
+  double momentum = 0.9;                      // SGD only
+  double bias_init = 0.01;
+  // Activation floats one evaluation chunk may hold over the whole population (bounds memory).
+  int64_t eval_budget_floats = int64_t{1} << 25;
+};
+
+// Options of a [zoo] section.
+PopulationOptions population_options(const ZooConfig& zoo);
+
+// Per-member loss (mean cross-entropy) and accuracy (fraction) on one split.
+struct SplitMetrics {
+  std::vector<double> loss, acc;
+};
+
+class Population {
+ public:
+  // Every member must share structure_key(); weights start at init_member() of each member.
+  Population(const Architecture& arch, std::vector<MemberSpec> members, PopulationOptions opt, torch::Device device);
+
+  int64_t size() const { return static_cast<int64_t>(members_.size()); }
+  const std::vector<MemberSpec>& members() const { return members_; }
+  // Flat weights of every member [P, L] on the device (row p = member p in Architecture layout).
+  torch::Tensor weights() const { return flat_.detach(); }
+
+  // One epoch (1-based) over train: per-member permutation, mini-batches of opt.batch_size.
+  void train_epoch(const data::ImageSplit& train, int64_t epoch);
+  // Eval-mode logits [P, N, classes] of every member on the same inputs x [N, C, H, W].
+  torch::Tensor logits(const torch::Tensor& x);
+  SplitMetrics evaluate(const data::ImageSplit& split);
+
+ private:
+  enum class Layout { kShared, kSpatial, kFlat };  // [N,...] for all | [b, P*C, H, W] | [P, b, F]
+  torch::Tensor forward(torch::Tensor h, Layout layout, bool train, int64_t epoch, int64_t step);
+  torch::Tensor dropout(const torch::Tensor& h, Layout layout, int64_t epoch, int64_t step, int64_t layer);
+  void optimizer_step();
+
+  Architecture arch_;
+  std::vector<MemberSpec> members_;
+  PopulationOptions opt_;
+  torch::Device device_;
+  bool flat_input_ = false;  // the first layer flattens: gather batches as [P, b, F] directly
+  torch::Tensor flat_;       // [P, L] leaf, requires grad
+  torch::Tensor lr_, wd_;    // [P, 1]
+  bool any_wd_ = false;
+  bool adam_ = true;
+  torch::Tensor exp_avg_, exp_avg_sq_, denom_, update_;  // optimizer state and work buffers
+  int64_t step_count_ = 0;
+  torch::Tensor dropout_base_;  // [P] int64
+};
+
+// Called after every trained epoch with the number of members that advanced by one epoch.
+using EpochCallback = std::function<void(int64_t member_epochs)>;
+
+// Trains the members together for opt.epochs; task must already be on device. Returns one
+// record per member (input order) with the weights and properties of every kept epoch.
+std::vector<MemberRecord> train_population(const Architecture& arch, const std::vector<MemberSpec>& members,
+                                           const PopulationOptions& opt, const data::TaskData& task,
+                                           torch::Device device, const EpochCallback& on_epoch = {});
+
+// Property columns of generated zoos (MemberRecord::numeric / ::categorical keys).
+const std::vector<std::string>& numeric_property_names();
+const std::vector<std::string>& categorical_property_names();
+
+}  // namespace hyperrep::zoo

@@ -1,0 +1,290 @@
+#include "zoo/zoo_manifest.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <boost/archive/text_iarchive.hpp>
+#include <boost/archive/text_oarchive.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+#include <boost/serialization/version.hpp>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/fs.h"
+
+BOOST_CLASS_VERSION(hyperrep::zoo::ZooManifest, hyperrep::zoo::kManifestVersion)
+BOOST_CLASS_VERSION(hyperrep::zoo::ZooHeader, 1)
+BOOST_CLASS_VERSION(hyperrep::zoo::FileEntry, 1)
+BOOST_CLASS_VERSION(hyperrep::zoo::MemberIndex, 1)
+
+namespace boost::serialization {
+
+template <class Archive>
+void serialize(Archive& ar, hyperrep::zoo::ZooHeader& h, const unsigned) {
+  ar & h.architecture & h.input_shape & h.num_params & h.task & h.numeric_properties & h.categorical_properties &
+      h.config_toml;
+}
+
+template <class Archive>
+void serialize(Archive& ar, hyperrep::zoo::FileEntry& f, const unsigned) {
+  ar & f.path & f.rows & f.bytes & f.crc32;
+}
+
+template <class Archive>
+void serialize(Archive& ar, hyperrep::zoo::MemberIndex& m, const unsigned) {
+  ar & m.member & m.shard & m.first_row & m.epochs;
+}
+
+template <class Archive>
+void serialize(Archive& ar, hyperrep::zoo::ZooManifest& m, const unsigned version) {
+  ar & m.magic;
+  if (m.magic != hyperrep::zoo::kManifestMagic) {
+    HYPERREP_THROW(DataError, "not a hyperrep zoo manifest (magic '", m.magic.substr(0, 40), "')");
+  }
+  if (version > hyperrep::zoo::kManifestVersion) {
+    HYPERREP_THROW(DataError, "manifest format version ", version, " is newer than this build reads (",
+                   hyperrep::zoo::kManifestVersion, ")");
+  }
+  ar & m.header & m.shards & m.properties & m.num_members & m.num_checkpoints & m.members;
+}
+
+}  // namespace boost::serialization
+
+namespace hyperrep::zoo {
+namespace {
+
+template <typename T>
+std::string to_archive(const T& v) {
+  std::ostringstream os;
+  {
+    boost::archive::text_oarchive ar(os);
+    ar << v;
+  }
+  return os.str();
+}
+
+template <typename T>
+T from_archive(const std::string& text, const std::string& source) {
+  T v;
+  try {
+    std::istringstream is(text);
+    boost::archive::text_iarchive ar(is);
+    ar >> v;
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    HYPERREP_THROW(DataError, "cannot read '", source, "': ", e.what(), " (corrupted or not a hyperrep zoo file)");
+  }
+  return v;
+}
+
+template <typename T>
+std::string join(const std::vector<T>& v) {
+  std::ostringstream os;
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i];
+  return "[" + os.str() + "]";
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string manifest_path(const std::string& dir) { return dir + "/manifest"; }
+std::string properties_path(const std::string& dir) { return dir + "/properties.csv"; }
+std::string shards_dir(const std::string& dir) { return dir + "/shards"; }
+
+std::string manifest_to_string(const ZooManifest& m) { return to_archive(m); }
+
+ZooManifest manifest_from_string(const std::string& text, const std::string& source) {
+  ZooManifest m;
+  try {
+    m = from_archive<ZooManifest>(text, source);
+  } catch (const DataError& e) {
+    const std::string what = e.what();
+    if (what.find(source) != std::string::npos) throw;
+    HYPERREP_THROW(DataError, "cannot read '", source, "': ", what);
+  }
+  // Cross-check the index so that a reader never trusts an inconsistent manifest.
+  auto bad = [&](auto... parts) { HYPERREP_THROW(DataError, "manifest '", source, "' is inconsistent: ", parts...); };
+  if (m.header.num_params <= 0) bad("num_params = ", m.header.num_params);
+  if (static_cast<int64_t>(m.members.size()) != m.num_members) bad(m.members.size(), " index entries for ", m.num_members, " members");
+  int64_t checkpoints = 0;
+  std::vector<int64_t> next_row(m.shards.size(), 0);
+  for (size_t i = 0; i < m.members.size(); ++i) {
+    const auto& e = m.members[i];
+    if (e.member != static_cast<int64_t>(i)) bad("index entry ", i, " names member ", e.member);
+    if (e.shard < 0 || e.shard >= static_cast<int64_t>(m.shards.size())) bad("member ", i, " in shard ", e.shard);
+    if (e.first_row != next_row[e.shard]) bad("member ", i, " starts at row ", e.first_row, " of shard ", e.shard);
+    next_row[e.shard] += e.rows();
+    checkpoints += e.rows();
+  }
+  if (checkpoints != m.num_checkpoints) bad(checkpoints, " indexed rows for ", m.num_checkpoints, " checkpoints");
+  for (size_t s = 0; s < m.shards.size(); ++s) {
+    if (m.shards[s].rows != next_row[s]) bad("shard ", m.shards[s].path, " lists ", m.shards[s].rows, " rows, index ", next_row[s]);
+    if (m.shards[s].bytes != m.shards[s].rows * m.header.num_params * 4) bad("shard ", m.shards[s].path, " byte size");
+  }
+  return m;
+}
+
+ZooManifest read_manifest(const std::string& dir) {
+  const std::string path = manifest_path(dir);
+  HYPERREP_CHECK(path_exists(path), DataError, "zoo at ", dir, " is incomplete or missing: no manifest (", path,
+                 "); generate it or let an interrupted generation finish");
+  return manifest_from_string(read_file(path), path);
+}
+
+void write_manifest(const std::string& dir, const ZooManifest& m) { write_file_atomic(manifest_path(dir), manifest_to_string(m)); }
+
+std::string header_to_string(const ZooHeader& h) { return to_archive(h); }
+ZooHeader header_from_string(const std::string& text, const std::string& source) { return from_archive<ZooHeader>(text, source); }
+
+std::string describe_header_diff(const ZooHeader& a, const ZooHeader& b) {
+  if (a.architecture != b.architecture) return "architecture " + join(a.architecture) + " vs " + join(b.architecture);
+  if (a.input_shape != b.input_shape) return "input_shape " + join(a.input_shape) + " vs " + join(b.input_shape);
+  if (a.num_params != b.num_params) return "num_params " + std::to_string(a.num_params) + " vs " + std::to_string(b.num_params);
+  if (a.task != b.task) return "task '" + a.task + "' vs '" + b.task + "'";
+  if (a.numeric_properties != b.numeric_properties) return "numeric_properties " + join(a.numeric_properties) + " vs " + join(b.numeric_properties);
+  if (a.categorical_properties != b.categorical_properties)
+    return "categorical_properties " + join(a.categorical_properties) + " vs " + join(b.categorical_properties);
+  if (a.config_toml != b.config_toml) return "config (the [zoo] section that generates the zoo)";
+  return "";
+}
+
+uint32_t crc32_bytes(const void* data, size_t n, uint32_t crc) {
+  const auto* p = static_cast<const Bytef*>(data);
+  uLong c = crc;
+  while (n > 0) {
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    c = ::crc32(c, p, chunk);
+    p += chunk;
+    n -= chunk;
+  }
+  return static_cast<uint32_t>(c);
+}
+
+uint32_t crc32_file(const std::string& path, int64_t* bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) HYPERREP_THROW(IoError, "cannot open '", path, "': ", std::strerror(errno));
+  std::vector<char> buf(1 << 20);
+  uint32_t crc = 0;
+  int64_t total = 0;
+  while (true) {
+    const ssize_t r = ::read(fd, buf.data(), buf.size());
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      HYPERREP_THROW(IoError, "cannot read '", path, "': ", std::strerror(err));
+    }
+    if (r == 0) break;
+    crc = crc32_bytes(buf.data(), static_cast<size_t>(r), crc);
+    total += r;
+  }
+  ::close(fd);
+  if (bytes) *bytes = total;
+  return crc;
+}
+
+std::vector<std::string> property_numeric_columns(const ZooHeader& h) {
+  std::vector<std::string> out;
+  for (const auto& n : h.numeric_properties) {
+    if (n != "member" && n != "epoch") out.push_back(n);
+  }
+  return out;
+}
+
+std::string properties_csv_header(const ZooHeader& h) {
+  std::string line = "member,epoch";
+  for (const auto& n : property_numeric_columns(h)) line += "," + csv_field(n);
+  for (const auto& n : h.categorical_properties) line += "," + csv_field(n);
+  return line + "\n";
+}
+
+std::string format_double(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, res.ptr);
+}
+
+std::string format_member_properties(const ZooHeader& h, const MemberRecord& r) {
+  const auto numeric = property_numeric_columns(h);
+  HYPERREP_CHECK(r.numeric.size() == r.epochs.size(), DataError, "member ", r.member, ": ", r.numeric.size(),
+                 " property rows for ", r.epochs.size(), " epochs");
+  std::string cats;
+  for (const auto& c : h.categorical_properties) {
+    auto it = r.categorical.find(c);
+    HYPERREP_CHECK(it != r.categorical.end(), DataError, "member ", r.member, ": missing categorical property '", c, "'");
+    HYPERREP_CHECK(it->second.find_first_of("\r\n") == std::string::npos, DataError, "member ", r.member,
+                   ": categorical property '", c, "' contains a line break");
+    cats += "," + csv_field(it->second);
+  }
+  std::string out;
+  for (size_t e = 0; e < r.epochs.size(); ++e) {
+    out += std::to_string(r.member) + "," + std::to_string(r.epochs[e]);
+    for (const auto& n : numeric) {
+      auto it = r.numeric[e].find(n);
+      HYPERREP_CHECK(it != r.numeric[e].end(), DataError, "member ", r.member, " epoch ", r.epochs[e],
+                     ": missing numeric property '", n, "'");
+      out += "," + format_double(it->second);
+    }
+    out += cats + "\n";
+  }
+  return out;
+}
+
+std::vector<std::string> parse_csv_line(const std::string& line) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        out.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        out.back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
+void Fnv64::add(const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t x = h;
+  for (size_t i = 0; i < n; ++i) {
+    x ^= p[i];
+    x *= 1099511628211ULL;
+  }
+  h = x;
+}
+
+std::string Fnv64::hex() const {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace hyperrep::zoo

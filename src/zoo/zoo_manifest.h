@@ -1,0 +1,86 @@
+// The zoo's on-disk formats other than raw shards (docs/zoo_format.md): the manifest
+// (Boost.Serialization text archive, versioned), file names, CRC32s and the properties CSV rows.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "zoo/zoo_store.h"
+
+namespace hyperrep::zoo {
+
+inline constexpr const char* kManifestMagic = "hyperrep-zoo-manifest";
+// Bumped together with BOOST_CLASS_VERSION(ZooManifest) whenever the layout changes.
+inline constexpr unsigned kManifestVersion = 1;
+
+// One file of a complete zoo, relative to the zoo directory.
+struct FileEntry {
+  std::string path;
+  int64_t rows = 0;    // weight rows (shards) or data rows without the header line (CSV)
+  int64_t bytes = 0;
+  uint32_t crc32 = 0;  // zlib CRC32 of the whole file
+};
+
+// Where a member's rows live: consecutive rows [first_row, first_row + epochs.size()) of a shard.
+struct MemberIndex {
+  int64_t member = 0;
+  int64_t shard = 0;
+  int64_t first_row = 0;
+  std::vector<int64_t> epochs;
+  int64_t rows() const { return static_cast<int64_t>(epochs.size()); }
+};
+
+struct ZooManifest {
+  std::string magic = kManifestMagic;
+  ZooHeader header;
+  std::vector<FileEntry> shards;  // shards/shard-NNNNN.bin, members in canonical order
+  FileEntry properties;           // properties.csv
+  int64_t num_members = 0;
+  int64_t num_checkpoints = 0;
+  std::vector<MemberIndex> members;  // members[i].member == i
+};
+
+// Paths inside a zoo directory.
+std::string manifest_path(const std::string& dir);
+std::string properties_path(const std::string& dir);
+std::string shards_dir(const std::string& dir);
+
+// Text archive of the manifest; from_string throws DataError naming source on any defect.
+std::string manifest_to_string(const ZooManifest& m);
+ZooManifest manifest_from_string(const std::string& text, const std::string& source);
+// Missing manifest -> DataError "zoo at DIR is incomplete or missing: no manifest".
+ZooManifest read_manifest(const std::string& dir);
+void write_manifest(const std::string& dir, const ZooManifest& m);
+
+// Header archive used to detect a resume with a different header; describe_header_diff names
+// the first differing field ("" when equal).
+std::string header_to_string(const ZooHeader& h);
+ZooHeader header_from_string(const std::string& text, const std::string& source);
+std::string describe_header_diff(const ZooHeader& a, const ZooHeader& b);
+
+// CRC32 of a whole file, streamed (never mmap, so a file shrinking meanwhile cannot crash us).
+uint32_t crc32_file(const std::string& path, int64_t* bytes = nullptr);
+uint32_t crc32_bytes(const void* data, size_t n, uint32_t crc = 0);
+
+// Properties CSV: member, epoch, the numeric columns (header order, without member/epoch),
+// then the categorical columns. Numbers in shortest round-trip form; strings RFC 4180 quoted.
+std::vector<std::string> property_numeric_columns(const ZooHeader& h);
+std::string properties_csv_header(const ZooHeader& h);
+std::string format_double(double v);
+// Rows of one member (one line each, '\n' terminated); throws DataError on missing keys.
+std::string format_member_properties(const ZooHeader& h, const MemberRecord& r);
+// Splits one CSV line (no trailing newline) into fields, undoing the quoting.
+std::vector<std::string> parse_csv_line(const std::string& line);
+
+// 64-bit FNV-1a, the running hash behind ZooReader::content_hash.
+struct Fnv64 {
+  uint64_t h = 1469598103934665603ULL;
+  void add(const void* data, size_t n);
+  template <typename T>
+  void add_pod(const T& v) { add(&v, sizeof(T)); }
+  std::string hex() const;
+};
+
+}  // namespace hyperrep::zoo
