@@ -18,7 +18,7 @@ function(hyperrep_add_mpi_test target)
     add_test(NAME ${target}.np${np}
       COMMAND "${MPIEXEC_EXECUTABLE}" ${_hyperrep_mpi_flags} ${HYPERREP_MPIEXEC_FLAGS} -np ${np} $<TARGET_FILE:${target}>)
     set_tests_properties(${target}.np${np} PROPERTIES LABELS "mpi" PROCESSORS ${np} TIMEOUT 600
-      ENVIRONMENT "OMPI_MCA_btl_vader_single_copy_mechanism=none;OMPI_MCA_rmaps_base_oversubscribe=1")
+      ENVIRONMENT "OMP_NUM_THREADS=1;OMPI_MCA_btl_vader_single_copy_mechanism=none;OMPI_MCA_rmaps_base_oversubscribe=1")
   endforeach()
 endfunction()
 

@@ -126,9 +126,9 @@ void GradientSynchronizer::finish() {
     if (b.work) b.work->wait();
     for (size_t j = 0; j < b.params.size(); ++j) {
       auto& p = params_[b.params[j]];
-      auto reduced = b.flat.narrow(0, b.offsets[j], p.numel()).view(p.sizes());
-      if (p.grad().defined()) p.mutable_grad().copy_(reduced);
-      else p.mutable_grad() = reduced.clone();
+      // A parameter outside this step's graph keeps no gradient, as in a single process (the
+      // graph, hence which gradients exist, is the same on every rank).
+      if (p.grad().defined()) p.mutable_grad().copy_(b.flat.narrow(0, b.offsets[j], p.numel()).view(p.sizes()));
     }
   }
   in_step_ = false;

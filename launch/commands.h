@@ -23,6 +23,12 @@ struct Command {
 const std::vector<Command>& commands();
 
 int cmd_config(Context& ctx);
+int cmd_model(Context& ctx);
+int cmd_run(Context& ctx);
+int cmd_sweep(Context& ctx);
+int cmd_train(Context& ctx);
+int cmd_checkpoint(Context& ctx);
 int cmd_version(Context& ctx);
+int cmd_zoo(Context& ctx);
 
 }  // namespace hyperrep::cli

@@ -38,6 +38,8 @@ void RunConfig::describe(SectionSchema<RunConfig>& s) {
   s.field("threads", &RunConfig::threads, "Intra-op threads per rank; 0 = cores / ranks on this node.").min(0).not_hashed();
   s.field("progress_seconds", &RunConfig::progress_seconds, "Seconds between progress lines when not on a terminal.")
       .above(0).not_hashed();
+  s.field("methods", &RunConfig::methods, "Autoencoders `hyperrep run` trains: E_D (gamma 0), E_C (gamma 1), E_cD (loss.gamma).")
+      .non_empty().choices({"E_D", "E_C", "E_cD"}).not_hashed();
 }
 
 void ZooConfig::describe(SectionSchema<ZooConfig>& s) {
@@ -176,7 +178,7 @@ void SweepConfig::describe(SectionSchema<SweepConfig>& s) {
   s.field("base", &SweepConfig::base, "Base config of every run (path relative to the sweep file).");
   s.field("axes", &SweepConfig::axes, "Axes as \"section.key=v1,v2,...\"; runs are their grid (or zip).");
   s.field("mode", &SweepConfig::mode, "grid (every combination) or zip (axes advance together).").choices({"grid", "zip"});
-  s.field("out", &SweepConfig::out, "Directory of the sweep's runs and reports.").non_empty().not_hashed();
+  s.field("out", &SweepConfig::out, "Directory of the sweep's runs (OUT/runs/NAME), zoos of [zoo] axes (OUT/zoos/NAME), tables and plots; relative to the working directory, like run.dir.").non_empty().not_hashed();
   s.field("ranks", &SweepConfig::ranks, "MPI ranks per run (1 = no mpirun).").min(1).not_hashed();
 }
 

@@ -18,6 +18,7 @@ struct RunConfig {
   std::string log_level = "info";
   int64_t threads = 0;
   double progress_seconds = 10.0;
+  std::vector<std::string> methods = {"E_cD"};
   static void describe(SectionSchema<RunConfig>& s);
 };
 

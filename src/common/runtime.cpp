@@ -1,6 +1,7 @@
 #include "common/runtime.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "common/error.h"
@@ -20,6 +21,10 @@ torch::Device resolve_device(const std::string& name, int local_rank) {
 
 int configure_threads(int64_t threads, int local_size) {
   int n = static_cast<int>(threads);
+  // An explicit OMP_NUM_THREADS (set by schedulers, test runners) wins over the core count.
+  if (n <= 0) {
+    if (const char* env = std::getenv("OMP_NUM_THREADS")) n = std::atoi(env);
+  }
   if (n <= 0) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     n = std::max(1, cores / std::max(1, local_size));

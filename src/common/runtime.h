@@ -10,7 +10,8 @@ namespace hyperrep {
 
 // "auto" -> cuda:<local_rank % devices> when CUDA is available, else cpu; "cuda" without a GPU throws.
 torch::Device resolve_device(const std::string& name, int local_rank = 0);
-// threads == 0: hardware cores / ranks on this node (at least 1). Returns the count set.
+// threads == 0: OMP_NUM_THREADS when set, else hardware cores / ranks on this node (at least 1).
+// Returns the count set.
 int configure_threads(int64_t threads, int local_size);
 
 }  // namespace hyperrep

@@ -1,0 +1,39 @@
+// hyperrep run: the whole pipeline (zoo -> train -> probe -> report), resumable, mpirun-able.
+#include <chrono>
+#include <iostream>
+
+#include "common/config.h"
+#include "common/logging.h"
+#include "common/runtime.h"
+#include "launch/args.h"
+#include "launch/commands.h"
+#include "train/pipeline.h"
+
+namespace hyperrep::cli {
+
+int cmd_run(Context& ctx) {
+  Args args(ctx.args, {"--config"}, {});
+  if (args.help()) {
+    std::cout << "usage: [mpirun -np N] hyperrep run [--config FILE] [--set section.key=value]...\n"
+                 "  Generates the zoo of [zoo] when zoo.path has none, trains one autoencoder per run.methods\n"
+                 "  (E_D, E_C, E_cD) into run.dir/<method>, probes them and the baselines W and s(W), and writes\n"
+                 "  run.dir/{results.csv, table.md, report.md, plots/}. Re-running resumes: finished stages are\n"
+                 "  skipped. Without --config it runs the embedded default (configs/quickstart.toml's settings).\n";
+    return 0;
+  }
+  HYPERREP_CHECK(args.positional().empty(), UsageError, "run takes no positional argument (see --help)");
+  Config cfg = load_config_from(args);
+  init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), cfg.run.log_level);
+  configure_threads(cfg.run.threads, ctx.mpi.local_size());
+  auto comm = dist::make_communicator(cfg.distributed.backend == "nccl" ? "auto" : cfg.distributed.backend, &ctx.mpi);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto result = train::run_pipeline(cfg, *comm);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (ctx.mpi.rank() == 0) {
+    std::cout << "\n" << result.table << "\nreport: " << result.report << " (plots in " << cfg.run.dir << "/plots)\n";
+    std::printf("total time: %.0f s\n", seconds);
+  }
+  return 0;
+}
+
+}  // namespace hyperrep::cli

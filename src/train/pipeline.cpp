@@ -1,0 +1,121 @@
+#include "train/pipeline.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/logging.h"
+#include "train/evaluation.h"
+#include "train/trainer.h"
+#include "zoo/generate.h"
+
+namespace hyperrep::train {
+namespace {
+
+// A loss curve per method from each run's metrics.jsonl, drawn with gnuplot when installed.
+std::string plot_losses(const std::string& dir, const std::vector<std::pair<std::string, double>>& methods) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) return "";
+  std::string data_files, plot = "";
+  for (const auto& [name, gamma] : methods) {
+    const std::string metrics = dir + "/" + name + "/metrics.jsonl";
+    if (!path_exists(metrics)) continue;
+    // gnuplot reads "epoch loss" columns; extract them from the JSON lines.
+    std::ifstream in(metrics);
+    std::string line, table;
+    while (std::getline(in, line)) {
+      auto field = [&](const std::string& key) {
+        auto p = line.find("\"" + key + "\": ");
+        return p == std::string::npos ? std::string("nan") : line.substr(p + key.size() + 4, line.find_first_of(",}", p) - p - key.size() - 4);
+      };
+      table += field("epoch") + " " + field("loss") + "\n";
+    }
+    write_file_atomic(dir + "/plots/" + name + "_loss.dat", table);
+    plot += std::string(plot.empty() ? "plot " : ", ") + "'" + dir + "/plots/" + name + "_loss.dat' using 1:2 with lines title '" + name + "'";
+  }
+  if (plot.empty()) return "";
+  const std::string png = dir + "/plots/loss.png";
+  const std::string script = "set terminal pngcairo size 800,500\nset output '" + png +
+                             "'\nset xlabel 'epoch'\nset ylabel 'training loss'\nset logscale y\n" + plot + "\n";
+  write_file_atomic(dir + "/plots/loss.gp", script);
+  const std::string cmd = "gnuplot '" + dir + "/plots/loss.gp' >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0 ? png : "";
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, double>> pipeline_methods(const Config& cfg) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& m : cfg.run.methods) out.push_back({m, m == "E_D" ? 0.0 : m == "E_C" ? 1.0 : cfg.loss.gamma});
+  return out;
+}
+
+PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
+  Config cfg = in;
+  const std::string& dir = cfg.run.dir;
+  PipelineResult result;
+  result.report = dir + "/report.md";
+  if (path_exists(dir + "/DONE_RUN")) {
+    spdlog::info("{} is complete (DONE_RUN); delete it to run again", dir);
+    result.table = read_file(dir + "/table.md");
+    return result;
+  }
+  if (cfg.data.zoo != cfg.zoo.path) {
+    spdlog::info("hyperrep run trains on the zoo it generates: data.zoo = zoo.path = {}", cfg.zoo.path);
+    cfg.data.zoo = cfg.zoo.path;
+  }
+  if (comm.rank() == 0) make_dirs(dir);
+  if (!path_exists(cfg.zoo.path + "/manifest")) {
+    spdlog::info("stage 1/3: generating the zoo at {}", cfg.zoo.path);
+    zoo::generate_zoo(cfg, comm);
+  } else {
+    spdlog::info("stage 1/3: zoo {} exists", cfg.zoo.path);
+  }
+  comm.barrier();
+
+  std::vector<probe::ProbeResult> results;
+  std::vector<std::string> columns = {"W", "s(W)"};
+  const auto methods = pipeline_methods(cfg);
+  for (const auto& [name, gamma] : methods) {
+    Config mcfg = cfg;
+    mcfg.loss.gamma = gamma;
+    mcfg.run.dir = dir + "/" + name;
+    Trainer trainer(mcfg, comm);
+    const auto latest = trainer.checkpoints().latest_complete();
+    bool finished = false;
+    if (latest) {
+      trainer.load_checkpoint(*latest);
+      finished = trainer.state().epoch >= mcfg.train.epochs;
+    }
+    if (!finished) {
+      spdlog::info("stage 2/3: training {} (gamma {}) in {}", name, gamma, mcfg.run.dir);
+      trainer.run(latest.has_value());
+    } else {
+      spdlog::info("stage 2/3: {} already trained ({} epochs)", name, trainer.state().epoch);
+    }
+    auto part = probe_features(name, trainer.data(), {trainer.embed("train"), trainer.embed("val"), trainer.embed("test")},
+                               mcfg, comm);
+    results.insert(results.end(), part.begin(), part.end());
+    columns.push_back(name);
+  }
+  spdlog::info("stage 3/3: baselines W and s(W)");
+  TrainData data(cfg, comm);
+  auto base = probe_baselines(data, cfg, comm);
+  results.insert(results.begin(), base.begin(), base.end());
+  result.table = results_table(results, columns);
+  if (comm.rank() == 0) {
+    const std::string plot = plot_losses(dir, methods);
+    std::string report = "# " + cfg.run.name + "\n\nZoo: `" + cfg.zoo.path + "` (" + std::to_string(data.reader().num_members()) +
+                         " members, " + std::to_string(data.reader().num_checkpoints()) +
+                         " checkpoints). Test-split probes: R^2 and accuracy in %, Kendall's tau as is.\n\n" + result.table;
+    if (!plot.empty()) report += "\nTraining loss per epoch: ![loss](plots/loss.png)\n";
+    write_file_atomic(dir + "/results.csv", results_csv(results));
+    write_file_atomic(dir + "/table.md", result.table);
+    write_file_atomic(result.report, report);
+    write_file_atomic(dir + "/DONE_RUN", "");
+  }
+  comm.barrier();
+  return result;
+}
+
+}  // namespace hyperrep::train

@@ -1,0 +1,172 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/logging.h"
+#include "common/runtime.h"
+#include "distributed/autograd_collectives.h"
+#include "distributed/watchdog.h"
+#include "model/losses.h"
+#include "train/sampler.h"
+#include "train/schedule.h"
+#include "train/signals.h"
+
+namespace hyperrep::train {
+namespace {
+
+torch::Generator seeded(uint64_t a, uint64_t b, uint64_t c = 0) {
+  return at::detail::createCPUGenerator(a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) * 0xBF58476D1CE4E5B9ULL ^ c);
+}
+
+}  // namespace
+
+std::string method_name(double gamma) {
+  if (gamma <= 0) return "E_D";
+  if (gamma >= 1) return "E_C";
+  return "E_cD";
+}
+
+Trainer::Trainer(const Config& cfg, dist::Communicator& comm)
+    : cfg_(cfg), comm_(comm), device_(resolve_device(cfg.run.device, comm.local_rank())) {
+  HYPERREP_CHECK(device_.is_cpu() || comm.world_size() == 1 || comm.name() == "nccl", ConfigError,
+                 "training on CUDA with ", comm.world_size(), " ranks needs the nccl backend (build with HYPERREP_WITH_NCCL=ON)");
+  HYPERREP_CHECK(cfg.train.precision == "fp32" || device_.is_cuda(), ConfigError,
+                 "train.precision = \"", cfg.train.precision, "\" needs a CUDA device");
+  data_ = std::make_unique<TrainData>(cfg_, comm_);
+  // The member architecture is the zoo's, whatever [zoo] says.
+  torch::manual_seed(static_cast<uint64_t>(cfg_.train.seed));
+  const auto opt = model::AutoencoderOptions::from_config(cfg_.model);
+  if (cfg_.model.tokenizer == "padded") model_ = std::make_shared<model::SequenceAutoencoder>(data_->architecture(), opt);
+  else model_ = std::make_shared<model::NeuronAutoencoder>(data_->architecture(), opt);
+  model_->to(device_);
+  if (cfg_.train.optimizer == "adamw") {
+    optimizer_ = std::make_unique<torch::optim::AdamW>(
+        model_->parameters(), torch::optim::AdamWOptions(cfg_.train.lr).weight_decay(cfg_.train.weight_decay));
+  } else if (cfg_.train.optimizer == "sgd") {
+    optimizer_ = std::make_unique<torch::optim::SGD>(
+        model_->parameters(),
+        torch::optim::SGDOptions(cfg_.train.lr).momentum(cfg_.train.momentum).weight_decay(cfg_.train.weight_decay));
+  } else {
+    optimizer_ = std::make_unique<torch::optim::Adam>(
+        model_->parameters(), torch::optim::AdamOptions(cfg_.train.lr).weight_decay(cfg_.train.weight_decay));
+  }
+  dist::SyncOptions sync;
+  sync.bucket_mb = cfg_.distributed.bucket_mb;
+  sync.overlap = cfg_.distributed.overlap;
+  sync.op = dist::ReduceOp::kSum;  // each rank's loss is its share of the global loss
+  sync_ = std::make_unique<dist::GradientSynchronizer>(comm_, model_->parameters(), sync);
+  sync_->broadcast_parameters(0);
+  augmenter_ = std::make_unique<data::Augmenter>(
+      data::Augmenter::from_config(cfg_.augment, data_->architecture(), static_cast<uint64_t>(cfg_.train.seed)));
+  layer_variance_ = data_->layer_variance().to(device_);
+  checkpoints_ = std::make_unique<CheckpointManager>(cfg_.run.dir, cfg_.checkpoint.keep_last, cfg_.checkpoint.keep_every);
+  state_.lr = cfg_.train.lr;
+  state_.config_hash = science_hash(cfg_);
+  state_.world_size = comm_.world_size();
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::set_lr(double lr) {
+  state_.lr = lr;
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+}
+
+torch::Tensor Trainer::project(const torch::Tensor& z) {
+  // The head's batch norms use the statistics of the global batch (all ranks' rows).
+  torch::Tensor x = z;
+  auto& net = model_->head->net;
+  for (size_t i = 0; i < net->size(); ++i) {
+    auto m = net[i];
+    if (auto* bn = m->as<torch::nn::BatchNorm1d>()) {
+      const auto& o = bn->options;
+      x = dist::sync_batch_norm(comm_, x, bn->weight, bn->bias, bn->running_mean, bn->running_var,
+                                o.momentum().value_or(0.1), o.eps());
+    } else if (auto* lin = m->as<torch::nn::Linear>()) {
+      x = lin->forward(x);
+    } else if (auto* relu = m->as<torch::nn::ReLU>()) {
+      x = relu->forward(x);
+    } else {
+      HYPERREP_THROW(InternalError, "projection head: unexpected module ", m->name());
+    }
+  }
+  return x;
+}
+
+StepLosses Trainer::step(const std::vector<int64_t>& batch) {
+  const auto& split = data_->split("train");
+  std::vector<int64_t> local, pos;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const int64_t r = data_->local_row(batch[i]);
+    if (r >= 0) local.push_back(r), pos.push_back(static_cast<int64_t>(i));
+  }
+  const int64_t bg = static_cast<int64_t>(batch.size()), bl = static_cast<int64_t>(local.size());
+  auto opts = torch::TensorOptions().dtype(torch::kInt64);
+  auto local_idx = torch::tensor(local, opts);
+  auto pos_idx = torch::tensor(pos, opts).to(device_);
+  // Augmentation draws are made for the whole global batch on every rank, so a row's views do
+  // not depend on which rank holds it.
+  auto gen = seeded(static_cast<uint64_t>(cfg_.train.seed), static_cast<uint64_t>(state_.global_step));
+  auto full = torch::zeros({bg, split.weights.size(1)}, split.weights.options().device(device_));
+  full.index_copy_(0, pos_idx, split.weights.index_select(0, local_idx).to(device_));
+  auto views = augmenter_->two_views(full, gen);
+  auto v1 = views.first.index_select(0, pos_idx), v2 = views.second.index_select(0, pos_idx);
+
+  model_->train();
+  const double gamma = cfg_.loss.gamma;
+  auto out1 = model_->forward_view(v1, gen);
+  auto out2 = model_->forward_view(v2, gen);
+  const double share = static_cast<double>(bl) / static_cast<double>(bg);
+  torch::Tensor recon, contrast;
+  if (gamma < 1) {
+    auto var = cfg_.loss.reconstruction == "layer_norm" ? layer_variance_ : torch::Tensor();
+    auto r1 = model::reconstruction_loss(out1.recon, out1.target, out1.mask, out1.layer, var, cfg_.loss.variance_floor);
+    auto r2 = model::reconstruction_loss(out2.recon, out2.target, out2.mask, out2.layer, var, cfg_.loss.variance_floor);
+    recon = bl > 0 ? 0.5 * (r1 + r2) * share : (out1.recon.sum() + out2.recon.sum()) * 0.0;
+  }
+  if (gamma > 0) {
+    auto p = project(torch::cat({out1.z, out2.z}, 0));
+    auto a = dist::all_gather_with_grad(comm_, p.narrow(0, 0, bl));
+    auto b = dist::all_gather_with_grad(comm_, p.narrow(0, bl, bl));
+    contrast = model::nt_xent(a.all, b.all, cfg_.loss.temperature, model::ViewSlice{a.offset, bl});
+  }
+  auto loss = model::mix_losses(gamma, contrast, recon);
+
+  optimizer_->zero_grad();
+  sync_->prepare();
+  loss.backward();
+  sync_->finish();
+  if (cfg_.train.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.train.grad_clip);
+  optimizer_->step();
+
+  auto parts = torch::tensor({loss.item<double>(), recon.defined() ? recon.item<double>() : 0.0,
+                              contrast.defined() ? contrast.item<double>() : 0.0},
+                             torch::kFloat64);
+  comm_.all_reduce(parts, dist::ReduceOp::kSum);
+  return {parts[0].item<double>(), parts[1].item<double>(), parts[2].item<double>(), bg};
+}
+
+bool Trainer::stop_requested() {
+  // Every rank must stop at the same step: agree on the flag (max over ranks).
+  return comm_.all_reduce_int(stop_signal_received() ? 1 : 0, dist::ReduceOp::kMax) > 0;
+}
+
+torch::Tensor Trainer::embed(const std::string& split) { return embed_weights(data_->split(split).weights); }
+
+torch::Tensor Trainer::embed_weights(const torch::Tensor& w) {
+  torch::NoGradGuard ng;
+  model_->eval();
+  std::vector<torch::Tensor> parts;
+  for (int64_t b = 0; b < w.size(0); b += 1000) {
+    parts.push_back(model_->embed(w.narrow(0, b, std::min<int64_t>(1000, w.size(0) - b)).to(device_)).to(torch::kCPU));
+  }
+  model_->train();
+  if (parts.empty()) return torch::zeros({0, cfg_.model.latent});
+  return torch::cat(parts, 0);
+}
+
+}  // namespace hyperrep::train

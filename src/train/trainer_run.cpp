@@ -1,0 +1,233 @@
+// The training loop of Trainer: epochs of global batches, schedules, stop signals, the
+// watchdog, metrics, probes, and checkpoint save/resume.
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/logging.h"
+#include "distributed/watchdog.h"
+#include "probe/probe_runner.h"
+#include "train/sampler.h"
+#include "train/schedule.h"
+#include "train/signals.h"
+#include "train/evaluation.h"
+#include "train/trainer.h"
+
+namespace hyperrep::train {
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+std::string serialize_module(const std::function<void(torch::serialize::OutputArchive&)>& fill) {
+  torch::serialize::OutputArchive ar;
+  fill(ar);
+  std::ostringstream os;
+  ar.save_to(os);
+  return os.str();
+}
+
+void deserialize_module(const std::string& bytes, const std::string& where,
+                        const std::function<void(torch::serialize::InputArchive&)>& use) {
+  try {
+    std::istringstream is(bytes);
+    torch::serialize::InputArchive ar;
+    ar.load_from(is);
+    use(ar);
+  } catch (const c10::Error& e) {
+    HYPERREP_THROW(DataError, "cannot load '", where, "': ", e.what_without_backtrace());
+  }
+}
+
+std::string probes_json(const std::vector<probe::ProbeResult>& results, int64_t epoch) {
+  std::string out = "{\"epoch\": " + std::to_string(epoch) + ", \"results\": [";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    out += std::string(i ? ", " : "") + "{\"target\": \"" + json_escape(r.target) + "\", \"method\": \"" +
+           json_escape(r.method) + "\", \"metric\": \"" + r.metric + "\", \"value\": " + json_number(r.value) +
+           ", \"val_value\": " + json_number(r.val_value) + ", \"lambda\": " + json_number(r.lambda) + "}";
+  }
+  return out + "]}";
+}
+
+}  // namespace
+
+void Trainer::save_checkpoint(int64_t epoch_label, const std::string& probes) {
+  // Every rank's dropout generator, so that a resume at the same world size is bit-exact.
+  at::Generator default_gen = at::detail::getDefaultCPUGenerator();
+  auto gen_state = default_gen.get_state();
+  const std::string mine(reinterpret_cast<const char*>(gen_state.data_ptr<uint8_t>()), gen_state.numel());
+  auto all = comm_.all_gather_bytes(mine);
+  state_.rng_states.clear();
+  for (const auto& s : all) state_.rng_states.push_back(to_hex(s));
+  CheckpointFiles files;
+  if (comm_.rank() == 0) {
+    files["model.pt"] = serialize_module([&](auto& ar) { model_->save(ar); });
+    files["optim.pt"] = serialize_module([&](auto& ar) { optimizer_->save(ar); });
+    files["state.txt"] = serialize_state(state_);
+    files["norm.pt"] = serialize_module([&](auto& ar) {
+      ar.write("mean", data_->standardizer().mean());
+      ar.write("std", data_->standardizer().std());
+      ar.write("standardized", torch::tensor({data_->standardized() ? 1 : 0}));
+    });
+    if (!probes.empty()) files["probes.json"] = probes;
+  }
+  checkpoints_->save(comm_, epoch_label, files);
+  spdlog::info("checkpoint {} (epoch {}, step {})", checkpoints_->dir_for(epoch_label), state_.epoch, state_.global_step);
+}
+
+void Trainer::load_checkpoint(int64_t epoch) {
+  const std::string dir = checkpoints_->dir_for(epoch);
+  auto files = checkpoints_->load(epoch);
+  TrainState saved = deserialize_state(files.at("state.txt"), dir + "/state.txt");
+  deserialize_module(files.at("model.pt"), dir + "/model.pt", [&](auto& ar) { model_->load(ar); });
+  model_->to(device_);
+  deserialize_module(files.at("optim.pt"), dir + "/optim.pt", [&](auto& ar) { optimizer_->load(ar); });
+  if (saved.world_size == comm_.world_size() && static_cast<int>(saved.rng_states.size()) == comm_.world_size()) {
+    const std::string bytes = from_hex(saved.rng_states[comm_.rank()]);
+    auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+    std::memcpy(t.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+    at::Generator default_gen = at::detail::getDefaultCPUGenerator();
+    default_gen.set_state(t);
+  } else {
+    spdlog::warn("resuming at world size {} from a checkpoint saved at world size {}: the global batch ({}) and the "
+                 "sample order continue unchanged; dropout streams are reseeded",
+                 comm_.world_size(), saved.world_size, cfg_.train.batch_size);
+    torch::manual_seed(static_cast<uint64_t>(cfg_.train.seed) + 7919u * static_cast<uint64_t>(comm_.rank() + saved.global_step));
+  }
+  const auto hash = state_.config_hash;
+  state_ = saved;
+  state_.config_hash = hash;
+  state_.world_size = comm_.world_size();
+  set_lr(saved.lr);
+  spdlog::info("resumed from {} at epoch {}, step {} of the epoch ({} steps in all)", dir, state_.epoch, state_.step_in_epoch,
+               state_.global_step);
+}
+
+std::string Trainer::run_probes(int64_t epoch) {
+  auto results = probe_features(method_name(cfg_.loss.gamma), *data_, {embed("train"), embed("val"), embed("test")}, cfg_, comm_);
+  if (results.empty()) return "";
+  if (comm_.rank() == 0) {
+    const std::string csv = cfg_.run.dir + "/probes.csv";
+    if (!path_exists(csv)) append_line(csv, probe::probes_csv_header());
+    for (const auto& row : probe::to_csv_rows(results, epoch)) append_line(csv, row);
+    for (const auto& r : results) {
+      spdlog::info("probe epoch {}: {} {} {} = {:.4f}", epoch, r.method, r.target, r.metric, r.value);
+    }
+  }
+  return probes_json(results, epoch);
+}
+
+TrainResult Trainer::run(bool resume) {
+  TrainResult result;
+  const std::string& dir = cfg_.run.dir;
+  const std::string config_path = dir + "/config.toml";
+  if (resume) {
+    if (path_exists(config_path)) {
+      Config saved = load_config(config_path);
+      const auto diff = science_diff(saved, cfg_);
+      if (!diff.empty()) {
+        std::string all;
+        for (const auto& d : diff) all += "\n  " + d;
+        HYPERREP_THROW(ConfigError, "cannot resume ", dir, ": the config differs from the run's in fields that change the science:", all);
+      }
+    }
+    if (auto latest = checkpoints_->latest_complete()) load_checkpoint(*latest);
+    else spdlog::warn("--resume: no complete checkpoint in {}; starting from scratch", dir);
+  } else {
+    HYPERREP_CHECK(!checkpoints_->latest_complete().has_value(), UsageError, "run directory ", dir,
+                   " already holds checkpoints: pass --resume to continue it, or choose another run.dir");
+  }
+  comm_.barrier();
+  if (comm_.rank() == 0) {
+    make_dirs(dir);
+    checkpoints_->clean_partial();
+    write_file_atomic(config_path, to_toml(cfg_));
+    add_log_file(dir + "/log.txt");
+  }
+  MetricsWriter metrics(dir + "/metrics.jsonl", comm_.rank());
+  install_stop_signal_handlers();
+  dist::Watchdog watchdog(comm_.rank(), cfg_.distributed.timeout_s);
+
+  GlobalSampler sampler(data_->global_rows(), cfg_.train.batch_size, static_cast<uint64_t>(cfg_.train.seed));
+  const int64_t per_epoch = sampler.batches_per_epoch();
+  const int64_t total_steps = per_epoch * cfg_.train.epochs;
+  const std::string method = method_name(cfg_.loss.gamma);
+  spdlog::info("training {} ({} parameters): {} rows, global batch {}, {} steps per epoch, {} epochs, {} rank(s)", method,
+               model_->num_parameters(true), data_->global_rows(), cfg_.train.batch_size, per_epoch, cfg_.train.epochs,
+               comm_.world_size());
+  double t_start = now_s(), t_report = t_start;
+  int64_t rows_since = 0;
+  while (state_.epoch < cfg_.train.epochs) {
+    for (; state_.step_in_epoch < per_epoch; ++state_.step_in_epoch) {
+      if (cfg_.train.scheduler == "cosine") {
+        set_lr(cosine_lr(cfg_.train.lr, state_.global_step, cfg_.train.warmup_epochs * per_epoch, total_steps));
+      }
+      auto losses = step(sampler.batch(state_.epoch, state_.step_in_epoch));
+      HYPERREP_CHECK(std::isfinite(losses.loss), DataError, "loss is not finite at epoch ", state_.epoch, " step ",
+                     state_.global_step, " (lower train.lr or check the zoo for extreme weights)");
+      ++state_.global_step;
+      state_.epoch_loss_sum += losses.loss;
+      ++state_.epoch_batches;
+      rows_since += losses.rows;
+      result.step_losses.push_back(losses);
+      watchdog.beat(state_.global_step);
+      const bool step_limit = cfg_.train.max_steps > 0 && state_.global_step >= cfg_.train.max_steps;
+      if (stop_requested() || step_limit) {
+        ++state_.step_in_epoch;
+        if (state_.step_in_epoch == per_epoch) {  // finished the epoch exactly: roll over cleanly
+          ++state_.epoch;
+          state_.step_in_epoch = 0;
+          state_.epoch_loss_sum = 0;
+          state_.epoch_batches = 0;
+        }
+        watchdog.beat(state_.global_step, "checkpoint save");
+        save_checkpoint(state_.epoch, "");
+        result.stopped_by_signal = !step_limit;
+        result.steps = state_.global_step;
+        spdlog::info("stopped at step {} ({}); resume with --resume", state_.global_step,
+                     step_limit ? "train.max_steps" : "signal");
+        return result;
+      }
+    }
+    const double epoch_loss = state_.epoch_loss_sum / std::max<int64_t>(1, state_.epoch_batches);
+    const bool reduced = cfg_.train.scheduler == "plateau" && plateau_step(cfg_.train, epoch_loss, state_);
+    if (reduced) set_lr(state_.lr);
+    const auto& last = result.step_losses.empty() ? StepLosses{} : result.step_losses.back();
+    const double now = now_s();
+    metrics.write({{"epoch", static_cast<double>(state_.epoch + 1)}, {"step", static_cast<double>(state_.global_step)},
+                   {"loss", epoch_loss}, {"last_recon", last.recon}, {"last_contrast", last.contrast}, {"lr", state_.lr},
+                   {"rows_per_s", rows_since / std::max(1e-9, now - t_report)}, {"elapsed_s", state_.elapsed_s + now - t_start}});
+    if (comm_.rank() == 0 && (now - t_report > cfg_.run.progress_seconds || state_.epoch + 1 == cfg_.train.epochs)) {
+      spdlog::info("epoch {}/{}: loss {:.5f}, lr {:.2e}, {:.0f} rows/s", state_.epoch + 1, cfg_.train.epochs, epoch_loss,
+                   state_.lr, rows_since / std::max(1e-9, now - t_report));
+      t_report = now;
+      rows_since = 0;
+    }
+    result.last_epoch_loss = epoch_loss;
+    ++state_.epoch;
+    state_.step_in_epoch = 0;
+    state_.epoch_loss_sum = 0;
+    state_.epoch_batches = 0;
+    const bool last_epoch = state_.epoch == cfg_.train.epochs;
+    const bool probe_now = last_epoch || (cfg_.probe.every_epochs > 0 && state_.epoch % cfg_.probe.every_epochs == 0);
+    const bool save_now = last_epoch || state_.epoch % cfg_.checkpoint.every_epochs == 0;
+    std::string probes;
+    if (probe_now && save_now) {
+      watchdog.beat(state_.global_step, "probes");
+      probes = run_probes(state_.epoch);
+    }
+    if (save_now) {
+      watchdog.beat(state_.global_step, "checkpoint save");
+      state_.elapsed_s += now_s() - t_start;
+      t_start = now_s();
+      save_checkpoint(state_.epoch, probes);
+    }
+  }
+  result.epochs_done = state_.epoch;
+  result.steps = state_.global_step;
+  return result;
+}
+
+}  // namespace hyperrep::train

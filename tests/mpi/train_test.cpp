@@ -1,0 +1,188 @@
+// The trainer at 1, 2 and 3 ranks: the same losses and parameters as one process with the
+// same global batch (all three loss modes), and stop-at-step-k + resume equal to the
+// uninterrupted run bit for bit.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "distributed/mpi_communicator.h"
+#include "tests/mpi/mpi_env.h"
+#include "train/trainer.h"
+#include "zoo/zoo_store.h"
+
+namespace hyperrep::train {
+namespace {
+namespace fs = std::filesystem;
+
+// A synthetic zoo of Tetris MLPs (100 weights): 24 members x 4 epochs with smooth weights.
+std::string make_zoo(dist::Communicator& comm, const std::string& root) {
+  const std::string dir = root + "/zoo";
+  if (comm.rank() == 0) {
+    zoo::ZooHeader h;
+    h.architecture = {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"};
+    h.input_shape = {1, 4, 4};
+    h.num_params = 100;
+    h.task = "tetris";
+    h.numeric_properties = {"test_acc", "epoch"};
+    h.categorical_properties = {"activation"};
+    zoo::ZooWriter writer(dir, h, 0);
+    auto gen = at::detail::createCPUGenerator(7);
+    for (int64_t m = 0; m < 24; ++m) {
+      zoo::MemberRecord r;
+      r.member = m;
+      r.epochs = {0, 1, 2, 3};
+      auto base = torch::randn({1, 100}, gen) * 0.5;
+      auto drift = torch::randn({1, 100}, gen) * 0.1;
+      r.weights = (base + drift * torch::arange(4, torch::kFloat32).view({4, 1})).contiguous();
+      for (int64_t e = 0; e < 4; ++e) r.numeric.push_back({{"test_acc", 0.25 + 0.15 * e + 0.01 * m}, {"epoch", double(e)}});
+      r.categorical = {{"activation", "tanh"}};
+      writer.write_member(r);
+    }
+    dist::LocalCommunicator local;
+    writer.finalize(local, 24);
+  }
+  comm.barrier();
+  return dir;
+}
+
+Config small_config(const std::string& zoo, const std::string& run, double gamma) {
+  Config c;
+  c.run.dir = run;
+  c.run.device = "cpu";
+  c.data.zoo = zoo;
+  c.data.split = {0.5, 0.25, 0.25};
+  c.data.standardize = "layer";
+  c.model.d_model = 32;
+  c.model.heads = 2;
+  c.model.blocks = 1;
+  c.model.d_ff = 48;
+  c.model.latent = 8;
+  c.model.dropout = 0.0;  // dropout masks depend on each rank's stream
+  c.model.projection_layers = 2;
+  c.model.projection_hidden = 16;
+  c.model.projection_out = 8;
+  c.loss.gamma = gamma;
+  c.loss.reconstruction = "layer_norm";
+  c.augment.noise_sigma = 0.01;
+  c.train.batch_size = 10;
+  c.train.epochs = 100;
+  c.train.max_steps = 20;
+  c.train.lr = 1e-3;
+  c.train.scheduler = "none";
+  c.checkpoint.every_epochs = 1000;
+  c.probe.every_epochs = 0;
+  c.distributed.bucket_mb = 0.05;  // several buckets
+  c.distributed.timeout_s = 120;
+  return c;
+}
+
+std::vector<torch::Tensor> params_of(Trainer& t) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : t.model().parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+double max_rel_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = (a[i] - b[i]).abs().max().item<double>();
+    num = std::max(num, d);
+    den = std::max(den, b[i].abs().max().item<double>());
+  }
+  return num / den;
+}
+
+class TrainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string root = comm.rank() == 0 ? (fs::temp_directory_path() / ("hyperrep_train_" + std::to_string(::getpid()))).string() : "";
+    root_ = comm.broadcast_bytes(root, 0);
+    zoo_ = make_zoo(comm, root_);
+  }
+  void TearDown() override {
+    comm.barrier();
+    if (comm.rank() == 0) fs::remove_all(root_);
+  }
+  std::string run_dir(const std::string& name, bool per_rank) const {
+    return root_ + "/" + name + (per_rank ? "_rank" + std::to_string(comm.rank()) : "");
+  }
+  dist::MpiCommunicator comm{*testing::g_runtime};
+  std::string root_, zoo_;
+};
+
+// Adam normalises every gradient entry, so entries whose exact gradient is zero (the key bias
+// of attention, a Linear bias before batch norm) turn rounding noise of size 1e-10 into steps
+// of size lr that differ with the summation order. So losses are compared at 1e-5 under Adam,
+// and parameters at 1e-5 under SGD with momentum, where equal gradients give equal
+// parameters; there the contrastive loss (temperature 0.1 after batch norm) magnifies the
+// rounding of the parameters, so its losses are held to 1e-3.
+TEST_F(TrainTest, RanksGiveTheSingleProcessLossesAndParameters) {
+  for (const std::string optimizer : {"adam", "sgd"}) {
+    for (double gamma : {0.0, 0.5, 1.0}) {
+      SCOPED_TRACE(optimizer + " gamma " + std::to_string(gamma));
+      const std::string tag = optimizer + std::to_string(int(gamma * 10));
+      auto cfg = small_config(zoo_, run_dir("dp" + tag, false), gamma);
+      cfg.train.optimizer = optimizer;
+      if (optimizer == "sgd") cfg.train.lr = 5e-4;
+      Trainer dp(cfg, comm);
+      auto dp_result = dp.run(false);
+      // The single-process reference, computed on every rank with a world of one.
+      dist::LocalCommunicator local;
+      auto ref_cfg = cfg;
+      ref_cfg.run.dir = run_dir("ref" + tag, true);
+      Trainer ref(ref_cfg, local);
+      auto ref_result = ref.run(false);
+      ASSERT_EQ(dp_result.step_losses.size(), 20u);
+      ASSERT_EQ(ref_result.step_losses.size(), 20u);
+      double worst_loss = 0;
+      for (size_t s = 0; s < 20; ++s) {
+        const double a = dp_result.step_losses[s].loss, b = ref_result.step_losses[s].loss;
+        worst_loss = std::max(worst_loss, std::abs(a - b) / std::abs(b));
+        const double tol = optimizer == "adam" ? 1e-5 : 1e-3;
+        EXPECT_LE(std::abs(a - b), tol * std::abs(b)) << "step " << s << ": " << a << " vs " << b;
+        EXPECT_EQ(dp_result.step_losses[s].rows, ref_result.step_losses[s].rows);
+      }
+      const double rel = max_rel_diff(params_of(dp), params_of(ref));
+      if (optimizer == "sgd") EXPECT_LE(rel, 1e-5) << "parameters after 20 steps differ by " << rel;
+      if (comm.rank() == 0) {
+        std::printf("[ equivalence ] world %d, %s, gamma %.1f: max rel loss diff %.3g over 20 steps, max rel param diff %.3g\n",
+                    comm.world_size(), optimizer.c_str(), gamma, worst_loss, rel);
+      }
+    }
+  }
+}
+
+TEST_F(TrainTest, StopAtStepKAndResumeIsBitIdentical) {
+  auto cfg = small_config(zoo_, run_dir("full", false), 0.5);
+  cfg.model.dropout = 0.1;  // exercises the saved RNG streams
+  cfg.train.epochs = 4;
+  cfg.train.max_steps = 0;
+  cfg.train.scheduler = "plateau";
+  cfg.train.plateau_patience = 0;
+  Trainer full(cfg, comm);
+  full.run(false);
+
+  auto part_cfg = cfg;
+  part_cfg.run.dir = run_dir("parts", false);
+  part_cfg.train.max_steps = 7;  // mid-epoch (5 batches per epoch)
+  {
+    Trainer first(part_cfg, comm);
+    auto r = first.run(false);
+    EXPECT_EQ(r.steps, 7);
+  }
+  part_cfg.train.max_steps = 0;
+  Trainer second(part_cfg, comm);
+  auto r2 = second.run(true);
+  EXPECT_EQ(r2.steps, full.state().global_step);
+  auto a = params_of(full), b = params_of(second);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i].equal(b[i])) << "parameter " << i << " differs after resume";
+  EXPECT_DOUBLE_EQ(full.state().lr, second.state().lr);
+  // A fresh start in a directory with checkpoints is refused instead of overwriting them.
+  Trainer again(part_cfg, comm);
+  EXPECT_THROW(again.run(false), UsageError);
+}
+
+}  // namespace
+}  // namespace hyperrep::train
