@@ -5,6 +5,7 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <boost/serialization/version.hpp>
+#include <cmath>
 #include <sstream>
 
 #include "common/error.h"
@@ -28,12 +29,17 @@ constexpr const char* kMagic = "hyperrep-train-state";
 }
 
 std::string serialize_state(const TrainState& s) {
+  for (double v : {s.lr, s.best_metric, s.epoch_loss_sum, s.elapsed_s}) {
+    HYPERREP_CHECK(std::isfinite(v), DataError, "train state holds a non-finite value; refusing to write a checkpoint that cannot be read");
+  }
   std::ostringstream os;
   os << kMagic << "\n";
   {
     boost::archive::text_oarchive ar(os);
     ar << s;
   }
+  // A checkpoint that resume would pick must load: read the state back before it is written.
+  deserialize_state(os.str(), "state.txt (check before writing)");
   return os.str();
 }
 

@@ -15,7 +15,9 @@ struct TrainState {
   int64_t step_in_epoch = 0;  // batches of `epoch` already done
   int64_t global_step = 0;    // optimizer steps since the start
   double lr = 0.0;            // current learning rate
-  double best_metric = std::numeric_limits<double>::infinity();  // ReduceLROnPlateau
+  // ReduceLROnPlateau's best epoch loss; the largest double means none yet (text archives
+  // cannot carry infinities).
+  double best_metric = std::numeric_limits<double>::max();
   int64_t bad_epochs = 0;
   double epoch_loss_sum = 0.0;  // sum of global batch losses so far in `epoch`
   int64_t epoch_batches = 0;

@@ -1,6 +1,10 @@
 // The training loop of Trainer: epochs of global batches, schedules, stop signals, the
 // watchdog, metrics, probes, and checkpoint save/resume.
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
 #include <cmath>
 #include <sstream>
 
@@ -49,6 +53,21 @@ std::string probes_json(const std::vector<probe::ProbeResult>& results, int64_t 
            ", \"val_value\": " + json_number(r.val_value) + ", \"lambda\": " + json_number(r.lambda) + "}";
   }
   return out + "]}";
+}
+
+// Fault injection for the robustness tests: HYPERREP_FAULT="hang:RANK:STEP" makes that rank
+// stop responding after that step, "die:RANK:STEP" kills it (SIGKILL).
+void inject_fault(int rank, int64_t step) {
+  static const char* spec = std::getenv("HYPERREP_FAULT");
+  if (spec == nullptr) return;
+  char kind[8] = {0};
+  int fault_rank = -1;
+  long long fault_step = -1;
+  if (std::sscanf(spec, "%7[a-z]:%d:%lld", kind, &fault_rank, &fault_step) != 3) return;
+  if (fault_rank != rank || fault_step != step) return;
+  spdlog::warn("HYPERREP_FAULT: rank {} {}s after step {}", rank, kind, step);
+  if (std::string(kind) == "die") std::raise(SIGKILL);
+  if (std::string(kind) == "hang") std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
 }  // namespace
@@ -173,6 +192,7 @@ TrainResult Trainer::run(bool resume) {
       rows_since += losses.rows;
       result.step_losses.push_back(losses);
       watchdog.beat(state_.global_step);
+      inject_fault(comm_.rank(), state_.global_step);
       const bool step_limit = cfg_.train.max_steps > 0 && state_.global_step >= cfg_.train.max_steps;
       if (stop_requested() || step_limit) {
         ++state_.step_in_epoch;
