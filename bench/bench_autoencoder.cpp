@@ -3,6 +3,8 @@
 // TETRIS-SEED and MNIST-SEED settings (configs/ae/*.toml), and the achieved matmul FLOP rate as
 // a fraction of this machine's fp32 torch::mm rate measured in the same run.
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 #include <chrono>
 #include <cstdio>
@@ -23,6 +25,18 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 void sync(const torch::Device& dev) {
   if (dev.is_cuda()) torch::cuda::synchronize();
+}
+
+// bf16 autocast on CUDA around the forward (the backward follows the forward's dtypes).
+void set_cuda_autocast(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+  at::autocast::set_enabled(on);
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+  if (!on) at::autocast::clear_cache();
 }
 
 // FLOP/s of an n x n fp32 matmul after warm-up.
@@ -48,7 +62,7 @@ struct Case {
   int64_t d_model, d_ff, latent;
 };
 
-void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rate, const torch::Device& dev) {
+void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rate, const torch::Device& dev, bool bf16) {
   auto arch = zoo::Architecture::parse(c.arch, c.input_shape);
   model::AutoencoderOptions opt;
   opt.d_model = c.d_model, opt.heads = 4, opt.blocks = 2, opt.d_ff = c.d_ff, opt.latent = c.latent;
@@ -65,12 +79,15 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
 
   auto step = [&] {
     ae->zero_grad();
+    if (bf16) set_cuda_autocast(true);
     auto [v1, v2] = aug.two_views(w, gen);
     auto o1 = ae->forward_view(v1, gen), o2 = ae->forward_view(v2, gen);
     auto recon = 0.5 * (model::reconstruction_loss(o1.recon, o1.target, o1.mask, o1.layer, layer_var, 1e-4) +
                         model::reconstruction_loss(o2.recon, o2.target, o2.mask, o2.layer, layer_var, 1e-4));
     auto contrast = model::nt_xent(ae->project(o1.z), ae->project(o2.z), 0.1);
-    model::mix_losses(gamma, contrast, recon).backward();
+    auto loss = model::mix_losses(gamma, contrast, recon);
+    if (bf16) set_cuda_autocast(false);
+    loss.backward();
   };
   for (int i = 0; i < warmup; ++i) step();
   sync(dev);
@@ -88,10 +105,11 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
   const double sim = 2.0 * (2.0 * batch) * (2.0 * batch) * o.projection_out;
   const double flops = 3.0 * (2 * ae->forward_flops(batch) + 2 * head + sim);
   const double rate = flops * steps / secs;
-  std::printf("%-12s params %10lld (without head)  batch %lld  steps %d  %.3f steps/s  %.2f s/step  "
-              "%.1f GFLOP/step  %.1f GFLOP/s  = %.1f%% of mm\n",
-              c.name, static_cast<long long>(ae->num_parameters(false)), static_cast<long long>(batch), steps,
-              steps / secs, secs / steps, flops / 1e9, rate / 1e9, 100.0 * rate / mm_rate);
+  std::printf("%-12s %s params %10lld (without head)  batch %lld  steps %d  %.3f steps/s  %.1f samples/s  %.2f s/step  "
+              "%.1f GFLOP/step  %.1f GFLOP/s  = %.1f%% of fp32 mm\n",
+              c.name, bf16 ? "bf16" : "fp32", static_cast<long long>(ae->num_parameters(false)),
+              static_cast<long long>(batch), steps, steps / secs, batch * steps / secs, secs / steps, flops / 1e9,
+              rate / 1e9, 100.0 * rate / mm_rate);
   std::fflush(stdout);
 }
 
@@ -100,6 +118,7 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
 int main(int argc, char** argv) {
   int64_t batch = 500, mm_n = 2048;
   int tetris_steps = 5, mnist_steps = 1, warmup = 1, mnist_warmup = 0;
+  std::string device = "auto", precision = "fp32";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
@@ -109,13 +128,29 @@ int main(int argc, char** argv) {
     else if (k == "--warmup") warmup = v;
     else if (k == "--mnist-warmup") mnist_warmup = v;
     else if (k == "--mm") mm_n = v;
+    else if (k == "--device") device = argv[i + 1];
+    else if (k == "--precision") precision = argv[i + 1];
     else {
       std::fprintf(stderr, "usage: bench_autoencoder [--batch 500] [--tetris-steps 5] [--mnist-steps 1] [--warmup 1] "
-                           "[--mnist-warmup 0] [--mm 2048]\n");
+                           "[--mnist-warmup 0] [--mm 2048] [--device auto|cpu|cuda] [--precision fp32|bf16]\n");
       return 2;
     }
   }
-  const torch::Device dev = torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  if (device == "auto") device = torch::cuda::is_available() ? "cuda" : "cpu";
+  if ((device != "cpu" && device != "cuda") || (precision != "fp32" && precision != "bf16")) {
+    std::fprintf(stderr, "bench_autoencoder: --device takes auto, cpu or cuda; --precision fp32 or bf16\n");
+    return 2;
+  }
+  if (device == "cuda" && !torch::cuda::is_available()) {
+    std::fprintf(stderr, "bench_autoencoder: --device cuda, but no CUDA device is visible\n");
+    return 2;
+  }
+  if (precision == "bf16" && device != "cuda") {
+    std::fprintf(stderr, "bench_autoencoder: --precision bf16 is bf16 autocast on CUDA (use --device cuda)\n");
+    return 2;
+  }
+  const bool bf16 = precision == "bf16";
+  const torch::Device dev = device == "cuda" ? torch::kCUDA : torch::kCPU;
   torch::manual_seed(0);
   const double mm = matmul_rate(mm_n, dev);
   std::printf("device %s, %d intra-op threads, attention %s; fp32 mm %lldx%lld: %.1f GFLOP/s\n",
@@ -128,7 +163,7 @@ int main(int argc, char** argv) {
                    {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act", "conv(6,4,2)", "act", "flatten",
                     "linear(36,20)", "act", "linear(20,10)"},
                    {1, 28, 28}, 800, 900, 700};
-  run_case(tetris, batch, warmup, tetris_steps, mm, dev);
-  run_case(mnist, batch, mnist_warmup, mnist_steps, mm, dev);
+  if (tetris_steps > 0) run_case(tetris, batch, warmup, tetris_steps, mm, dev, bf16);
+  if (mnist_steps > 0) run_case(mnist, batch, mnist_warmup, mnist_steps, mm, dev, bf16);
   return 0;
 }

@@ -5,6 +5,9 @@
 #ifdef HYPERREP_WITH_MPI
 #include "distributed/mpi_communicator.h"
 #endif
+#ifdef HYPERREP_WITH_NCCL
+#include "distributed/nccl_communicator.h"
+#endif
 
 namespace hyperrep::dist {
 
@@ -40,8 +43,8 @@ std::unique_ptr<Work> Communicator::all_reduce_async(torch::Tensor& t, ReduceOp 
 
 torch::Tensor Communicator::all_gather_varying(const torch::Tensor& t) {
   HYPERREP_CHECK(t.dim() >= 1, DistributedError, "all_gather_varying: needs at least one dimension");
-  auto rows = torch::tensor({t.size(0)}, torch::kInt64);
-  auto all_rows = all_gather(rows);
+  auto rows = torch::tensor({t.size(0)}, torch::TensorOptions().dtype(torch::kInt64).device(t.device()));
+  auto all_rows = all_gather(rows).to(torch::kCPU);
   const int64_t max_rows = all_rows.max().item<int64_t>();
   auto sizes = t.sizes().vec();
   sizes[0] = max_rows;
@@ -92,6 +95,21 @@ std::string LocalCommunicator::broadcast_bytes(const std::string& bytes, int roo
 
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, MpiRuntime* mpi) {
   if (backend == "local") return std::make_unique<LocalCommunicator>();
+#ifdef HYPERREP_WITH_NCCL
+  if (backend == "nccl") {
+    // The unique id travels over MPI; a job of one process without MPI makes it locally.
+    std::unique_ptr<Communicator> host;
+#ifdef HYPERREP_WITH_MPI
+    if (mpi != nullptr && mpi->active()) host = std::make_unique<MpiCommunicator>(*mpi);
+#endif
+    if (!host) {
+      HYPERREP_CHECK(mpi == nullptr || mpi->world_size() == 1, DistributedError,
+                     "backend 'nccl' with several ranks needs MPI to share the NCCL unique id");
+      host = std::make_unique<LocalCommunicator>();
+    }
+    return std::make_unique<NcclCommunicator>(std::move(host));
+  }
+#endif
 #ifdef HYPERREP_WITH_MPI
   const bool mpi_up = mpi != nullptr && mpi->active();
   if (backend == "mpi") {
