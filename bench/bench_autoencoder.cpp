@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/runtime.h"
 #include "data/augment.h"
 #include "model/autoencoder.h"
 #include "model/losses.h"
@@ -25,18 +26,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 void sync(const torch::Device& dev) {
   if (dev.is_cuda()) torch::cuda::synchronize();
-}
-
-// bf16 autocast on CUDA around the forward (the backward follows the forward's dtypes).
-void set_cuda_autocast(bool on) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_enabled(at::kCUDA, on);
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-#else
-  at::autocast::set_enabled(on);
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-#endif
-  if (!on) at::autocast::clear_cache();
 }
 
 // FLOP/s of an n x n fp32 matmul after warm-up.
@@ -79,14 +68,14 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
 
   auto step = [&] {
     ae->zero_grad();
-    if (bf16) set_cuda_autocast(true);
+    if (bf16) set_cuda_bf16_autocast(true);
     auto [v1, v2] = aug.two_views(w, gen);
     auto o1 = ae->forward_view(v1, gen), o2 = ae->forward_view(v2, gen);
     auto recon = 0.5 * (model::reconstruction_loss(o1.recon, o1.target, o1.mask, o1.layer, layer_var, 1e-4) +
                         model::reconstruction_loss(o2.recon, o2.target, o2.mask, o2.layer, layer_var, 1e-4));
     auto contrast = model::nt_xent(ae->project(o1.z), ae->project(o2.z), 0.1);
     auto loss = model::mix_losses(gamma, contrast, recon);
-    if (bf16) set_cuda_autocast(false);
+    if (bf16) set_cuda_bf16_autocast(false);
     loss.backward();
   };
   for (int i = 0; i < warmup; ++i) step();

@@ -29,6 +29,7 @@ int cmd_run(Context& ctx) {
   const auto t0 = std::chrono::steady_clock::now();
   auto result = train::run_pipeline(cfg, *comm);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (result.interrupted) return 0;
   if (ctx.mpi.rank() == 0) {
     std::cout << "\n" << result.table << "\nreport: " << result.report << " (plots in " << cfg.run.dir << "/plots)\n";
     std::printf("total time: %.0f s\n", seconds);

@@ -6,6 +6,9 @@
 
 #include "common/error.h"
 
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
 namespace hyperrep {
 
 torch::Device resolve_device(const std::string& name, int local_rank) {
@@ -31,6 +34,17 @@ int configure_threads(int64_t threads, int local_size) {
   }
   torch::set_num_threads(n);
   return n;
+}
+
+void set_cuda_bf16_autocast(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+  at::autocast::set_enabled(on);
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+  if (!on) at::autocast::clear_cache();
 }
 
 }  // namespace hyperrep

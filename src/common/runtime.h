@@ -14,4 +14,8 @@ torch::Device resolve_device(const std::string& name, int local_rank = 0);
 // Returns the count set.
 int configure_threads(int64_t threads, int local_size);
 
+// bf16 autocast on CUDA for the ops that follow (on) until switched off (which also clears the
+// autocast cache); the backward follows the forward's dtypes.
+void set_cuda_bf16_autocast(bool on);
+
 }  // namespace hyperrep

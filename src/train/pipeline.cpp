@@ -89,7 +89,12 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
     }
     if (!finished) {
       spdlog::info("stage 2/3: training {} (gamma {}) in {}", name, gamma, mcfg.run.dir);
-      trainer.run(latest.has_value());
+      if (trainer.run(latest.has_value()).stopped_by_signal) {
+        // Saved and stopped (e.g. Slurm's warning): no results, no DONE_RUN; rerunning resumes.
+        spdlog::info("{} stopped by a signal after its checkpoint; rerun the same command to resume", name);
+        result.interrupted = true;
+        return result;
+      }
     } else {
       spdlog::info("stage 2/3: {} already trained ({} epochs)", name, trainer.state().epoch);
     }

@@ -14,6 +14,7 @@ namespace hyperrep::train {
 struct PipelineResult {
   std::string table;   // markdown: targets x {W, s(W), E_D, E_C, E_cD}
   std::string report;  // path of report.md
+  bool interrupted = false;  // a stop signal ended training: nothing is final, rerun to resume
 };
 
 // The loss modes of run.methods as (name, gamma): E_D -> 0, E_C -> 1, E_cD -> loss.gamma.

@@ -118,6 +118,8 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
 
   model_->train();
   const double gamma = cfg_.loss.gamma;
+  const bool bf16 = cfg_.train.precision == "bf16";  // checked at construction: CUDA only
+  if (bf16) set_cuda_bf16_autocast(true);
   auto out1 = model_->forward_view(v1, gen);
   auto out2 = model_->forward_view(v2, gen);
   const double share = static_cast<double>(bl) / static_cast<double>(bg);
@@ -135,6 +137,7 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
     contrast = model::nt_xent(a.all, b.all, cfg_.loss.temperature, model::ViewSlice{a.offset, bl});
   }
   auto loss = model::mix_losses(gamma, contrast, recon);
+  if (bf16) set_cuda_bf16_autocast(false);
 
   optimizer_->zero_grad();
   sync_->prepare();
