@@ -30,5 +30,8 @@ int cmd_train(Context& ctx);
 int cmd_checkpoint(Context& ctx);
 int cmd_version(Context& ctx);
 int cmd_zoo(Context& ctx);
+int cmd_probe(Context& ctx);
+int cmd_embed(Context& ctx);
+int cmd_baseline(Context& ctx);
 
 }  // namespace hyperrep::cli

@@ -1,0 +1,275 @@
+// hyperrep probe | embed | baseline: downstream evaluation of a trained run's checkpoint (probes,
+// optionally on an out-of-distribution zoo), export of its embeddings, and the W / s(W) baselines.
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <tuple>
+
+#include "common/config.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/logging.h"
+#include "common/runtime.h"
+#include "launch/args.h"
+#include "launch/commands.h"
+#include "train/evaluation.h"
+#include "train/trainer.h"
+#include "zoo/zoo_manifest.h"
+
+namespace hyperrep::cli {
+namespace {
+
+constexpr const char* kProbeUsage = R"(usage: [mpirun -np N] hyperrep probe --run RUN [--epoch N] [--ood-zoo ZOO]
+  Probes the embeddings of a trained run (RUN = run.dir of `hyperrep train`, or one method's
+  directory of `hyperrep run`) with the probes of its config; prints the table and writes
+  RUN/probe_epoch_NNNN.csv (target,method,metric,value,lambda).
+  --epoch N      checkpoint to load (default: the latest complete one)
+  --ood-zoo ZOO  also embed every checkpoint of every member of ZOO (same architecture; the
+                 filters of [data]) and report ood_r2 / ood_tau / ood_acc of the same probes
+)";
+
+constexpr const char* kEmbedUsage = R"(usage: [mpirun -np N] hyperrep embed --run RUN [--epoch N] --out DIR
+  Writes the embeddings of every row of the run's zoo as DIR/embeddings.npy (float32 [N, latent])
+  and DIR/properties.csv (split, member, epoch, numeric then categorical properties) in the same
+  row order: train, val, test; within a split by (member, epoch). Identical at any world size.
+  --epoch N  checkpoint to load (default: the latest complete one)
+)";
+
+constexpr const char* kBaselineUsage = R"(usage: [mpirun -np N] hyperrep baseline --zoo ZOO [--config FILE] [--set k=v]... [--out FILE.csv]
+  Runs the probes of [probe] on the baselines W (raw flat weights) and s(W) (per-layer weight
+  statistics) of ZOO's train/val/test split of [data] and prints the table.
+  --out FILE.csv  also write the results (target,method,metric,value,lambda)
+)";
+
+std::string epoch_dir_name(int64_t epoch) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04lld", static_cast<long long>(epoch));
+  return buf;
+}
+
+// The run's resolved config with run.dir pointing at RUN.
+Config load_run_config(const std::string& run) {
+  const std::string path = run + "/config.toml";
+  HYPERREP_CHECK(path_exists(path), UsageError, "no run at ", run, ": ", path,
+                 " is missing (pass the run.dir of `hyperrep train` or a method directory of `hyperrep run`)");
+  Config cfg = load_config(path);
+  cfg.run.dir = run;
+  return cfg;
+}
+
+struct LoadedRun {
+  Config cfg;
+  std::unique_ptr<dist::Communicator> comm;
+  std::unique_ptr<train::Trainer> trainer;
+  int64_t epoch = 0;
+};
+
+LoadedRun load_run(Context& ctx, const Args& args) {
+  LoadedRun r;
+  const std::string run = args.required("--run");
+  r.cfg = load_run_config(run);
+  init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), r.cfg.run.log_level);
+  configure_threads(r.cfg.run.threads, ctx.mpi.local_size());
+  r.comm = dist::make_communicator("auto", &ctx.mpi);
+  r.trainer = std::make_unique<train::Trainer>(r.cfg, *r.comm);
+  const auto epochs = r.trainer->checkpoints().complete_epochs();
+  HYPERREP_CHECK(!epochs.empty(), UsageError, "run ", run, " has no complete checkpoint under ",
+                 r.trainer->checkpoints().root());
+  r.epoch = epochs.back();
+  if (args.value("--epoch")) {
+    r.epoch = args.int_or("--epoch", -1);
+    if (std::find(epochs.begin(), epochs.end(), r.epoch) == epochs.end()) {
+      std::string list;
+      for (auto e : epochs) list += (list.empty() ? "" : ", ") + std::to_string(e);
+      HYPERREP_THROW(UsageError, "run ", run, " has no complete checkpoint of epoch ", r.epoch,
+                     "; available epochs: ", list);
+    }
+  }
+  r.trainer->load_checkpoint(r.epoch);
+  spdlog::info("loaded {} epoch {}", run, r.epoch);
+  return r;
+}
+
+std::vector<torch::Tensor> embed_splits(train::Trainer& trainer) {
+  return {trainer.embed("train"), trainer.embed("val"), trainer.embed("test")};
+}
+
+// This rank's share of every member of the OOD zoo, embedded by the run's encoder.
+struct OodData {
+  std::unique_ptr<zoo::ZooReader> reader;
+  std::unique_ptr<data::ZooDataset> rows;
+  probe::ProbeSplit split;
+};
+
+OodData embed_ood(const std::string& dir, LoadedRun& r) {
+  OodData o;
+  o.reader = std::make_unique<zoo::ZooReader>(dir);
+  const auto& want = r.trainer->data().reader().header();
+  const auto& have = o.reader->header();
+  HYPERREP_CHECK(have.architecture == want.architecture && have.input_shape == want.input_shape &&
+                     have.num_params == want.num_params,
+                 UsageError, "OOD zoo ", dir, " has another architecture than the run's zoo ", r.cfg.data.zoo, ":\n",
+                 zoo::describe_header_diff(want, have));
+  std::vector<int64_t> all(static_cast<size_t>(o.reader->num_members()));
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+  o.rows = std::make_unique<data::ZooDataset>(
+      *o.reader, train::members_of_rank(all, r.comm->rank(), r.comm->world_size()), data::ZooFilter::from_config(r.cfg.data));
+  auto w = o.rows->weights();
+  if (r.trainer->data().standardized()) w = r.trainer->data().standardizer().standardize(w);
+  o.split = train::make_probe_split(*o.rows, r.trainer->embed_weights(w), r.cfg.probe.targets);
+  return o;
+}
+
+// The export must not depend on the world size, but a GEMM's result for a row can change with
+// the rows batched beside it (different blocking), and each rank holds other rows; one row per
+// forward makes every embedding independent of the partition.
+torch::Tensor embed_row_by_row(train::Trainer& trainer, const std::string& split) {
+  const auto& w = trainer.data().split(split).weights;
+  std::vector<torch::Tensor> rows;
+  for (int64_t i = 0; i < w.size(0); ++i) rows.push_back(trainer.embed_weights(w.narrow(0, i, 1)));
+  if (rows.empty()) return trainer.embed_weights(w).to(torch::kFloat32);
+  return torch::cat(rows, 0).to(torch::kFloat32).contiguous();
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+// member and epoch lead every row; a zoo that also lists them as properties would repeat them.
+bool is_key_column(const std::string& name) { return name == "member" || name == "epoch"; }
+
+// One property row per local row of a split, each ending with '\n'.
+std::string property_lines(const std::string& split, const data::ZooDataset& rows) {
+  std::string out;
+  const auto num = rows.numeric().to(torch::kFloat64).contiguous();
+  const auto acc = num.accessor<double, 2>();
+  for (int64_t i = 0; i < rows.size(); ++i) {
+    out += split + "," + std::to_string(rows.member_ids()[i]) + "," + std::to_string(rows.epochs()[i]);
+    for (size_t c = 0; c < rows.numeric_names().size(); ++c)
+      if (!is_key_column(rows.numeric_names()[c])) out += "," + zoo::format_double(acc[i][c]);
+    for (const auto& name : rows.categorical_names()) out += "," + csv_field(rows.categorical(name)[i]);
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_probe(Context& ctx) {
+  Args args(ctx.args, {"--run", "--epoch", "--ood-zoo"}, {});
+  if (args.help()) {
+    std::cout << kProbeUsage;
+    return 0;
+  }
+  HYPERREP_CHECK(args.positional().empty(), UsageError, "probe takes no positional argument\n", kProbeUsage);
+  auto r = load_run(ctx, args);
+  const std::string method = train::method_name(r.cfg.loss.gamma);
+  const auto features = embed_splits(*r.trainer);
+  std::optional<OodData> ood;
+  if (auto dir = args.value("--ood-zoo")) ood = embed_ood(*dir, r);
+  const auto results =
+      train::probe_features(method, r.trainer->data(), features, r.cfg, *r.comm, ood ? &ood->split : nullptr);
+  HYPERREP_CHECK(!results.empty(), ConfigError, "none of probe.targets is a property of the zoo ", r.cfg.data.zoo);
+  if (r.comm->rank() == 0) {
+    const std::string path = r.cfg.run.dir + "/probe_epoch_" + epoch_dir_name(r.epoch) + ".csv";
+    write_file_atomic(path, train::results_csv(results));
+    std::cout << train::results_table(results, {method});
+    if (ood) {
+      for (const auto& res : results) {
+        if (res.metric == "ood_r2") std::printf("ood %s: R^2 %.4f\n", res.target.c_str(), res.value);
+        if (res.metric == "ood_tau") std::printf("ood %s: Kendall tau %.4f\n", res.target.c_str(), res.value);
+        if (res.metric == "ood_acc") std::printf("ood %s: accuracy %.4f\n", res.target.c_str(), res.value);
+      }
+    }
+    std::cout << "wrote " << path << "\n";
+  }
+  return 0;
+}
+
+int cmd_embed(Context& ctx) {
+  Args args(ctx.args, {"--run", "--epoch", "--out"}, {});
+  if (args.help()) {
+    std::cout << kEmbedUsage;
+    return 0;
+  }
+  HYPERREP_CHECK(args.positional().empty(), UsageError, "embed takes no positional argument\n", kEmbedUsage);
+  const std::string out = args.required("--out");
+  auto r = load_run(ctx, args);
+  const auto& first = *r.trainer->data().split("train").rows;
+  std::string header = "split,member,epoch";
+  for (const auto& n : first.numeric_names())
+    if (!is_key_column(n)) header += "," + csv_field(n);
+  for (const auto& n : first.categorical_names()) header += "," + csv_field(n);
+  header += "\n";
+
+  std::vector<torch::Tensor> ordered;
+  std::string lines_out;
+  for (const char* split : {"train", "val", "test"}) {
+    const auto& rows = *r.trainer->data().split(split).rows;
+    // Gathered in rank order; rank k's rows and lines line up, then sorted by (member, epoch).
+    auto z = r.comm->all_gather_varying(embed_row_by_row(*r.trainer, split));
+    const auto parts = r.comm->all_gather_bytes(property_lines(split, rows));
+    std::vector<std::string> lines;
+    for (const auto& p : parts) {
+      std::istringstream in(p);
+      for (std::string l; std::getline(in, l);) lines.push_back(l);
+    }
+    HYPERREP_CHECK(static_cast<int64_t>(lines.size()) == z.size(0), InternalError, "embed: ", lines.size(),
+                   " property rows for ", z.size(0), " embeddings");
+    std::vector<std::tuple<int64_t, int64_t, int64_t>> keys;  // (member, epoch, gathered row)
+    for (size_t i = 0; i < lines.size(); ++i) {
+      int64_t member = 0, epoch = 0;
+      std::sscanf(lines[i].c_str() + std::string(split).size() + 1, "%ld,%ld", &member, &epoch);
+      keys.emplace_back(member, epoch, static_cast<int64_t>(i));
+    }
+    std::sort(keys.begin(), keys.end());
+    std::vector<int64_t> order;
+    for (const auto& k : keys) {
+      order.push_back(std::get<2>(k));
+      lines_out += lines[static_cast<size_t>(std::get<2>(k))] + "\n";
+    }
+    ordered.push_back(z.index_select(0, torch::tensor(order, torch::kInt64)));
+  }
+  if (r.comm->rank() == 0) {
+    make_dirs(out);
+    train::write_npy(out + "/embeddings.npy", torch::cat(ordered, 0));
+    write_file_atomic(out + "/properties.csv", header + lines_out);
+    std::cout << "wrote " << out << "/embeddings.npy and " << out << "/properties.csv ("
+              << std::count(lines_out.begin(), lines_out.end(), '\n') << " rows, epoch " << r.epoch << ")\n";
+  }
+  r.comm->barrier();
+  return 0;
+}
+
+int cmd_baseline(Context& ctx) {
+  Args args(ctx.args, {"--zoo", "--config", "--out"}, {});
+  if (args.help()) {
+    std::cout << kBaselineUsage;
+    return 0;
+  }
+  HYPERREP_CHECK(args.positional().empty(), UsageError, "baseline takes no positional argument\n", kBaselineUsage);
+  const std::string zoo = args.required("--zoo");
+  Config cfg = load_config_from(args);
+  cfg.data.zoo = zoo;
+  init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), cfg.run.log_level);
+  configure_threads(cfg.run.threads, ctx.mpi.local_size());
+  auto comm = dist::make_communicator("auto", &ctx.mpi);
+  train::TrainData data(cfg, *comm);
+  const auto results = train::probe_baselines(data, cfg, *comm);
+  HYPERREP_CHECK(!results.empty(), ConfigError, "none of probe.targets is a property of the zoo ", zoo);
+  if (comm->rank() == 0) {
+    std::cout << train::results_table(results, {"W", "s(W)"});
+    if (auto path = args.value("--out")) {
+      write_file_atomic(*path, train::results_csv(results));
+      std::cout << "wrote " << *path << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace hyperrep::cli
