@@ -47,7 +47,7 @@ struct AllReduceSum : public torch::autograd::Function<AllReduceSum> {
 GatheredRows all_gather_with_grad(Communicator& comm, const torch::Tensor& local) {
   HYPERREP_CHECK(local.dim() >= 1, DistributedError, "all_gather_with_grad: needs at least one dimension");
   if (comm.world_size() == 1) return {local, 0};
-  auto rows = comm.all_gather(torch::tensor({local.size(0)}, torch::kInt64));
+  auto rows = comm.all_gather(torch::tensor({local.size(0)}, torch::TensorOptions().dtype(torch::kInt64).device(local.device())));
   const int64_t offset = rows.narrow(0, 0, comm.rank()).sum().item<int64_t>();
   return {AllGatherRows::apply(local, &comm, offset), offset};
 }

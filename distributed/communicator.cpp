@@ -116,8 +116,8 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, MpiR
     HYPERREP_CHECK(mpi_up, DistributedError, "backend 'mpi' asked for, but MPI is not initialised");
     return std::make_unique<MpiCommunicator>(*mpi);
   }
-  if (backend == "auto" || backend == "nccl") {
-    // NCCL for CUDA tensors is chosen by the trainer; host collectives use MPI when it is up.
+  HYPERREP_CHECK(backend != "nccl", DistributedError, "backend 'nccl': this build has no NCCL (configure with -DHYPERREP_WITH_NCCL=ON)");
+  if (backend == "auto") {
     if (mpi_up) return std::make_unique<MpiCommunicator>(*mpi);
     return std::make_unique<LocalCommunicator>();
   }
@@ -125,8 +125,18 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, MpiR
   (void)mpi;
   if (backend == "auto") return std::make_unique<LocalCommunicator>();
   HYPERREP_CHECK(backend != "mpi", DistributedError, "backend 'mpi': this build has no MPI (HYPERREP_WITH_MPI=OFF)");
+  HYPERREP_CHECK(backend != "nccl", DistributedError, "backend 'nccl': this build has no NCCL (configure with -DHYPERREP_WITH_NCCL=ON)");
 #endif
   HYPERREP_THROW(DistributedError, "unknown communicator backend '", backend, "'");
+}
+
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool cuda_tensors, MpiRuntime* mpi) {
+#ifdef HYPERREP_WITH_NCCL
+  if (backend == "auto" && cuda_tensors) return make_communicator("nccl", mpi);
+#else
+  (void)cuda_tensors;
+#endif
+  return make_communicator(backend, mpi);
 }
 
 }  // namespace hyperrep::dist

@@ -46,6 +46,9 @@ class Communicator {
   virtual std::vector<std::string> all_gather_bytes(const std::string& bytes) = 0;
   double all_reduce_scalar(double v, ReduceOp op = ReduceOp::kSum);
   int64_t all_reduce_int(int64_t v, ReduceOp op = ReduceOp::kSum);
+  // The communicator for CPU tensors over the same ranks: itself, except for device-only
+  // backends (nccl), which keep an MPI (or local) communicator for host data.
+  virtual Communicator& host() { return *this; }
 };
 
 // The world-of-one backend: every collective is the identity (after the same checks).
@@ -67,7 +70,10 @@ class LocalCommunicator final : public Communicator {
 void check_supported_dtype(const torch::Tensor& t, const char* op);
 
 class MpiRuntime;
-// backend: "local", "mpi" or "auto" (mpi when the job has more than one rank or MPI is up).
+// backend: "local", "mpi", "nccl" (needs a build with HYPERREP_WITH_NCCL) or "auto" (mpi when
+// MPI is up, else local).
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, MpiRuntime* mpi);
+// For training: "auto" picks nccl when the tensors live on CUDA and this build has NCCL.
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool cuda_tensors, MpiRuntime* mpi);
 
 }  // namespace hyperrep::dist

@@ -40,7 +40,7 @@ class NcclCommunicator final : public Communicator {
   int local_rank() const override { return host_->local_rank(); }
   std::string name() const override { return "nccl"; }
   torch::Device device() const { return torch::Device(torch::kCUDA, device_); }
-  Communicator& host() { return *host_; }
+  Communicator& host() override { return *host_; }
 
   void all_reduce(torch::Tensor& t, ReduceOp op) override;
   std::unique_ptr<Work> all_reduce_async(torch::Tensor& t, ReduceOp op) override;

@@ -33,7 +33,8 @@ int cmd_train(Context& ctx) {
   Config cfg = load_config_from(args);
   init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), cfg.run.log_level);
   configure_threads(cfg.run.threads, ctx.mpi.local_size());
-  auto comm = dist::make_communicator(cfg.distributed.backend == "nccl" ? "auto" : cfg.distributed.backend, &ctx.mpi);
+  const bool cuda = resolve_device(cfg.run.device, ctx.mpi.local_rank()).is_cuda();
+  auto comm = dist::make_communicator(cfg.distributed.backend, cuda, &ctx.mpi);
   train::Trainer trainer(cfg, *comm);
   auto result = trainer.run(args.has("--resume"));
   if (!result.stopped_by_signal) {

@@ -67,7 +67,7 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
   if (comm.rank() == 0) make_dirs(dir);
   if (!path_exists(cfg.zoo.path + "/manifest")) {
     spdlog::info("stage 1/3: generating the zoo at {}", cfg.zoo.path);
-    zoo::generate_zoo(cfg, comm);
+    zoo::generate_zoo(cfg, comm.host());
   } else {
     spdlog::info("stage 1/3: zoo {} exists", cfg.zoo.path);
   }
@@ -99,13 +99,13 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
       spdlog::info("stage 2/3: {} already trained ({} epochs)", name, trainer.state().epoch);
     }
     auto part = probe_features(name, trainer.data(), {trainer.embed("train"), trainer.embed("val"), trainer.embed("test")},
-                               mcfg, comm);
+                               mcfg, comm.host());
     results.insert(results.end(), part.begin(), part.end());
     columns.push_back(name);
   }
   spdlog::info("stage 3/3: baselines W and s(W)");
-  TrainData data(cfg, comm);
-  auto base = probe_baselines(data, cfg, comm);
+  TrainData data(cfg, comm.host());
+  auto base = probe_baselines(data, cfg, comm.host());
   results.insert(results.begin(), base.begin(), base.end());
   result.table = results_table(results, columns);
   if (comm.rank() == 0) {

@@ -36,7 +36,7 @@ Trainer::Trainer(const Config& cfg, dist::Communicator& comm)
                  "training on CUDA with ", comm.world_size(), " ranks needs the nccl backend (build with HYPERREP_WITH_NCCL=ON)");
   HYPERREP_CHECK(cfg.train.precision == "fp32" || device_.is_cuda(), ConfigError,
                  "train.precision = \"", cfg.train.precision, "\" needs a CUDA device");
-  data_ = std::make_unique<TrainData>(cfg_, comm_);
+  data_ = std::make_unique<TrainData>(cfg_, comm_.host());
   // The member architecture is the zoo's, whatever [zoo] says.
   torch::manual_seed(static_cast<uint64_t>(cfg_.train.seed));
   const auto opt = model::AutoencoderOptions::from_config(cfg_.model);
@@ -149,13 +149,13 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
   auto parts = torch::tensor({loss.item<double>(), recon.defined() ? recon.item<double>() : 0.0,
                               contrast.defined() ? contrast.item<double>() : 0.0},
                              torch::kFloat64);
-  comm_.all_reduce(parts, dist::ReduceOp::kSum);
+  comm_.host().all_reduce(parts, dist::ReduceOp::kSum);
   return {parts[0].item<double>(), parts[1].item<double>(), parts[2].item<double>(), bg};
 }
 
 bool Trainer::stop_requested() {
   // Every rank must stop at the same step: agree on the flag (max over ranks).
-  return comm_.all_reduce_int(stop_signal_received() ? 1 : 0, dist::ReduceOp::kMax) > 0;
+  return comm_.host().all_reduce_int(stop_signal_received() ? 1 : 0, dist::ReduceOp::kMax) > 0;
 }
 
 torch::Tensor Trainer::embed(const std::string& split) { return embed_weights(data_->split(split).weights); }

@@ -77,7 +77,7 @@ void Trainer::save_checkpoint(int64_t epoch_label, const std::string& probes) {
   at::Generator default_gen = at::detail::getDefaultCPUGenerator();
   auto gen_state = default_gen.get_state();
   const std::string mine(reinterpret_cast<const char*>(gen_state.data_ptr<uint8_t>()), gen_state.numel());
-  auto all = comm_.all_gather_bytes(mine);
+  auto all = comm_.host().all_gather_bytes(mine);
   state_.rng_states.clear();
   for (const auto& s : all) state_.rng_states.push_back(to_hex(s));
   CheckpointFiles files;
@@ -125,7 +125,8 @@ void Trainer::load_checkpoint(int64_t epoch) {
 }
 
 std::string Trainer::run_probes(int64_t epoch) {
-  auto results = probe_features(method_name(cfg_.loss.gamma), *data_, {embed("train"), embed("val"), embed("test")}, cfg_, comm_);
+  auto results =
+      probe_features(method_name(cfg_.loss.gamma), *data_, {embed("train"), embed("val"), embed("test")}, cfg_, comm_.host());
   if (results.empty()) return "";
   if (comm_.rank() == 0) {
     const std::string csv = cfg_.run.dir + "/probes.csv";
