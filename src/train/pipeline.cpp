@@ -35,7 +35,7 @@ std::string plot_losses(const std::string& dir, const std::vector<std::pair<std:
   }
   if (plot.empty()) return "";
   const std::string png = dir + "/plots/loss.png";
-  const std::string script = "set terminal pngcairo size 800,500\nset output '" + png +
+  const std::string script = "set terminal pngcairo size 800,500 noenhanced\nset output '" + png +
                              "'\nset xlabel 'epoch'\nset ylabel 'training loss'\nset logscale y\n" + plot + "\n";
   write_file_atomic(dir + "/plots/loss.gp", script);
   const std::string cmd = "gnuplot '" + dir + "/plots/loss.gp' >/dev/null 2>&1";
