@@ -3,12 +3,7 @@
 # key paths and lines, exit 2, nothing written), usage errors exit 2, and mpirun at 2 ranks logs
 # with rank prefixes and exits 0.
 set -u
-bin="${HYPERREP_BIN:?}"
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
+source "$(dirname "$0")/lib.bash"
 
 out=$("$bin" --version 2>&1); rc=$?
 check "--version exits 0" "[ $rc -eq 0 ]"

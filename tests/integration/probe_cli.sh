@@ -3,12 +3,7 @@
 # with an out-of-distribution zoo (ood rows), exported (npy shape = csv rows, identical bytes at
 # np 1 and np 2), the baselines print W and s(W), and bad input ends with exit 2 and a message.
 set -u
-bin="${HYPERREP_BIN:?}"
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
+source "$(dirname "$0")/lib.bash"
 
 tiny=(--set zoo.num_seeds=24 --set zoo.epochs=5 --set zoo.task_train_size=400 --set zoo.task_val_size=100
   --set zoo.task_test_size=200)

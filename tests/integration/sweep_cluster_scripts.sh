@@ -6,12 +6,7 @@
 # every script.
 set -u
 src="${HYPERREP_SOURCE_DIR:?}"
-bin="${HYPERREP_BIN:?}"
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-tmp=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
+source "$(dirname "$0")/lib.bash"
 mkdir -p fakebin
 export CALLS=$tmp/calls.log READY=$tmp/ready FAKE_RUN_DIR=$tmp/run
 

@@ -3,12 +3,7 @@
 # run a child `hyperrep run`), a re-run that skips both, status, collect (the table holds both
 # runs' rows) and report (PNG plots). Kept to seconds: tiny zoo, tiny autoencoder, 2 epochs.
 set -u
-bin="${HYPERREP_BIN:?}"
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
+source "$(dirname "$0")/lib.bash"
 mkdir -p configs/sweeps
 cat > configs/tiny.toml <<'TOML'
 [run]

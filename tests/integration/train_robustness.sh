@@ -4,12 +4,7 @@
 # cannot load; a config that changes the science is refused on resume; a rank that hangs or
 # dies ends the whole job non-zero with a message naming rank and step; checkpoint info/diff.
 set -u
-bin="${HYPERREP_BIN:?}"
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
+source "$(dirname "$0")/lib.bash"
 
 "$bin" zoo generate --config "${HYPERREP_SOURCE_DIR:?}/configs/zoo/tetris_seed.toml" --set zoo.path=zoo --set zoo.num_seeds=24 --set zoo.epochs=5 --set zoo.task_train_size=400 \
   --set zoo.task_val_size=100 --set zoo.task_test_size=200 >gen.log 2>&1

@@ -3,13 +3,8 @@
 # complete zoo, info reports it (also as JSON), verify catches a flipped byte and a truncated
 # shard naming the file (exit 1), a missing manifest is a clear error, export writes a .pt.
 set -u
-bin="${HYPERREP_BIN:?}"
+source "$(dirname "$0")/lib.bash"
 src="${HYPERREP_SOURCE_DIR:?}/tests/fixtures/modelzoo"
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
 
 out=$("$bin" zoo import --from modelzoo "$src" --out zoo --input-shape 1,4,4 2>&1); rc=$?
 check "import exits 0" "[ $rc -eq 0 ]"
