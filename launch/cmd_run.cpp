@@ -18,7 +18,8 @@ int cmd_run(Context& ctx) {
                  "  Generates the zoo of [zoo] when zoo.path has none, trains one autoencoder per run.methods\n"
                  "  (E_D, E_C, E_cD) into run.dir/<method>, probes them and the baselines W and s(W), and writes\n"
                  "  run.dir/{results.csv, table.md, report.md, plots/}. Re-running resumes: finished stages are\n"
-                 "  skipped. Without --config it runs the embedded default (configs/quickstart.toml's settings).\n";
+                 "  skipped. Without --config it runs the built-in defaults (`hyperrep config show`); the quick\n"
+                 "  start is --config configs/quickstart.toml.\n";
     return 0;
   }
   HYPERREP_CHECK(args.positional().empty(), UsageError, "run takes no positional argument (see --help)");

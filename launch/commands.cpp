@@ -7,7 +7,7 @@ const std::vector<Command>& commands() {
       {"config", "check a config file, or show the resolved config with every key documented", cmd_config},
       {"model", "summarise the autoencoder of a config: parameters by part, tokens, token dims", cmd_model},
       {"zoo", "model zoos: generate (populations trained together, sharded over ranks) and zoo tools", cmd_zoo},
-      {"run", "the whole pipeline: zoo -> train -> probe -> report (resumable; the embedded default without --config)", cmd_run},
+      {"run", "the whole pipeline: zoo -> train -> probe -> report (resumable); the quick start: --config configs/quickstart.toml", cmd_run},
       {"sweep", "scaling studies: plan, run (locally or as a Slurm job array), status, collect, report", cmd_sweep},
       {"train", "train the autoencoder on a zoo, data-parallel under mpirun; --resume continues a run", cmd_train},
       {"probe", "probe a trained run's embeddings at a checkpoint; --ood-zoo adds an out-of-distribution zoo", cmd_probe},
