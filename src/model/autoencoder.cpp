@@ -67,6 +67,15 @@ int64_t AutoencoderBase::num_parameters(bool with_head) const {
   return n;
 }
 
+void AutoencoderBase::register_block_stacks(torch::nn::ModuleList& encoder, torch::nn::ModuleList& decoder) {
+  encoder = register_module("encoder", torch::nn::ModuleList());
+  decoder = register_module("decoder", torch::nn::ModuleList());
+  for (int64_t i = 0; i < opt_.blocks; ++i) {
+    encoder->push_back(TransformerBlock(opt_.d_model, opt_.heads, opt_.d_ff, opt_.dropout, opt_.attention));
+    decoder->push_back(TransformerBlock(opt_.d_model, opt_.heads, opt_.d_ff, opt_.dropout, opt_.attention));
+  }
+}
+
 NeuronAutoencoder::NeuronAutoencoder(const zoo::Architecture& arch, const AutoencoderOptions& opt) : tok_(arch) {
   opt_ = opt;
   const int64_t d = opt.d_model, t = tok_.num_tokens();
@@ -79,12 +88,7 @@ NeuronAutoencoder::NeuronAutoencoder(const zoo::Architecture& arch, const Autoen
   compression_token_ = register_parameter("compression_token", learned_positions(1, d));
   encoder_positions_ = register_parameter("encoder_positions", learned_positions(t + 1, d));
   decoder_positions_ = register_parameter("decoder_positions", learned_positions(t, d));
-  encoder_ = register_module("encoder", torch::nn::ModuleList());
-  decoder_ = register_module("decoder", torch::nn::ModuleList());
-  for (int64_t i = 0; i < opt.blocks; ++i) {
-    encoder_->push_back(TransformerBlock(d, opt.heads, opt.d_ff, opt.dropout, opt.attention));
-    decoder_->push_back(TransformerBlock(d, opt.heads, opt.d_ff, opt.dropout, opt.attention));
-  }
+  register_block_stacks(encoder_, decoder_);
   bottleneck_ = register_module("bottleneck", torch::nn::Linear(d, opt.latent));
   decoder_input_ = register_module("decoder_input", torch::nn::Linear(opt.latent, t * d));
   drop_ = register_module("drop", torch::nn::Dropout(opt.dropout));

@@ -71,6 +71,8 @@ class AutoencoderBase : public torch::nn::Module {
   ProjectionHead head{nullptr};
 
  protected:
+  // Registers "encoder" and "decoder", each opt_.blocks pre-norm blocks of width opt_.d_model.
+  void register_block_stacks(torch::nn::ModuleList& encoder, torch::nn::ModuleList& decoder);
   AutoencoderOptions opt_;
 };
 

@@ -12,12 +12,7 @@ SequenceAutoencoder::SequenceAutoencoder(const zoo::Architecture& arch, const Au
   enc_global_ = register_module("enc_global", torch::nn::Embedding(tok_.num_tokens(), d));
   enc_layer_ = register_module("enc_layer", torch::nn::Embedding(tok_.num_layers(), d));
   enc_in_layer_ = register_module("enc_in_layer", torch::nn::Embedding(tok_.max_in_layer(), d));
-  encoder_ = register_module("encoder", torch::nn::ModuleList());
-  decoder_ = register_module("decoder", torch::nn::ModuleList());
-  for (int64_t i = 0; i < opt.blocks; ++i) {
-    encoder_->push_back(TransformerBlock(d, opt.heads, opt.d_ff, opt.dropout, opt.attention));
-    decoder_->push_back(TransformerBlock(d, opt.heads, opt.d_ff, opt.dropout, opt.attention));
-  }
+  register_block_stacks(encoder_, decoder_);
   bottleneck_ = register_module("bottleneck", torch::nn::Linear(d, opt.latent));
   decoder_input_ = register_module("decoder_input", torch::nn::Linear(opt.latent, d));
   dec_global_ = register_module("dec_global", torch::nn::Embedding(tok_.num_tokens(), d));

@@ -2,6 +2,8 @@
 // two Tetris-sized MLP members named like the public zoos' module_list, two checkpoints each)
 // and the JSON reader under it.
 #include <gtest/gtest.h>
+
+#include "tests/unit/zoo/error_text.h"
 #include <unistd.h>
 
 #include <cmath>
@@ -21,15 +23,7 @@ const std::vector<std::string> kMlp = {"flatten", "linear(16,5,nobias)", "act", 
 const std::string kZoo = std::string(HYPERREP_SOURCE_DIR) + "/tests/fixtures/modelzoo";
 const std::string kFirst = "NN_tune_trainable_1a2b3_00000_0_seed=1_2022-01-01_00-00-00";
 
-template <typename Fn>
-std::string data_error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "<no DataError>";
-}
+using testing::data_error_of;
 
 struct ZooCopy {
   fs::path path;

@@ -3,6 +3,8 @@
 // torch::pickle_load (and so Python's torch.load) reads, and the Sequential key mapping.
 #include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
+
+#include "tests/unit/zoo/error_text.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -57,15 +59,7 @@ std::vector<std::pair<std::string, std::string>> records_of(const std::string& p
   return out;
 }
 
-template <typename Fn>
-std::string data_error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "<no DataError>";
-}
+using testing::data_error_of;
 
 void expect_tensor(const NamedTensors& sd, size_t i, const std::string& key, const torch::Tensor& expected) {
   ASSERT_LT(i, sd.size());
