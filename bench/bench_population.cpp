@@ -1,7 +1,7 @@
 // Population training throughput: member-epochs per second of CNN-s on a Fashion-MNIST subset for
 // P = 1, 8, 32, 128, with the speedup over P = 1 measured in the same run. An epoch here is one
 // pass over the training subset plus the per-epoch evaluation (train/val/test) as in generation.
-// usage: bench_population [train_images=2000] [device=cpu] [P list=1,8,32,128] [threads=0]
+// usage: bench_population [train_images=2000] [device=cpu] [P list=1,8,32,128] [threads=0] [chunk_members=default]
 // (threads 0 = all cores, as zoo generation with one rank per node)
 #include <cstdio>
 #include <cstdlib>
@@ -33,9 +33,11 @@ int main(int argc, char** argv) {
   auto arch = zoo::Architecture::parse(cnn_s, task.input_shape);
   zoo::PopulationOptions opt;
   opt.batch_size = 10;
-  std::printf("CNN-s (%lld params), batch 10, %lld train / %lld val / %lld test images, 1 epoch + evaluation per P\n",
+  if (argc > 5) opt.chunk_members = std::atoll(argv[5]);
+  std::printf("CNN-s (%lld params), batch 10, %lld train / %lld val / %lld test images, 1 epoch + evaluation per P, "
+              "members per chunk %lld\n",
               static_cast<long long>(arch.num_params()), static_cast<long long>(task.train.size()),
-              static_cast<long long>(task.val.size()), static_cast<long long>(task.test.size()));
+              static_cast<long long>(task.val.size()), static_cast<long long>(task.test.size()), static_cast<long long>(opt.chunk_members));
   std::printf("%6s %10s %10s %14s %14s %9s\n", "P", "train_s", "eval_s", "m-epochs/s", "train-only", "speedup");
   double base = 0.0;
   for (int64_t P : ps) {

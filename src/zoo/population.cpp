@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "zoo/population_ops.h"
 #include "zoo/population_rng.h"
 
 namespace hyperrep::zoo {
@@ -65,16 +66,16 @@ Population::Population(const Architecture& arch, std::vector<MemberSpec> members
   flat_input_ = arch_.layers().front().kind == LayerKind::kFlatten;
 }
 
-torch::Tensor Population::dropout(const torch::Tensor& h, Layout layout, int64_t epoch, int64_t step, int64_t layer) {
+torch::Tensor Population::dropout(const torch::Tensor& h, Layout layout, int64_t p0, int64_t P, int64_t epoch, int64_t step,
+                                  int64_t layer) {
   const double p = members_[0].dropout;
-  const int64_t P = size();
-  auto key = dropout_keys(dropout_base_, epoch, step, layer);
+  auto key = dropout_keys(dropout_base_.narrow(0, p0, P), epoch, step, layer);
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device_);
   torch::Tensor mask;
-  if (layout == Layout::kSpatial) {  // [b, P*C, H, W]: within-member index over (b, C, H, W)
-    const int64_t b = h.size(0), per = h[0].numel() / P;
-    auto idx = torch::arange(b * per, opts).view({b, 1, per});
-    mask = dropout_mask(idx, key.view({1, P, 1}), p).view(h.sizes());
+  if (layout == Layout::kSpatial) {  // [P, C, b, H, W]: within-member index over (b, C, H, W)
+    const int64_t C = h.size(1), b = h.size(2), hw = h.size(3) * h.size(4);
+    auto idx = torch::arange(b * C * hw, opts).view({1, b, C, hw});
+    mask = dropout_mask(idx, key.view({P, 1, 1, 1}), p).transpose(1, 2).reshape(h.sizes());
   } else {  // [P, b, F]
     const int64_t b = h.size(1), f = h.size(2);
     auto idx = torch::arange(b * f, opts).view({1, b, f});
@@ -83,45 +84,67 @@ torch::Tensor Population::dropout(const torch::Tensor& h, Layout layout, int64_t
   return h * mask;
 }
 
-torch::Tensor Population::forward(torch::Tensor h, Layout layout, bool train, int64_t epoch, int64_t step) {
-  const int64_t P = size();
+torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torch::Tensor h, Layout layout, bool train,
+                                  int64_t epoch, int64_t step) {
+  const int64_t P = weights.size(0);
   for (size_t i = 0; i < arch_.layers().size(); ++i) {
     const Layer& l = arch_.layers()[i];
     switch (l.kind) {
       case LayerKind::kConv: {
-        auto w = flat_.narrow(1, l.weight_offset, l.weight_numel()).reshape({P * l.out, l.in, l.kernel, l.kernel});
-        torch::Tensor b = l.bias ? flat_.narrow(1, l.bias_offset, l.out).reshape({P * l.out}) : torch::Tensor();
-        // Shared inputs: one ordinary conv with all members' filters stacked as output channels.
-        const std::vector<int64_t> one = {1, 1}, zero = {0, 0};
-        h = torch::conv2d(h, w, b, torch::IntArrayRef(one), torch::IntArrayRef(zero), torch::IntArrayRef(one),
-                          layout == Layout::kShared ? 1 : P);
+        const int64_t k = l.kernel, fan = l.fan_in();
+        auto w = weights.narrow(1, l.weight_offset, l.weight_numel()).view({P, l.out, fan});
+        torch::Tensor b = l.bias ? weights.narrow(1, l.bias_offset, l.out) : torch::Tensor();
+        if (device_.is_cpu()) {
+          h = layout == Layout::kShared ? shared_conv2d(h, w.detach(), b.defined() ? b.detach() : b, k)
+                                        : population_conv2d(h, w, b, k);
+        } else {
+          // Grouped convolution (cuDNN) on [b, P*C, H, W]; shared inputs: all members' filters
+          // stacked as the output channels of one ordinary convolution.
+          auto w4 = w.reshape({P * l.out, l.in, k, k});
+          auto b1 = l.bias ? b.reshape({P * l.out}) : torch::Tensor();
+          const std::vector<int64_t> one = {1, 1}, zero = {0, 0};
+          const bool shared = layout == Layout::kShared;
+          auto xin = shared ? h : h.permute({2, 0, 1, 3, 4}).reshape({h.size(2), P * h.size(1), h.size(3), h.size(4)});
+          auto y = torch::conv2d(xin, w4, b1, torch::IntArrayRef(one), torch::IntArrayRef(zero), torch::IntArrayRef(one), shared ? 1 : P);
+          h = y.view({y.size(0), P, l.out, y.size(2), y.size(3)}).permute({1, 2, 0, 3, 4}).contiguous();
+        }
         layout = Layout::kSpatial;
         break;
       }
       case LayerKind::kLinear: {
-        auto wt = flat_.narrow(1, l.weight_offset, l.weight_numel()).view({P, l.out, l.in}).transpose(1, 2);
+        auto wt = weights.narrow(1, l.weight_offset, l.weight_numel()).view({P, l.out, l.in}).transpose(1, 2);
         if (layout == Layout::kShared) {
           h = torch::matmul(h, wt);  // [N, in] x [P, in, out] -> [P, N, out]
-          if (l.bias) h = h + flat_.narrow(1, l.bias_offset, l.out).unsqueeze(1);
+          if (l.bias) h = h + weights.narrow(1, l.bias_offset, l.out).unsqueeze(1);
         } else {
-          h = l.bias ? torch::baddbmm(flat_.narrow(1, l.bias_offset, l.out).unsqueeze(1), h, wt) : torch::bmm(h, wt);
+          h = l.bias ? torch::baddbmm(weights.narrow(1, l.bias_offset, l.out).unsqueeze(1), h, wt) : torch::bmm(h, wt);
         }
         layout = Layout::kFlat;
         break;
       }
-      case LayerKind::kMaxPool: h = torch::max_pool2d(h, l.kernel); break;
-      case LayerKind::kAvgPool: h = torch::avg_pool2d(h, l.kernel); break;
+      case LayerKind::kMaxPool:
+      case LayerKind::kAvgPool: {
+        // [P, C, b, H, W] pools as [P*C, b, H, W]; shared [N, C, H, W] as it is.
+        if (l.kind == LayerKind::kMaxPool && device_.is_cpu()) {
+          h = population_max_pool2d(h, l.kernel);
+          break;
+        }
+        auto x4 = layout == Layout::kSpatial ? h.view({h.size(0) * h.size(1), h.size(2), h.size(3), h.size(4)}) : h;
+        auto y = l.kind == LayerKind::kMaxPool ? torch::max_pool2d(x4, l.kernel) : torch::avg_pool2d(x4, l.kernel);
+        h = layout == Layout::kSpatial ? y.view({h.size(0), h.size(1), h.size(2), y.size(2), y.size(3)}) : y;
+        break;
+      }
       case LayerKind::kAct: h = apply_activation(h, members_[0].activation); break;
       case LayerKind::kFlatten:
         if (layout == Layout::kShared) {
           h = h.flatten(1);
         } else if (layout == Layout::kSpatial) {
-          h = h.reshape({h.size(0), P, -1}).transpose(0, 1);
+          h = h.transpose(1, 2).reshape({P, h.size(2), -1});
           layout = Layout::kFlat;
         }
         break;
       case LayerKind::kDropout:
-        if (train && members_[0].dropout > 0.0) h = dropout(h, layout, epoch, step, static_cast<int64_t>(i));
+        if (train && members_[0].dropout > 0.0) h = dropout(h, layout, p0, P, epoch, step, static_cast<int64_t>(i));
         break;
     }
   }
@@ -164,33 +187,39 @@ void Population::train_epoch(const data::ImageSplit& train, int64_t epoch) {
   std::vector<torch::Tensor> perms;
   for (const auto& m : members_) perms.push_back(member_permutation(m.seed, epoch, n));
   auto order = torch::stack(perms).to(device_);  // [P, n]
-  auto order_t = order.t().contiguous();          // [n, P]: batch-major for the grouped conv layout
   const auto& shape = arch_.input_shape();
   if (!flat_.grad().defined()) flat_.mutable_grad() = torch::zeros_like(flat_);
+  const int64_t chunk = std::min(P, std::max<int64_t>(1, opt_.chunk_members));
   for (int64_t start = 0, step = 0; start < n; start += B, ++step) {
     const int64_t b = std::min(B, n - start);
-    auto idx = order.narrow(1, start, b).reshape({-1});  // member-major [P*b]
-    torch::Tensor x;
-    Layout layout;
-    if (flat_input_) {
-      x = train.x.index_select(0, idx).view({P, b, -1});
-      layout = Layout::kFlat;
-    } else {
-      x = train.x.index_select(0, order_t.narrow(0, start, b).reshape({-1})).view({b, P * shape[0], shape[1], shape[2]});
-      layout = Layout::kSpatial;
+    // Members are independent: each chunk of members runs its own forward/backward, which keeps
+    // the activations small (cache-resident, no fresh page faults) without changing any result.
+    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+      const int64_t np = std::min(chunk, P - p0);
+      auto idx = order.narrow(0, p0, np).narrow(1, start, b).reshape({-1});  // member-major [np*b]
+      torch::Tensor x = train.x.index_select(0, idx);
+      Layout layout;
+      if (flat_input_) {
+        x = x.view({np, b, -1});
+        layout = Layout::kFlat;
+      } else {
+        x = x.view({np, b, shape[0], shape[1], shape[2]});
+        x = shape[0] == 1 ? x.view({np, 1, b, shape[1], shape[2]}) : x.transpose(1, 2).contiguous();
+        layout = Layout::kSpatial;
+      }
+      auto y = train.y.index_select(0, idx);
+      auto logits = forward(flat_.narrow(0, p0, np), p0, x, layout, true, epoch, step);
+      // Sum over members of each member's mean loss: gradients stay per member.
+      auto loss = torch::nll_loss(torch::log_softmax(logits.reshape({np * b, -1}), 1), y, {}, at::Reduction::Sum) / static_cast<double>(b);
+      loss.backward();
     }
-    auto y = train.y.index_select(0, idx);
-    auto logits = forward(x, layout, true, epoch, step);
-    // Sum over members of each member's mean loss: gradients stay per member.
-    auto loss = torch::nll_loss(torch::log_softmax(logits.reshape({P * b, -1}), 1), y, {}, at::Reduction::Sum) / static_cast<double>(b);
-    loss.backward();
     optimizer_step();
   }
 }
 
 torch::Tensor Population::logits(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
-  return forward(x, Layout::kShared, false, 0, 0);
+  return forward(flat_.detach(), 0, x, Layout::kShared, false, 0, 0);
 }
 
 SplitMetrics Population::evaluate(const data::ImageSplit& split) {
@@ -202,16 +231,23 @@ SplitMetrics Population::evaluate(const data::ImageSplit& split) {
     out.acc = out.loss;
     return out;
   }
-  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(n, opt_.eval_budget_floats / (3 * P * max_activation(arch_))));
+  const int64_t mchunk = std::min(P, std::max<int64_t>(1, opt_.chunk_members));
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(n, opt_.eval_budget_floats / (3 * mchunk * max_activation(arch_))));
   auto loss = torch::zeros({P}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   auto correct = torch::zeros({P}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
-  for (int64_t s = 0; s < n; s += chunk) {
-    const int64_t c = std::min(chunk, n - s);
-    auto z = logits(split.x.narrow(0, s, c));  // [P, c, K]
-    auto y = split.y.narrow(0, s, c);
-    auto logp = torch::log_softmax(z, 2);
-    loss -= logp.gather(2, y.view({1, c, 1}).expand({P, c, 1})).sum({1, 2}).to(torch::kFloat64);
-    correct += z.argmax(2).eq(y.view({1, c})).sum(1);
+  auto w = flat_.detach();
+  for (int64_t p0 = 0; p0 < P; p0 += mchunk) {
+    const int64_t np = std::min(mchunk, P - p0);
+    auto wc = w.narrow(0, p0, np);
+    auto lc = loss.narrow(0, p0, np), cc = correct.narrow(0, p0, np);
+    for (int64_t s = 0; s < n; s += chunk) {
+      const int64_t c = std::min(chunk, n - s);
+      auto z = forward(wc, p0, split.x.narrow(0, s, c), Layout::kShared, false, 0, 0);  // [np, c, K]
+      auto y = split.y.narrow(0, s, c);
+      auto logp = torch::log_softmax(z, 2);
+      lc -= logp.gather(2, y.view({1, c, 1}).expand({np, c, 1})).sum({1, 2}).to(torch::kFloat64);
+      cc += z.argmax(2).eq(y.view({1, c})).sum(1);
+    }
   }
   auto l = (loss / static_cast<double>(n)).cpu();
   auto a = (correct.to(torch::kFloat64) / static_cast<double>(n)).cpu();

@@ -25,6 +25,9 @@ struct PopulationOptions {
   double bias_init = 0.01;
   // Activation floats one evaluation chunk may hold over the whole population (bounds memory).
   int64_t eval_budget_floats = int64_t{1} << 25;
+  // Members that run one forward/backward together; a population runs chunk after chunk. Small
+  // chunks keep activations in cache, large ones amortise per-op overhead. Results do not depend on it.
+  int64_t chunk_members = 32;
 };
 
 // Options of a [zoo] section.
@@ -52,9 +55,11 @@ class Population {
   SplitMetrics evaluate(const data::ImageSplit& split);
 
  private:
-  enum class Layout { kShared, kSpatial, kFlat };  // [N,...] for all | [b, P*C, H, W] | [P, b, F]
-  torch::Tensor forward(torch::Tensor h, Layout layout, bool train, int64_t epoch, int64_t step);
-  torch::Tensor dropout(const torch::Tensor& h, Layout layout, int64_t epoch, int64_t step, int64_t layer);
+  enum class Layout { kShared, kSpatial, kFlat };  // [N,...] for all | [P, C, b, H, W] | [P, b, F]
+  // Members p0 .. p0 + weights.size(0) - 1 with their flat weights [np, L].
+  torch::Tensor forward(const torch::Tensor& weights, int64_t p0, torch::Tensor h, Layout layout, bool train, int64_t epoch,
+                        int64_t step);
+  torch::Tensor dropout(const torch::Tensor& h, Layout layout, int64_t p0, int64_t P, int64_t epoch, int64_t step, int64_t layer);
   void optimizer_step();
 
   Architecture arch_;

@@ -65,6 +65,28 @@ TEST(Population, CnnMemberInPopulationEqualsMemberAlone) {
   expect_population_equals_alone(kCnn, a, options(2, 10));
 }
 
+TEST(Population, ChunksOfMembersDoNotChangeResults) {
+  // 5 members in chunks of 2 (the last chunk is short) against all 5 in one chunk, with dropout
+  // after a convolution and evaluation chunked by members as well.
+  auto task = tetris(53);
+  auto arch = Architecture::parse(kCnn, task.input_shape);
+  std::vector<MemberSpec> m;
+  for (int64_t i = 0; i < 5; ++i) m.push_back(member(i, 40 + i, 1e-2 * (i + 1), i % 2 ? 1e-3 : 0.0, 0.3));
+  auto opt = options(2, 7);
+  opt.chunk_members = 5;
+  auto whole = train_population(arch, m, opt, task, torch::kCPU);
+  opt.chunk_members = 2;
+  auto chunked = train_population(arch, m, opt, task, torch::kCPU);
+  for (size_t i = 0; i < m.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(whole[i].weights, chunked[i].weights, 1e-5, 1e-6)) << "member " << i;
+    EXPECT_GT((whole[i].weights[-1] - whole[i].weights[0]).abs().max().item<double>(), 1e-2);
+    for (size_t k = 0; k < whole[i].epochs.size(); ++k) {
+      EXPECT_NEAR(whole[i].numeric[k].at("val_loss"), chunked[i].numeric[k].at("val_loss"), 1e-5);
+      EXPECT_EQ(whole[i].numeric[k].at("train_acc"), chunked[i].numeric[k].at("train_acc"));
+    }
+  }
+}
+
 TEST(Population, DropoutMasksDifferByMemberSeedAndMatter) {
   auto task = tetris(60);
   auto arch = Architecture::parse(kMlp, task.input_shape);

@@ -1,0 +1,270 @@
+#include "zoo/population_ops.h"
+
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "common/error.h"
+
+namespace hyperrep::zoo {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+void check_input(const torch::Tensor& x, int64_t dims, const char* what) {
+  HYPERREP_CHECK(x.dim() == dims && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(), DataError, what,
+                 ": expected a ", dims, "-d float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type(), " on ", x.device().str());
+}
+
+// im2col of np members' planes: x [np, C, b, H, W] -> cols [np, C*k*k, b*Ho*Wo].
+void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
+  const int64_t Ho = H - k + 1, Wo = W - k + 1, L = Ho * Wo, kk = k * k;
+  // One (member, channel) plane per task: its k*k rows of cols are written by this task only.
+  at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
+    for (int64_t pc = s; pc < e; ++pc) {
+      const float* in = src + pc * b * H * W;
+      for (int64_t r = 0; r < kk; ++r) {
+        const int64_t ky = r / k, kx = r % k;
+        float* row = dst + (pc * kk + r) * b * L;
+        for (int64_t n = 0; n < b; ++n) {
+          for (int64_t y = 0; y < Ho; ++y) {
+            std::memcpy(row + n * L + y * Wo, in + n * H * W + (y + ky) * W + kx, sizeof(float) * Wo);
+          }
+        }
+      }
+    }
+  });
+}
+
+// The adjoint: adds cols [np, C*k*k, b*L] into x [np, C, b, H, W] (x must start zeroed).
+void col2im_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
+  const int64_t Ho = H - k + 1, Wo = W - k + 1, L = Ho * Wo, kk = k * k;
+  at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
+    for (int64_t pc = s; pc < e; ++pc) {
+      float* out = dst + pc * b * H * W;
+      for (int64_t r = 0; r < kk; ++r) {
+        const int64_t ky = r / k, kx = r % k;
+        const float* row = src + (pc * kk + r) * b * L;
+        for (int64_t n = 0; n < b; ++n) {
+          for (int64_t y = 0; y < Ho; ++y) {
+            float* o = out + n * H * W + (y + ky) * W + kx;
+            const float* c = row + n * L + y * Wo;
+            for (int64_t i = 0; i < Wo; ++i) o[i] += c[i];
+          }
+        }
+      }
+    }
+  });
+}
+
+// Members per chunk so that one chunk's im2col matrix stays small (~4 MB): large temporaries
+// are mmapped and page-faulted afresh on every step, which cost more than the GEMMs.
+int64_t members_per_chunk(int64_t P, int64_t cols_per_member) {
+  constexpr int64_t kChunkFloats = int64_t{1} << 20;
+  return std::max<int64_t>(1, std::min<int64_t>(P, kChunkFloats / std::max<int64_t>(1, cols_per_member)));
+}
+
+class PopulationConv : public torch::autograd::Function<PopulationConv> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias,
+                               int64_t k) {
+    auto x = x_in.contiguous();
+    const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
+    const int64_t Ho = H - k + 1, Wo = W - k + 1, L = b * Ho * Wo, out = w.size(1), ckk = C * k * k;
+    const bool has_bias = bias.numel() > 0;  // no bias: an empty tensor (apply() rejects undefined ones)
+    auto y = torch::empty({P, out, L}, x.options());
+    const int64_t chunk = members_per_chunk(P, ckk * L);
+    auto cols = torch::empty({chunk, ckk, L}, x.options());
+    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+      const int64_t np = std::min(chunk, P - p0);
+      auto c = cols.narrow(0, 0, np);
+      im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, k);
+      auto yc = y.narrow(0, p0, np);
+      if (has_bias) {
+        torch::baddbmm_out(yc, bias.narrow(0, p0, np).unsqueeze(2), w.narrow(0, p0, np), c);
+      } else {
+        torch::bmm_out(yc, w.narrow(0, p0, np), c);
+      }
+    }
+    ctx->save_for_backward({x, w});
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["bias"] = has_bias;
+    return y.view({P, out, b, Ho, Wo});
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto x = saved[0], w = saved[1];
+    const int64_t k = ctx->saved_data["k"].toInt();
+    const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
+    const int64_t out = w.size(1), ckk = C * k * k;
+    auto g = grads[0].contiguous().view({P, out, -1});  // [P, out, b*L]
+    const int64_t L = g.size(2);
+    const bool need_dx = ctx->needs_input_grad(0), need_dw = ctx->needs_input_grad(1);
+    torch::Tensor dx, dw, db;
+    if (need_dx) dx = torch::zeros({P, C, b, H, W}, x.options());
+    if (need_dw) dw = torch::empty({P, out, ckk}, x.options());
+    const int64_t chunk = members_per_chunk(P, ckk * L);
+    auto cols = torch::empty({chunk, ckk, L}, x.options());
+    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+      const int64_t np = std::min(chunk, P - p0);
+      auto c = cols.narrow(0, 0, np);
+      auto gc = g.narrow(0, p0, np);
+      if (need_dw) {  // the weight gradient needs the im2col matrix again: recomputed, not stored
+        im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, k);
+        auto dwc = dw.narrow(0, p0, np);
+        torch::bmm_out(dwc, gc, c.transpose(1, 2));
+      }
+      if (need_dx) {
+        torch::bmm_out(c, w.narrow(0, p0, np).transpose(1, 2), gc);
+        col2im_raw(c.data_ptr<float>(), dx.data_ptr<float>() + p0 * C * b * H * W, np, C, b, H, W, k);
+      }
+    }
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) db = g.sum(2);
+    return {dx, dw, db, torch::Tensor()};
+  }
+};
+
+// k x k max-pool with stride k over the last two dims (floor sizes, as torch's max_pool2d).
+// The first maximum of a window in row-major order wins, NaN propagates: torch's CPU rule.
+class MaxPool : public torch::autograd::Function<MaxPool> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, int64_t k) {
+    auto x = x_in.contiguous();
+    const int64_t H = x.size(-2), W = x.size(-1), Ho = H / k, Wo = W / k, planes = x.numel() / (H * W);
+    auto sizes = x.sizes().vec();
+    sizes[sizes.size() - 2] = Ho, sizes[sizes.size() - 1] = Wo;
+    auto y = torch::empty(sizes, x.options());
+    auto arg = torch::empty(sizes, x.options().dtype(torch::kUInt8));  // window position of the max
+    const float* src = x.data_ptr<float>();
+    float* dst = y.data_ptr<float>();
+    uint8_t* am = arg.data_ptr<uint8_t>();
+    at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
+      for (int64_t pl = s; pl < e; ++pl) {
+        const float* in = src + pl * H * W;
+        if (k == 2) {  // CNN-s's pools: branch-free so that the compiler vectorises it
+          for (int64_t oy = 0; oy < Ho; ++oy) {
+            const float* r0 = in + 2 * oy * W;
+            const float* r1 = r0 + W;
+            float* d = dst + (pl * Ho + oy) * Wo;
+            uint8_t* a = am + (pl * Ho + oy) * Wo;
+            for (int64_t ox = 0; ox < Wo; ++ox) {
+              const float v0 = r0[2 * ox], v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+              // Bitwise | (not ||) and selects keep the loop free of branches.
+              const bool t1 = (v1 > v0) | (v1 != v1);
+              const float m1 = t1 ? v1 : v0;
+              const int b1 = t1 ? 1 : 0;
+              const bool t2 = (v2 > m1) | (v2 != v2);
+              const float m2 = t2 ? v2 : m1;
+              const int b2 = t2 ? 2 : b1;
+              const bool t3 = (v3 > m2) | (v3 != v3);
+              d[ox] = t3 ? v3 : m2;
+              a[ox] = static_cast<uint8_t>(t3 ? 3 : b2);
+            }
+          }
+          continue;
+        }
+        for (int64_t oy = 0; oy < Ho; ++oy) {
+          for (int64_t ox = 0; ox < Wo; ++ox) {
+            const float* win = in + oy * k * W + ox * k;
+            float m = win[0];
+            int64_t best = 0;
+            for (int64_t dy = 0; dy < k; ++dy) {
+              for (int64_t dx = 0; dx < k; ++dx) {
+                const float v = win[dy * W + dx];
+                if (v > m || std::isnan(v)) m = v, best = dy * k + dx;
+              }
+            }
+            const int64_t o = (pl * Ho + oy) * Wo + ox;
+            dst[o] = m;
+            am[o] = static_cast<uint8_t>(best);
+          }
+        }
+      }
+    });
+    ctx->saved_data["arg"] = arg;
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["in"] = x.sizes().vec();
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto arg = ctx->saved_data["arg"].toTensor();
+    const int64_t k = ctx->saved_data["k"].toInt();
+    auto in_sizes = ctx->saved_data["in"].toIntVector();
+    auto g = grads[0].contiguous();
+    auto dx = torch::zeros(in_sizes, g.options());
+    const int64_t H = dx.size(-2), W = dx.size(-1), Ho = H / k, Wo = W / k, planes = dx.numel() / (H * W);
+    const float* gs = g.data_ptr<float>();
+    const uint8_t* am = arg.data_ptr<uint8_t>();
+    float* out = dx.data_ptr<float>();
+    at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
+      for (int64_t pl = s; pl < e; ++pl) {
+        for (int64_t oy = 0; oy < Ho; ++oy) {
+          for (int64_t ox = 0; ox < Wo; ++ox) {
+            const int64_t o = (pl * Ho + oy) * Wo + ox, a = am[o];
+            out[pl * H * W + (oy * k + a / k) * W + ox * k + a % k] += gs[o];
+          }
+        }
+      }
+    });
+    return {dx, torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor population_im2col(const torch::Tensor& x_in, int64_t k) {
+  check_input(x_in, 5, "population_im2col");
+  auto x = x_in.contiguous();
+  const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
+  const int64_t Ho = H - k + 1, Wo = W - k + 1;
+  HYPERREP_CHECK(Ho > 0 && Wo > 0, DataError, "population_im2col: kernel ", k, " larger than the input ", H, "x", W);
+  auto cols = torch::empty({P, C * k * k, b * Ho * Wo}, x.options());
+  im2col_raw(x.data_ptr<float>(), cols.data_ptr<float>(), P, C, b, H, W, k);
+  return cols;
+}
+
+torch::Tensor population_col2im(const torch::Tensor& cols_in, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
+  check_input(cols_in, 3, "population_col2im");
+  auto cols = cols_in.contiguous();
+  const int64_t P = cols.size(0), Ho = H - k + 1, Wo = W - k + 1;
+  HYPERREP_CHECK(cols.size(1) == C * k * k && cols.size(2) == b * Ho * Wo, DataError, "population_col2im: cols ", cols.sizes(),
+                 " do not match C=", C, " b=", b, " ", H, "x", W, " kernel ", k);
+  auto x = torch::zeros({P, C, b, H, W}, cols.options());
+  col2im_raw(cols.data_ptr<float>(), x.data_ptr<float>(), P, C, b, H, W, k);
+  return x;
+}
+
+torch::Tensor population_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
+  check_input(x, 5, "population_conv2d");
+  HYPERREP_CHECK(w.dim() == 3 && w.size(0) == x.size(0) && w.size(2) == x.size(1) * k * k, DataError,
+                 "population_conv2d: weights ", w.sizes(), " do not match input ", x.sizes(), " kernel ", k);
+  return PopulationConv::apply(x, w, bias.defined() ? bias : torch::empty({0}, w.options()), k);
+}
+
+torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
+  check_input(x_in, 4, "shared_conv2d");
+  auto x = x_in.contiguous();
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), P = w.size(0), out = w.size(1);
+  HYPERREP_CHECK(w.dim() == 3 && w.size(2) == C * k * k, DataError, "shared_conv2d: weights ", w.sizes(), " do not match input ",
+                 x.sizes(), " kernel ", k);
+  // [N, C, H, W] is [1, C, N, H, W] only for C = 1; otherwise bring channels before the batch.
+  auto xc = C == 1 ? x.view({1, 1, N, H, W}) : x.transpose(0, 1).contiguous().unsqueeze(0);
+  auto cols = population_im2col(xc, k)[0];  // [C*k*k, N*L]
+  auto wm = w.reshape({P * out, C * k * k});
+  auto y = bias.defined() ? torch::addmm(bias.reshape({P * out, 1}), wm, cols) : torch::mm(wm, cols);
+  return y.view({P, out, N, H - k + 1, W - k + 1});
+}
+
+torch::Tensor population_max_pool2d(const torch::Tensor& x, int64_t k) {
+  HYPERREP_CHECK(x.dim() >= 2 && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(), DataError,
+                 "population_max_pool2d: expected a float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type());
+  HYPERREP_CHECK(k >= 1 && k * k <= 255 && x.size(-2) >= k && x.size(-1) >= k, DataError, "population_max_pool2d: window ", k,
+                 " does not fit ", x.sizes());
+  return MaxPool::apply(x, k);
+}
+
+}  // namespace hyperrep::zoo

@@ -1,0 +1,105 @@
+// Batched population convolution against torch's conv2d, forward and gradients, on random inputs
+// of odd sizes, for one member and several.
+#include <gtest/gtest.h>
+
+#include "zoo/population_ops.h"
+
+namespace hyperrep::zoo {
+namespace {
+
+// Member p's conv2d with torch's own op on its inputs x[p] ([C, b, H, W] in population layout).
+torch::Tensor reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
+  std::vector<torch::Tensor> out;
+  const int64_t P = x.size(0), C = x.size(1), O = w.size(1);
+  for (int64_t p = 0; p < P; ++p) {
+    auto y = torch::conv2d(x[p].transpose(0, 1), w[p].view({O, C, k, k}), bias.defined() ? bias[p] : torch::Tensor());
+    out.push_back(y.transpose(0, 1));  // [O, b, Ho, Wo]
+  }
+  return torch::stack(out);
+}
+
+void expect_conv_matches(int64_t P, int64_t C, int64_t O, int64_t b, int64_t H, int64_t W, int64_t k, bool with_bias) {
+  torch::manual_seed(P * 1000 + C * 100 + k);
+  auto x = torch::randn({P, C, b, H, W}).requires_grad_(true);
+  auto w = torch::randn({P, O, C * k * k}).requires_grad_(true);
+  auto bias = with_bias ? torch::randn({P, O}).requires_grad_(true) : torch::Tensor();
+  auto xr = x.detach().clone().requires_grad_(true), wr = w.detach().clone().requires_grad_(true);
+  auto br = with_bias ? bias.detach().clone().requires_grad_(true) : torch::Tensor();
+  auto y = population_conv2d(x, w, bias, k);
+  auto yr = reference(xr, wr, br, k);
+  ASSERT_EQ(y.sizes(), yr.sizes());
+  EXPECT_TRUE(torch::allclose(y, yr, 1e-4, 1e-5)) << "max diff " << (y - yr).abs().max().item<double>();
+  auto g = torch::randn(y.sizes());
+  (y * g).sum().backward();
+  (yr * g).sum().backward();
+  EXPECT_TRUE(torch::allclose(x.grad(), xr.grad(), 1e-4, 1e-4)) << "dx max diff " << (x.grad() - xr.grad()).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(w.grad(), wr.grad(), 1e-4, 1e-4)) << "dw max diff " << (w.grad() - wr.grad()).abs().max().item<double>();
+  if (with_bias) EXPECT_TRUE(torch::allclose(bias.grad(), br.grad(), 1e-4, 1e-4));
+  // Without an input gradient only the parameters receive one.
+  auto x2 = x.detach();
+  auto w2 = w.detach().clone().requires_grad_(true);
+  (population_conv2d(x2, w2, torch::Tensor(), k) * g).sum().backward();
+  EXPECT_FALSE(x2.grad().defined());
+  if (!with_bias) EXPECT_TRUE(torch::allclose(w2.grad(), wr.grad(), 1e-4, 1e-4));
+}
+
+TEST(PopulationOps, ConvMatchesTorchConv2dForwardAndBackward) {
+  expect_conv_matches(1, 1, 3, 2, 7, 9, 3, true);
+  expect_conv_matches(3, 2, 5, 3, 6, 5, 2, true);
+  expect_conv_matches(4, 3, 2, 1, 5, 5, 5, false);
+  expect_conv_matches(2, 8, 6, 4, 12, 12, 5, true);  // CNN-s's second layer
+}
+
+TEST(PopulationOps, SharedConvMatchesTorchConv2d) {
+  for (int64_t C : {1, 3}) {
+    torch::manual_seed(C);
+    const int64_t P = 3, O = 4, k = 3, N = 5;
+    auto x = torch::randn({N, C, 8, 7});
+    auto w = torch::randn({P, O, C * k * k});
+    auto bias = torch::randn({P, O});
+    auto y = shared_conv2d(x, w, bias, k);
+    ASSERT_EQ(y.sizes(), (std::vector<int64_t>{P, O, N, 6, 5}));
+    for (int64_t p = 0; p < P; ++p) {
+      auto r = torch::conv2d(x, w[p].view({O, C, k, k}), bias[p]).transpose(0, 1);
+      EXPECT_TRUE(torch::allclose(y[p], r, 1e-4, 1e-5)) << "C=" << C << " member " << p;
+    }
+    auto yn = shared_conv2d(x, w, torch::Tensor(), k);
+    EXPECT_TRUE(torch::allclose(yn, y - bias.view({P, O, 1, 1, 1}), 1e-4, 1e-5));
+  }
+}
+
+TEST(PopulationOps, Col2imIsTheAdjointOfIm2col) {
+  // <im2col(x), c> == <x, col2im(c)> for every x, c: checked on random tensors.
+  torch::manual_seed(7);
+  auto x = torch::randn({2, 3, 2, 6, 5});
+  auto cols = population_im2col(x, 3);
+  ASSERT_EQ(cols.sizes(), (std::vector<int64_t>{2, 27, 2 * 4 * 3}));
+  // Row 0 of member 0 is the top-left k x k window's first tap of channel 0: x[0,0,n,y,x].
+  EXPECT_TRUE(torch::equal(cols[0][0].view({2, 4, 3}), x[0][0].narrow(1, 0, 4).narrow(2, 0, 3)));
+  auto c = torch::randn(cols.sizes());
+  auto back = population_col2im(c, 3, 2, 6, 5, 3);
+  EXPECT_NEAR((cols * c).sum().item<double>(), (x * back).sum().item<double>(), 1e-3);
+}
+
+TEST(PopulationOps, MaxPoolMatchesTorchForwardAndBackward) {
+  for (int64_t k : {2, 3}) {
+    torch::manual_seed(k);
+    // Odd sizes (the last row/column is dropped), 5-d population layout, and ties inside windows.
+    auto base = torch::randn({2, 3, 2, 7, 9});
+    base.index_put_({0, 0, 0, 0, 1}, base.index({0, 0, 0, 0, 0}));  // a tie: the first one wins
+    auto x = base.clone().requires_grad_(true), xr = base.clone().requires_grad_(true);
+    auto y = population_max_pool2d(x, k);
+    auto yr = torch::max_pool2d(xr.view({6, 2, 7, 9}), k).view({2, 3, 2, 7 / k, 9 / k});
+    ASSERT_EQ(y.sizes(), yr.sizes());
+    EXPECT_TRUE(torch::equal(y, yr));
+    auto g = torch::randn(y.sizes());
+    (y * g).sum().backward();
+    (yr * g).sum().backward();
+    EXPECT_TRUE(torch::equal(x.grad(), xr.grad())) << "k=" << k;
+  }
+  auto n = torch::tensor({1.0f, NAN, 3.0f, 2.0f}).view({1, 2, 2});
+  EXPECT_TRUE(std::isnan(population_max_pool2d(n, 2).item<float>()));
+}
+
+}  // namespace
+}  // namespace hyperrep::zoo
