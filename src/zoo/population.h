@@ -24,7 +24,7 @@ struct PopulationOptions {
   double momentum = 0.9;                      // SGD only
   double bias_init = 0.01;
   // Activation floats one evaluation chunk may hold over the whole population (bounds memory).
-  int64_t eval_budget_floats = int64_t{1} << 25;
+  int64_t eval_budget_floats = int64_t{1} << 22;
   // Members that run one forward/backward together; a population runs chunk after chunk. Small
   // chunks keep activations in cache, large ones amortise per-op overhead. Results do not depend on it.
   int64_t chunk_members = 32;

@@ -2,6 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include <cmath>
 #include <cstring>
 
@@ -30,7 +34,10 @@ void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, 
         float* row = dst + (pc * kk + r) * b * L;
         for (int64_t n = 0; n < b; ++n) {
           for (int64_t y = 0; y < Ho; ++y) {
-            std::memcpy(row + n * L + y * Wo, in + n * H * W + (y + ky) * W + kx, sizeof(float) * Wo);
+            // Rows are short (8-24 floats): an inlined loop beats a memcpy call.
+            const float* from = in + n * H * W + (y + ky) * W + kx;
+            float* to = row + n * L + y * Wo;
+            for (int64_t i = 0; i < Wo; ++i) to[i] = from[i];
           }
         }
       }
@@ -59,10 +66,10 @@ void col2im_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, 
   });
 }
 
-// Members per chunk so that one chunk's im2col matrix stays small (~4 MB): large temporaries
+// Members per chunk so that one chunk's im2col matrix stays small (~1 MB, in cache): large temporaries
 // are mmapped and page-faulted afresh on every step, which cost more than the GEMMs.
 int64_t members_per_chunk(int64_t P, int64_t cols_per_member) {
-  constexpr int64_t kChunkFloats = int64_t{1} << 20;
+  constexpr int64_t kChunkFloats = int64_t{1} << 18;
   return std::max<int64_t>(1, std::min<int64_t>(P, kChunkFloats / std::max<int64_t>(1, cols_per_member)));
 }
 
@@ -127,6 +134,79 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
   }
 };
 
+// One output row of a 2x2 pool from input rows r0, r1: max and window position (0..3) of
+// outputs [from, Wo), first maximum wins, NaN propagates (torch's CPU rule).
+void pool2_row_scalar(const float* r0, const float* r1, float* d, uint8_t* a, int64_t from, int64_t Wo) {
+  for (int64_t ox = from; ox < Wo; ++ox) {
+    const float v0 = r0[2 * ox], v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+    const bool t1 = (v1 > v0) | (v1 != v1);
+    const float m1 = t1 ? v1 : v0;
+    const int b1 = t1 ? 1 : 0;
+    const bool t2 = (v2 > m1) | (v2 != v2);
+    const float m2 = t2 ? v2 : m1;
+    const int b2 = t2 ? 2 : b1;
+    const bool t3 = (v3 > m2) | (v3 != v3);
+    d[ox] = t3 ? v3 : m2;
+    a[ox] = static_cast<uint8_t>(t3 ? 3 : b2);
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// The same, eight outputs per step with AVX2 (the library is built for baseline x86-64, so the
+// kernel is compiled for AVX2 on its own and chosen at run time).
+__attribute__((target("avx2"))) void pool2_row_avx2(const float* r0, const float* r1, float* d, uint8_t* a, int64_t Wo) {
+  int64_t ox = 0;
+  // Lambdas would not inherit the target attribute: the steps are spelled out.
+  for (; ox + 8 <= Wo; ox += 8) {
+    const __m256 a0 = _mm256_loadu_ps(r0 + 2 * ox), a1 = _mm256_loadu_ps(r0 + 2 * ox + 8);
+    const __m256 b0 = _mm256_loadu_ps(r1 + 2 * ox), b1 = _mm256_loadu_ps(r1 + 2 * ox + 8);
+    // De-interleave even/odd columns; the 64-bit permute restores their order across lanes.
+    const __m256 v0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+    const __m256 v1 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+    const __m256 v2 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0x88)), 0xD8));
+    const __m256 v3 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0xDD)), 0xD8));
+    __m256 m = v0, idx = _mm256_setzero_ps(), t;
+    t = _mm256_or_ps(_mm256_cmp_ps(v1, m, _CMP_GT_OQ), _mm256_cmp_ps(v1, v1, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, v1, t), idx = _mm256_blendv_ps(idx, _mm256_set1_ps(1.0f), t);
+    t = _mm256_or_ps(_mm256_cmp_ps(v2, m, _CMP_GT_OQ), _mm256_cmp_ps(v2, v2, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, v2, t), idx = _mm256_blendv_ps(idx, _mm256_set1_ps(2.0f), t);
+    t = _mm256_or_ps(_mm256_cmp_ps(v3, m, _CMP_GT_OQ), _mm256_cmp_ps(v3, v3, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, v3, t), idx = _mm256_blendv_ps(idx, _mm256_set1_ps(3.0f), t);
+    _mm256_storeu_ps(d + ox, m);
+    const __m256i i32 = _mm256_cvttps_epi32(idx);
+    const __m128i i16 = _mm_packus_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(a + ox), _mm_packus_epi16(i16, i16));
+  }
+  for (; ox + 4 <= Wo; ox += 4) {  // CNN-s's rows are 12 and 4 outputs wide: a 4-wide step too
+    const __m128 a0 = _mm_loadu_ps(r0 + 2 * ox), a1 = _mm_loadu_ps(r0 + 2 * ox + 4);
+    const __m128 b0 = _mm_loadu_ps(r1 + 2 * ox), b1 = _mm_loadu_ps(r1 + 2 * ox + 4);
+    const __m128 v0 = _mm_shuffle_ps(a0, a1, 0x88), v1 = _mm_shuffle_ps(a0, a1, 0xDD);
+    const __m128 v2 = _mm_shuffle_ps(b0, b1, 0x88), v3 = _mm_shuffle_ps(b0, b1, 0xDD);
+    __m128 m = v0, idx = _mm_setzero_ps(), t;
+    t = _mm_or_ps(_mm_cmp_ps(v1, m, _CMP_GT_OQ), _mm_cmp_ps(v1, v1, _CMP_UNORD_Q));
+    m = _mm_blendv_ps(m, v1, t), idx = _mm_blendv_ps(idx, _mm_set1_ps(1.0f), t);
+    t = _mm_or_ps(_mm_cmp_ps(v2, m, _CMP_GT_OQ), _mm_cmp_ps(v2, v2, _CMP_UNORD_Q));
+    m = _mm_blendv_ps(m, v2, t), idx = _mm_blendv_ps(idx, _mm_set1_ps(2.0f), t);
+    t = _mm_or_ps(_mm_cmp_ps(v3, m, _CMP_GT_OQ), _mm_cmp_ps(v3, v3, _CMP_UNORD_Q));
+    m = _mm_blendv_ps(m, v3, t), idx = _mm_blendv_ps(idx, _mm_set1_ps(3.0f), t);
+    _mm_storeu_ps(d + ox, m);
+    const __m128i i32 = _mm_cvttps_epi32(idx);
+    const __m128i i8 = _mm_packus_epi16(_mm_packus_epi32(i32, i32), _mm_setzero_si128());
+    const int32_t four = _mm_cvtsi128_si32(i8);
+    std::memcpy(a + ox, &four, 4);
+  }
+  pool2_row_scalar(r0, r1, d, a, ox, Wo);
+}
+
+bool have_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+#else
+void pool2_row_avx2(const float* r0, const float* r1, float* d, uint8_t* a, int64_t Wo) { pool2_row_scalar(r0, r1, d, a, 0, Wo); }
+bool have_avx2() { return false; }
+#endif
+
 // k x k max-pool with stride k over the last two dims (floor sizes, as torch's max_pool2d).
 // The first maximum of a window in row-major order wins, NaN propagates: torch's CPU rule.
 class MaxPool : public torch::autograd::Function<MaxPool> {
@@ -144,24 +224,16 @@ class MaxPool : public torch::autograd::Function<MaxPool> {
     at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
       for (int64_t pl = s; pl < e; ++pl) {
         const float* in = src + pl * H * W;
-        if (k == 2) {  // CNN-s's pools: branch-free so that the compiler vectorises it
+        if (k == 2) {  // CNN-s's pools
+          const bool avx2 = have_avx2();
           for (int64_t oy = 0; oy < Ho; ++oy) {
             const float* r0 = in + 2 * oy * W;
-            const float* r1 = r0 + W;
             float* d = dst + (pl * Ho + oy) * Wo;
             uint8_t* a = am + (pl * Ho + oy) * Wo;
-            for (int64_t ox = 0; ox < Wo; ++ox) {
-              const float v0 = r0[2 * ox], v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
-              // Bitwise | (not ||) and selects keep the loop free of branches.
-              const bool t1 = (v1 > v0) | (v1 != v1);
-              const float m1 = t1 ? v1 : v0;
-              const int b1 = t1 ? 1 : 0;
-              const bool t2 = (v2 > m1) | (v2 != v2);
-              const float m2 = t2 ? v2 : m1;
-              const int b2 = t2 ? 2 : b1;
-              const bool t3 = (v3 > m2) | (v3 != v3);
-              d[ox] = t3 ? v3 : m2;
-              a[ox] = static_cast<uint8_t>(t3 ? 3 : b2);
+            if (avx2) {
+              pool2_row_avx2(r0, r0 + W, d, a, Wo);
+            } else {
+              pool2_row_scalar(r0, r0 + W, d, a, 0, Wo);
             }
           }
           continue;

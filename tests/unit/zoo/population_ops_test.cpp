@@ -83,22 +83,34 @@ TEST(PopulationOps, Col2imIsTheAdjointOfIm2col) {
 
 TEST(PopulationOps, MaxPoolMatchesTorchForwardAndBackward) {
   for (int64_t k : {2, 3}) {
-    torch::manual_seed(k);
-    // Odd sizes (the last row/column is dropped), 5-d population layout, and ties inside windows.
-    auto base = torch::randn({2, 3, 2, 7, 9});
-    base.index_put_({0, 0, 0, 0, 1}, base.index({0, 0, 0, 0, 0}));  // a tie: the first one wins
-    auto x = base.clone().requires_grad_(true), xr = base.clone().requires_grad_(true);
-    auto y = population_max_pool2d(x, k);
-    auto yr = torch::max_pool2d(xr.view({6, 2, 7, 9}), k).view({2, 3, 2, 7 / k, 9 / k});
-    ASSERT_EQ(y.sizes(), yr.sizes());
-    EXPECT_TRUE(torch::equal(y, yr));
-    auto g = torch::randn(y.sizes());
-    (y * g).sum().backward();
-    (yr * g).sum().backward();
-    EXPECT_TRUE(torch::equal(x.grad(), xr.grad())) << "k=" << k;
+    for (int64_t W : {9, 25, 37}) {  // k = 2: 4 | 8 + 4 | 8 + 8 + 2 outputs per row (vector steps, tail)
+      torch::manual_seed(k * 100 + W);
+      // Odd sizes (the last row/column is dropped), 5-d population layout, ties inside windows.
+      auto base = torch::randn({2, 3, 2, 7, W});
+      base.index_put_({0, 0, 0, 0, 1}, base.index({0, 0, 0, 0, 0}));  // a tie: the first one wins
+      base.index_put_({1, 2, 1, 3, 3}, base.index({1, 2, 1, 2, 3}));  // a tie across rows
+      base.index_put_({0, 1, 1, 5}, base.index({0, 1, 1, 4}));        // whole rows equal
+      auto x = base.clone().requires_grad_(true), xr = base.clone().requires_grad_(true);
+      auto y = population_max_pool2d(x, k);
+      auto yr = torch::max_pool2d(xr.view({6, 2, 7, W}), k).view({2, 3, 2, 7 / k, W / k});
+      ASSERT_EQ(y.sizes(), yr.sizes());
+      EXPECT_TRUE(torch::equal(y, yr)) << "k=" << k << " W=" << W;
+      auto g = torch::randn(y.sizes());
+      (y * g).sum().backward();
+      (yr * g).sum().backward();
+      EXPECT_TRUE(torch::equal(x.grad(), xr.grad())) << "k=" << k << " W=" << W;
+    }
   }
-  auto n = torch::tensor({1.0f, NAN, 3.0f, 2.0f}).view({1, 2, 2});
-  EXPECT_TRUE(std::isnan(population_max_pool2d(n, 2).item<float>()));
+  // NaN wins its window wherever it sits, in the vector part and in the tail.
+  auto n = torch::randn({2, 28});
+  n.index_put_({0, 3}, NAN);
+  n.index_put_({1, 18}, NAN);
+  n.index_put_({1, 27}, NAN);
+  auto y = population_max_pool2d(n, 2);
+  EXPECT_TRUE(std::isnan(y[0][1].item<float>()));
+  EXPECT_TRUE(std::isnan(y[0][9].item<float>()));
+  EXPECT_TRUE(std::isnan(y[0][13].item<float>()));
+  EXPECT_EQ(y.isnan().sum().item<int64_t>(), 3);
 }
 
 }  // namespace
