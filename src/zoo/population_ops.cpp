@@ -22,25 +22,37 @@ void check_input(const torch::Tensor& x, int64_t dims, const char* what) {
                  ": expected a ", dims, "-d float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type(), " on ", x.device().str());
 }
 
-// im2col of np members' planes: x [np, C, b, H, W] -> cols [np, C*k*k, b*Ho*Wo].
-void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
-  const int64_t Ho = H - k + 1, Wo = W - k + 1, L = Ho * Wo, kk = k * k;
-  // One (member, channel) plane per task: its k*k rows of cols are written by this task only.
-  at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
-    for (int64_t pc = s; pc < e; ++pc) {
-      const float* in = src + pc * b * H * W;
-      for (int64_t r = 0; r < kk; ++r) {
-        const int64_t ky = r / k, kx = r % k;
-        float* row = dst + (pc * kk + r) * b * L;
-        for (int64_t n = 0; n < b; ++n) {
-          for (int64_t y = 0; y < Ho; ++y) {
-            // Rows are short (8-24 floats): an inlined loop beats a memcpy call.
-            const float* from = in + n * H * W + (y + ky) * W + kx;
-            float* to = row + n * L + y * Wo;
-            for (int64_t i = 0; i < Wo; ++i) to[i] = from[i];
-          }
+// im2col of planes [s, e) (one plane = one member's channel over the batch, [b, H, W]) into
+// their k*k rows of cols. kWo > 0 fixes the output width at compile time (fully unrolled copies).
+template <int64_t kWo>
+void im2col_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, int64_t k) {
+  const int64_t Ho = H - k + 1, Wo = kWo > 0 ? kWo : W - k + 1, L = Ho * Wo, kk = k * k;
+  for (int64_t pc = s; pc < e; ++pc) {
+    const float* in = src + pc * b * H * W;
+    for (int64_t r = 0; r < kk; ++r) {
+      const int64_t ky = r / k, kx = r % k;
+      float* row = dst + (pc * kk + r) * b * L;
+      for (int64_t n = 0; n < b; ++n) {
+        const float* from = in + n * H * W + ky * W + kx;
+        float* to = row + n * L;
+        for (int64_t y = 0; y < Ho; ++y, from += W, to += Wo) {
+          for (int64_t i = 0; i < Wo; ++i) to[i] = from[i];  // 8-24 floats: inlined, not memcpy
         }
       }
+    }
+  }
+}
+
+// im2col of np members' planes: x [np, C, b, H, W] -> cols [np, C*k*k, b*Ho*Wo].
+void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
+  const int64_t Wo = W - k + 1;
+  // One (member, channel) plane per task: its k*k rows of cols are written by this task only.
+  at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
+    switch (Wo) {  // CNN-s's widths on 28x28 inputs
+      case 24: im2col_planes<24>(src, dst, s, e, b, H, W, k); break;
+      case 8: im2col_planes<8>(src, dst, s, e, b, H, W, k); break;
+      case 3: im2col_planes<3>(src, dst, s, e, b, H, W, k); break;
+      default: im2col_planes<0>(src, dst, s, e, b, H, W, k);
     }
   });
 }

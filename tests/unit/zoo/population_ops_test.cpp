@@ -48,6 +48,8 @@ TEST(PopulationOps, ConvMatchesTorchConv2dForwardAndBackward) {
   expect_conv_matches(3, 2, 5, 3, 6, 5, 2, true);
   expect_conv_matches(4, 3, 2, 1, 5, 5, 5, false);
   expect_conv_matches(2, 8, 6, 4, 12, 12, 5, true);  // CNN-s's second layer
+  expect_conv_matches(2, 1, 8, 2, 28, 28, 5, true);  // its first (24 wide)
+  expect_conv_matches(3, 6, 4, 2, 4, 4, 2, false);   // and its third (3 wide)
 }
 
 TEST(PopulationOps, SharedConvMatchesTorchConv2d) {
