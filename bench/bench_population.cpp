@@ -2,7 +2,10 @@
 // P = 1, 8, 32, 128, with the speedup over P = 1 measured in the same run. An epoch here is one
 // pass over the training subset plus the per-epoch evaluation (train/val/test) as in generation.
 // usage: bench_population [train_images=2000] [device=cpu] [P list=1,8,32,128] [threads=0] [chunk_members=default]
-// (threads 0 = all cores, as zoo generation with one rank per node)
+// (threads 0 = all cores, as zoo generation with one rank per node; chunk_members: see PopulationOptions)
+// On a shared, busy machine run it with OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS=1: spinning
+// OpenMP workers and OpenBLAS's own thread pool (which ignores the threads argument) otherwise make
+// multi-threaded runs tens of times slower than one thread.
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>

@@ -1,5 +1,7 @@
 #include "zoo/population.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -189,32 +191,50 @@ void Population::train_epoch(const data::ImageSplit& train, int64_t epoch) {
   auto order = torch::stack(perms).to(device_);  // [P, n]
   const auto& shape = arch_.input_shape();
   if (!flat_.grad().defined()) flat_.mutable_grad() = torch::zeros_like(flat_);
-  const int64_t chunk = std::min(P, std::max<int64_t>(1, opt_.chunk_members));
+  auto grad = flat_.mutable_grad();
+  const auto [chunk, chunks] = member_chunks();
   for (int64_t start = 0, step = 0; start < n; start += B, ++step) {
     const int64_t b = std::min(B, n - start);
-    // Members are independent: each chunk of members runs its own forward/backward, which keeps
-    // the activations small (cache-resident, no fresh page faults) without changing any result.
-    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
-      const int64_t np = std::min(chunk, P - p0);
-      auto idx = order.narrow(0, p0, np).narrow(1, start, b).reshape({-1});  // member-major [np*b]
-      torch::Tensor x = train.x.index_select(0, idx);
-      Layout layout;
-      if (flat_input_) {
-        x = x.view({np, b, -1});
-        layout = Layout::kFlat;
-      } else {
-        x = x.view({np, b, shape[0], shape[1], shape[2]});
-        x = shape[0] == 1 ? x.view({np, 1, b, shape[1], shape[2]}) : x.transpose(1, 2).contiguous();
-        layout = Layout::kSpatial;
+    // Members are independent: each chunk of members runs its own forward/backward (small,
+    // cache-resident activations), and the chunks run in parallel, one thread each, with
+    // single-threaded ops inside: one parallel region per step instead of one per op.
+    at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t p0 = c * chunk, np = std::min(chunk, P - p0);
+        auto idx = order.narrow(0, p0, np).narrow(1, start, b).reshape({-1});  // member-major [np*b]
+        torch::Tensor x = train.x.index_select(0, idx);
+        Layout layout;
+        if (flat_input_) {
+          x = x.view({np, b, -1});
+          layout = Layout::kFlat;
+        } else {
+          x = x.view({np, b, shape[0], shape[1], shape[2]});
+          x = shape[0] == 1 ? x.view({np, 1, b, shape[1], shape[2]}) : x.transpose(1, 2).contiguous();
+          layout = Layout::kSpatial;
+        }
+        auto y = train.y.index_select(0, idx);
+        auto w = flat_.narrow(0, p0, np);
+        auto logits = forward(w, p0, x, layout, true, epoch, step);
+        // Sum over members of each member's mean loss: gradients stay per member.
+        auto loss = torch::nll_loss(torch::log_softmax(logits.reshape({np * b, -1}), 1), y, {}, at::Reduction::Sum) / static_cast<double>(b);
+        // The chunk's own gradient rows: disjoint slices, so chunks never write the same memory.
+        grad.narrow(0, p0, np).copy_(torch::autograd::grad({loss}, {w})[0]);
       }
-      auto y = train.y.index_select(0, idx);
-      auto logits = forward(flat_.narrow(0, p0, np), p0, x, layout, true, epoch, step);
-      // Sum over members of each member's mean loss: gradients stay per member.
-      auto loss = torch::nll_loss(torch::log_softmax(logits.reshape({np * b, -1}), 1), y, {}, at::Reduction::Sum) / static_cast<double>(b);
-      loss.backward();
-    }
+    });
     optimizer_step();
   }
+}
+
+std::pair<int64_t, int64_t> Population::member_chunks() const {
+  const int64_t P = size();
+  // CUDA: one chunk (the GPU wants the largest batched ops). CPU: at most chunk_members, and at
+  // least one chunk per thread when there are enough members.
+  int64_t chunk = P;
+  if (device_.is_cpu()) {
+    const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+    chunk = std::min(std::max<int64_t>(1, opt_.chunk_members), (P + threads - 1) / threads);
+  }
+  return {chunk, (P + chunk - 1) / chunk};
 }
 
 torch::Tensor Population::logits(const torch::Tensor& x) {
@@ -231,24 +251,27 @@ SplitMetrics Population::evaluate(const data::ImageSplit& split) {
     out.acc = out.loss;
     return out;
   }
-  const int64_t mchunk = std::min(P, std::max<int64_t>(1, opt_.chunk_members));
+  const auto [mchunk, chunks] = member_chunks();
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(n, opt_.eval_budget_floats / (3 * mchunk * max_activation(arch_))));
   auto loss = torch::zeros({P}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   auto correct = torch::zeros({P}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
   auto w = flat_.detach();
-  for (int64_t p0 = 0; p0 < P; p0 += mchunk) {
-    const int64_t np = std::min(mchunk, P - p0);
-    auto wc = w.narrow(0, p0, np);
-    auto lc = loss.narrow(0, p0, np), cc = correct.narrow(0, p0, np);
-    for (int64_t s = 0; s < n; s += chunk) {
-      const int64_t c = std::min(chunk, n - s);
-      auto z = forward(wc, p0, split.x.narrow(0, s, c), Layout::kShared, false, 0, 0);  // [np, c, K]
-      auto y = split.y.narrow(0, s, c);
-      auto logp = torch::log_softmax(z, 2);
-      lc -= logp.gather(2, y.view({1, c, 1}).expand({np, c, 1})).sum({1, 2}).to(torch::kFloat64);
-      cc += z.argmax(2).eq(y.view({1, c})).sum(1);
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    torch::NoGradGuard no_grad_here;  // grad mode is per thread
+    for (int64_t mc = c0; mc < c1; ++mc) {
+      const int64_t p0 = mc * mchunk, np = std::min(mchunk, P - p0);
+      auto wc = w.narrow(0, p0, np);
+      auto lc = loss.narrow(0, p0, np), cc = correct.narrow(0, p0, np);  // disjoint per chunk
+      for (int64_t s = 0; s < n; s += chunk) {
+        const int64_t c = std::min(chunk, n - s);
+        auto z = forward(wc, p0, split.x.narrow(0, s, c), Layout::kShared, false, 0, 0);  // [np, c, K]
+        auto y = split.y.narrow(0, s, c);
+        auto logp = torch::log_softmax(z, 2);
+        lc -= logp.gather(2, y.view({1, c, 1}).expand({np, c, 1})).sum({1, 2}).to(torch::kFloat64);
+        cc += z.argmax(2).eq(y.view({1, c})).sum(1);
+      }
     }
-  }
+  });
   auto l = (loss / static_cast<double>(n)).cpu();
   auto a = (correct.to(torch::kFloat64) / static_cast<double>(n)).cpu();
   out.loss.assign(l.data_ptr<double>(), l.data_ptr<double>() + P);

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/image_data.h"
@@ -61,6 +62,8 @@ class Population {
                         int64_t step);
   torch::Tensor dropout(const torch::Tensor& h, Layout layout, int64_t p0, int64_t P, int64_t epoch, int64_t step, int64_t layer);
   void optimizer_step();
+  // Members per chunk and number of chunks (see PopulationOptions::chunk_members).
+  std::pair<int64_t, int64_t> member_chunks() const;
 
   Architecture arch_;
   std::vector<MemberSpec> members_;
