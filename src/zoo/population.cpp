@@ -232,7 +232,10 @@ std::pair<int64_t, int64_t> Population::member_chunks() const {
   int64_t chunk = P;
   if (device_.is_cpu()) {
     const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-    chunk = std::min(std::max<int64_t>(1, opt_.chunk_members), (P + threads - 1) / threads);
+    // Tiny members (the Tetris MLP) are overhead-bound: they need the largest chunks there are.
+    const int64_t fit = opt_.chunk_budget_floats / std::max<int64_t>(1, opt_.batch_size * max_activation(arch_));
+    const int64_t wanted = opt_.chunk_members > 0 ? opt_.chunk_members : fit;
+    chunk = std::min(std::max<int64_t>(1, wanted), (P + threads - 1) / threads);
   }
   return {chunk, (P + chunk - 1) / chunk};
 }

@@ -28,7 +28,10 @@ struct PopulationOptions {
   int64_t eval_budget_floats = int64_t{1} << 22;
   // Members that run one forward/backward together; a population runs chunk after chunk. Small
   // chunks keep activations in cache, large ones amortise per-op overhead. Results do not depend on it.
-  int64_t chunk_members = 32;
+  // 0 = as many members as keep one training step's largest activation within
+  // chunk_budget_floats (CNN-s at batch 10: 32 members; the 100-weight Tetris MLP: all of them).
+  int64_t chunk_members = 0;
+  int64_t chunk_budget_floats = int64_t{45} << 15;  // 32 x 10 x 4608 floats (CNN-s conv1 output)
 };
 
 // Options of a [zoo] section.
