@@ -13,6 +13,10 @@ torch::Device resolve_device(const std::string& name, int local_rank = 0);
 // threads == 0: OMP_NUM_THREADS when set, else hardware cores / ranks on this node (at least 1).
 // Returns the count set.
 int configure_threads(int64_t threads, int local_size);
+// Threads of OpenBLAS's own pool when LibTorch runs on OpenBLAS; returns the count now in
+// effect, or 0 when the BLAS is not OpenBLAS. configure_threads sets it to 1.
+int set_blas_threads(int n);
+int blas_threads();
 
 // bf16 autocast on CUDA for the ops that follow (on) until switched off (which also clears the
 // autocast cache); the backward follows the forward's dtypes.
