@@ -23,6 +23,13 @@ void write_all(const std::string& dir, const std::vector<int64_t>& order, int64_
   w.finalize(comm, expected);
 }
 
+// The files of a finalized single-shard store, byte for byte.
+void expect_same_store_files(const std::string& a, const std::string& b) {
+  for (const char* file : {"manifest", "properties.csv", "shards/shard-00000.bin"}) {
+    EXPECT_EQ(slurp(a + "/" + file), slurp(b + "/" + file)) << file;
+  }
+}
+
 template <typename F>
 std::string error_of(F&& f) {
   try {
@@ -81,9 +88,7 @@ TEST(ZooStore, FilesDoNotDependOnWriteOrderOrRanks) {
     dist::LocalCommunicator comm;
     w0.finalize(comm, 5);
   }
-  for (const char* f : {"manifest", "properties.csv", "shards/shard-00000.bin"}) {
-    EXPECT_EQ(slurp(tmp.zoo("a") + "/" + f), slurp(tmp.zoo("b") + "/" + f)) << f;
-  }
+  expect_same_store_files(tmp.zoo("a"), tmp.zoo("b"));
   EXPECT_EQ(ZooReader(tmp.zoo("a")).content_hash(), ZooReader(tmp.zoo("b")).content_hash());
   EXPECT_FALSE(fs::exists(rank_files(tmp.zoo("b"), 2).rows));
 }
@@ -102,9 +107,7 @@ TEST(ZooStore, BatchWritesEqualSingleWritesAndAreAllOrNothing) {
   w.write_members({make_record(1), make_record(2)});
   dist::LocalCommunicator comm;
   w.finalize(comm, 5);
-  for (const char* file : {"manifest", "properties.csv", "shards/shard-00000.bin"}) {
-    EXPECT_EQ(slurp(tmp.zoo("batch") + "/" + file), slurp(tmp.zoo("ref") + "/" + file)) << file;
-  }
+  expect_same_store_files(tmp.zoo("batch"), tmp.zoo("ref"));
 }
 
 TEST(ZooStore, ResumeAfterKillKeepsCompleteMembersAndRedoesTornOne) {
@@ -144,9 +147,7 @@ TEST(ZooStore, ResumeAfterKillKeepsCompleteMembersAndRedoesTornOne) {
     dist::LocalCommunicator comm;
     w.finalize(comm, 5);
   }
-  for (const char* file : {"manifest", "properties.csv", "shards/shard-00000.bin"}) {
-    EXPECT_EQ(slurp(dir + "/" + file), slurp(tmp.zoo("ref") + "/" + file)) << file;
-  }
+  expect_same_store_files(dir, tmp.zoo("ref"));
 }
 
 TEST(ZooStore, ResumeWithAnotherWorldSizeSkipsEveryRanksMembers) {
@@ -169,9 +170,7 @@ TEST(ZooStore, ResumeWithAnotherWorldSizeSkipsEveryRanksMembers) {
   w.write_member(make_record(4));
   dist::LocalCommunicator comm;
   w.finalize(comm, 5);
-  for (const char* file : {"manifest", "properties.csv", "shards/shard-00000.bin"}) {
-    EXPECT_EQ(slurp(dir + "/" + file), slurp(tmp.zoo("ref") + "/" + file)) << file;
-  }
+  expect_same_store_files(dir, tmp.zoo("ref"));
   EXPECT_FALSE(fs::exists(rank_files(dir, 1).journal));
 }
 
