@@ -97,6 +97,9 @@ void ModelConfig::describe(SectionSchema<ModelConfig>& s) {
   s.field("dropout", &ModelConfig::dropout, "Dropout in the transformer blocks.").range(0, 0.95);
   s.field("token_size", &ModelConfig::token_size, "Values per token of the padded tokenizer.").min(1);
   s.field("window", &ModelConfig::window, "Padded tokenizer: tokens per training window; 0 = whole sequence.").min(0);
+  s.field("token_scale", &ModelConfig::token_scale,
+          "Neuron tokenizer: give each token's embedding its log RMS as one more input, so its scale "
+          "survives the pre-norm blocks.");
   s.field("projection_layers", &ModelConfig::projection_layers, "Layers of the contrastive projection head.").min(1);
   s.field("projection_hidden", &ModelConfig::projection_hidden, "Hidden width of the projection head.").min(1);
   s.field("projection_out", &ModelConfig::projection_out, "Output width of the projection head.").min(1);
@@ -105,6 +108,7 @@ void ModelConfig::describe(SectionSchema<ModelConfig>& s) {
   s.rule([](const ModelConfig& m) {
     std::vector<SectionCheckResult> out;
     if (m.heads > 0 && m.d_model % m.heads != 0) out.push_back({"heads", "must divide model.d_model"});
+    if (m.token_scale && m.tokenizer != "neuron") out.push_back({"token_scale", "needs model.tokenizer = \"neuron\""});
     return out;
   });
 }

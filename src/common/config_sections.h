@@ -71,6 +71,7 @@ struct ModelConfig {
   double dropout = 0.1;
   int64_t token_size = 64;
   int64_t window = 0;
+  bool token_scale = false;
   int64_t projection_layers = 4;
   int64_t projection_hidden = 400;
   int64_t projection_out = 50;

@@ -7,6 +7,15 @@ namespace {
 
 torch::Tensor learned_positions(int64_t tokens, int64_t d) { return torch::randn({1, tokens, d}) * 0.02; }
 
+// tokens [B, n, k] -> [B, n, k + 1], the last column log(RMS + 1e-3). A pre-norm block sees a
+// token only after LayerNorm, which removes its scale; in a seed zoo the growth of the weights is
+// most of what distinguishes one epoch from the next. The floor keeps erased (all-zero) tokens
+// finite and their gradient bounded.
+torch::Tensor with_log_rms(const torch::Tensor& tokens) {
+  auto rms = (tokens.pow(2).mean(-1, /*keepdim=*/true) + 1e-12).sqrt();
+  return torch::cat({tokens, torch::log(rms + 1e-3)}, -1);
+}
+
 }  // namespace
 
 AutoencoderOptions AutoencoderOptions::from_config(const ModelConfig& m) {
@@ -17,6 +26,7 @@ AutoencoderOptions AutoencoderOptions::from_config(const ModelConfig& m) {
   o.projection_layers = m.projection_layers, o.projection_hidden = m.projection_hidden;
   o.projection_out = m.projection_out;
   o.token_size = m.token_size, o.window = m.window;
+  o.token_scale = m.token_scale;
   return o;
 }
 
@@ -82,7 +92,7 @@ NeuronAutoencoder::NeuronAutoencoder(const zoo::Architecture& arch, const Autoen
   embed_ = register_module("embed", torch::nn::ModuleList());
   deembed_ = register_module("deembed", torch::nn::ModuleList());
   for (int64_t dim : tok_.token_dims()) {
-    embed_->push_back(torch::nn::Linear(dim, d));
+    embed_->push_back(torch::nn::Linear(dim + (opt.token_scale ? 1 : 0), d));
     deembed_->push_back(torch::nn::Linear(d, dim));
   }
   compression_token_ = register_parameter("compression_token", learned_positions(1, d));
@@ -105,7 +115,8 @@ torch::Tensor NeuronAutoencoder::encode(const torch::Tensor& w) {
   auto tokens = tok_.tokenize(w);
   std::vector<torch::Tensor> embedded;
   for (size_t i = 0; i < tokens.size(); ++i) {
-    embedded.push_back(embed_[i]->as<torch::nn::Linear>()->forward(tokens[i]));
+    auto t = opt_.token_scale ? with_log_rms(tokens[i]) : tokens[i];
+    embedded.push_back(embed_[i]->as<torch::nn::Linear>()->forward(t));
   }
   auto x = torch::cat(embedded, 1);
   x = torch::cat({compression_token_.expand({x.size(0), 1, x.size(2)}), x}, 1) + encoder_positions_;
@@ -142,7 +153,10 @@ double NeuronAutoencoder::forward_flops(int64_t batch) const {
   const double b = batch, d = opt_.d_model;
   const int64_t t = tok_.num_tokens();
   double f = 0;
-  for (const auto& l : tok_.layers()) f += 2 * (2.0 * b * l.neurons * l.token_dim() * d);  // embed + de-embed
+  const int64_t scale_input = opt_.token_scale ? 1 : 0;
+  for (const auto& l : tok_.layers()) {
+    f += 2.0 * b * l.neurons * (l.token_dim() + scale_input) * d + 2.0 * b * l.neurons * l.token_dim() * d;  // embed, de-embed
+  }
   f += opt_.blocks * (block_forward_flops(batch, t + 1, opt_.d_model, opt_.d_ff) +
                       block_forward_flops(batch, t, opt_.d_model, opt_.d_ff));
   f += 2.0 * b * d * opt_.latent + 2.0 * b * opt_.latent * t * d;  // bottleneck, decoder input

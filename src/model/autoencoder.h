@@ -24,6 +24,7 @@ struct AutoencoderOptions {
   AttentionKind attention = AttentionKind::kPlain;
   int64_t projection_layers = 4, projection_hidden = 400, projection_out = 50;
   int64_t token_size = 64, window = 0;  // padded tokenizer only
+  bool token_scale = false;             // neuron tokenizer: log RMS of each token as an extra input
   static AutoencoderOptions from_config(const ModelConfig& m);
 };
 

@@ -78,6 +78,46 @@ TEST(NeuronAutoencoder, ShapesAndTanhBottleneck) {
   for (const auto& p : ae.named_parameters()) EXPECT_TRUE(p.value().grad().defined()) << p.key();
 }
 
+// model.token_scale: each token's embedding gets one more input, log(RMS + 1e-3). With every
+// other embedding column zeroed the encoder sees only those scales: w and -w (same RMS) give the
+// same z, 3w a different one; an all-zero (erased) member stays finite, gradients included.
+TEST(NeuronAutoencoder, TokenScaleFeedsEachTokensLogRmsToItsEmbedding) {
+  torch::manual_seed(3);
+  auto arch = zoo::Architecture::parse(kTetris, {1, 4, 4});
+  auto opt = options(16, 32, 4);
+  const int64_t plain = NeuronAutoencoder(arch, opt).num_parameters(false);
+  opt.token_scale = true;
+  NeuronAutoencoder ae(arch, opt);
+  EXPECT_EQ(ae.num_parameters(false), plain + 2 * 16);  // one more input column per layer
+  ae.eval();
+  torch::NoGradGuard no_grad;
+  for (const auto& p : ae.named_parameters()) {
+    if (p.key() == "embed.0.weight") p.value().narrow(1, 0, 16).zero_();
+    if (p.key() == "embed.1.weight") p.value().narrow(1, 0, 5).zero_();
+  }
+  auto w = torch::randn({3, 100});
+  auto z = ae.encode(w);
+  EXPECT_TRUE(torch::allclose(ae.encode(-w), z, 1e-6, 1e-6));
+  EXPECT_GT((ae.encode(3 * w) - z).abs().max().item<float>(), 1e-3f);
+  // a permutation of the values inside each token keeps every RMS: same z
+  auto shuffled = torch::cat({w.narrow(1, 0, 80).view({3, 5, 16}).flip(2).reshape({3, 80}),
+                              w.narrow(1, 80, 20).view({3, 4, 5}).flip(2).reshape({3, 20})}, 1);
+  EXPECT_TRUE(torch::allclose(ae.encode(shuffled), z, 1e-6, 1e-6));
+}
+
+TEST(NeuronAutoencoder, TokenScaleStaysFiniteOnAnErasedMember) {
+  torch::manual_seed(4);
+  auto opt = options(16, 32, 4);
+  opt.token_scale = true;
+  NeuronAutoencoder ae(zoo::Architecture::parse(kTetris, {1, 4, 4}), opt);
+  auto z = ae.encode(torch::cat({torch::zeros({1, 100}), torch::randn({1, 100})}));
+  EXPECT_TRUE(torch::isfinite(z).all().item<bool>());
+  z.sum().backward();
+  for (const auto& p : ae.named_parameters()) {
+    if (p.value().grad().defined()) EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << p.key();
+  }
+}
+
 TEST(NeuronAutoencoder, EvalModeIsDeterministicAndDropoutActsInTraining) {
   auto arch = zoo::Architecture::parse(kTetris, {1, 4, 4});
   auto opt = options(32, 64, 8);
@@ -194,6 +234,10 @@ TEST(MemberArchitecture, FollowsTheTask) {
   EXPECT_EQ(member_architecture(cfg).num_params(), 2464);
   cfg.model.d_model = 16, cfg.model.d_ff = 16, cfg.model.latent = 4, cfg.model.attention = "plain";
   EXPECT_EQ(make_autoencoder(cfg)->tokens_per_member(), 48);
+  const int64_t plain = make_autoencoder(cfg)->num_parameters(false);
+  cfg.model.token_scale = true;  // one more embedding input per layer (5 layers of CNN-s)
+  EXPECT_EQ(make_autoencoder(cfg)->num_parameters(false), plain + 5 * 16);
+  cfg.model.token_scale = false;
   cfg.model.tokenizer = "padded";
   EXPECT_EQ(make_autoencoder(cfg)->tokenizer_name(), "padded");
 }
