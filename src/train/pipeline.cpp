@@ -69,6 +69,7 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
     spdlog::info("stage 1/3: generating the zoo at {}", cfg.zoo.path);
     zoo::generate_zoo(cfg, comm.host());
   } else {
+    zoo::check_zoo_matches_config(cfg);
     spdlog::info("stage 1/3: zoo {} exists", cfg.zoo.path);
   }
   comm.barrier();
@@ -84,6 +85,7 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
     const auto latest = trainer.checkpoints().latest_complete();
     bool finished = false;
     if (latest) {
+      trainer.check_resume_config();
       trainer.load_checkpoint(*latest);
       finished = trainer.state().epoch >= mcfg.train.epochs;
     }

@@ -55,8 +55,12 @@ class Trainer {
   torch::Tensor embed(const std::string& split);
   // Embeddings of weights already in the model's space (standardised like the training zoo).
   torch::Tensor embed_weights(const torch::Tensor& weights);
-  // Restores model, optimizer and state of a complete checkpoint of run.dir.
+  // Restores model, optimizer and state of a complete checkpoint of run.dir; a parameter whose
+  // saved shape differs from the model's is a DataError naming both.
   void load_checkpoint(int64_t epoch);
+  // Throws ConfigError naming every science field (config.h) in which this config differs from
+  // the one run.dir was trained with; nothing to check when run.dir holds no config.toml.
+  void check_resume_config() const;
   const CheckpointManager& checkpoints() const { return *checkpoints_; }
 
  private:

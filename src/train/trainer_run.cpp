@@ -96,11 +96,30 @@ void Trainer::save_checkpoint(int64_t epoch_label, const std::string& probes) {
   spdlog::info("checkpoint {} (epoch {}, step {})", checkpoints_->dir_for(epoch_label), state_.epoch, state_.global_step);
 }
 
+void Trainer::check_resume_config() const {
+  const std::string config_path = cfg_.run.dir + "/config.toml";
+  if (!path_exists(config_path)) return;
+  const auto diff = science_diff(load_config(config_path), cfg_);
+  if (diff.empty()) return;
+  std::string all;
+  for (const auto& d : diff) all += "\n  " + d;
+  HYPERREP_THROW(ConfigError, "cannot resume ", cfg_.run.dir, ": the config differs from the run's in fields that change the science:", all);
+}
+
 void Trainer::load_checkpoint(int64_t epoch) {
   const std::string dir = checkpoints_->dir_for(epoch);
   auto files = checkpoints_->load(epoch);
   TrainState saved = deserialize_state(files.at("state.txt"), dir + "/state.txt");
+  // torch's InputArchive replaces a parameter's shape without complaint: compare afterwards.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const auto& p : model_->named_parameters()) shapes.emplace_back(p.key(), p.value().sizes().vec());
   deserialize_module(files.at("model.pt"), dir + "/model.pt", [&](auto& ar) { model_->load(ar); });
+  const auto loaded = model_->named_parameters();
+  for (const auto& [name, want] : shapes) {
+    const auto got = loaded[name].sizes().vec();
+    HYPERREP_CHECK(got == want, DataError, "cannot load '", dir, "/model.pt': parameter ", name, " has shape ", c10::IntArrayRef(got),
+                   " where the model of this config has ", c10::IntArrayRef(want), " (trained with another [model] section?)");
+  }
   model_->to(device_);
   deserialize_module(files.at("optim.pt"), dir + "/optim.pt", [&](auto& ar) { optimizer_->load(ar); });
   if (saved.world_size == comm_.world_size() && static_cast<int>(saved.rng_states.size()) == comm_.world_size()) {
@@ -144,15 +163,7 @@ TrainResult Trainer::run(bool resume) {
   const std::string& dir = cfg_.run.dir;
   const std::string config_path = dir + "/config.toml";
   if (resume) {
-    if (path_exists(config_path)) {
-      Config saved = load_config(config_path);
-      const auto diff = science_diff(saved, cfg_);
-      if (!diff.empty()) {
-        std::string all;
-        for (const auto& d : diff) all += "\n  " + d;
-        HYPERREP_THROW(ConfigError, "cannot resume ", dir, ": the config differs from the run's in fields that change the science:", all);
-      }
-    }
+    check_resume_config();
     if (auto latest = checkpoints_->latest_complete()) load_checkpoint(*latest);
     else spdlog::warn("--resume: no complete checkpoint in {}; starting from scratch", dir);
   } else {

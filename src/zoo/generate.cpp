@@ -2,12 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
+#include "common/error.h"
 #include "common/runtime.h"
 #include "data/image_data.h"
 #include "zoo/population.h"
+#include "zoo/zoo_manifest.h"
 #include "zoo/zoo_spec.h"
 
 namespace hyperrep::zoo {
@@ -49,6 +52,28 @@ ZooHeader make_zoo_header(const Config& cfg, const Architecture& arch, const std
   h.categorical_properties = categorical_property_names();
   h.config_toml = zoo_section_toml(cfg);
   return h;
+}
+
+void check_zoo_matches_config(const Config& cfg) {
+  const std::string stored = read_manifest(cfg.zoo.path).header.config_toml;
+  const std::string wanted = zoo_section_toml(cfg);
+  if (stored.empty() || stored == wanted) return;
+  auto lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  };
+  const auto have = lines(stored), want = lines(wanted);
+  std::string diff;
+  for (const auto& l : have) {
+    if (std::find(want.begin(), want.end(), l) == want.end()) diff += "\n  zoo:    " + l;
+  }
+  for (const auto& l : want) {
+    if (std::find(have.begin(), have.end(), l) == have.end()) diff += "\n  config: " + l;
+  }
+  HYPERREP_THROW(ConfigError, "zoo ", cfg.zoo.path, " was generated from another [zoo] section; delete it or set zoo.path to a new directory:",
+                 diff);
 }
 
 GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm) {

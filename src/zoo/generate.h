@@ -23,6 +23,10 @@ struct GenerateStats {
 // the keys that do not change the members (path, population_size).
 ZooHeader make_zoo_header(const Config& cfg, const Architecture& arch, const std::string& task_name);
 
+// For a complete zoo at cfg.zoo.path that hyperrep generated: throws ConfigError naming the
+// [zoo] lines in which its generating config differs from cfg (an imported zoo has none to compare).
+void check_zoo_matches_config(const Config& cfg);
+
 // Collective over comm: every rank trains its populations and writes through one ZooWriter on
 // cfg.zoo.path, then the manifest is written (ZooWriter::finalize). A member's weights never
 // depend on the rank, the world size or the population it was trained in.

@@ -70,6 +70,16 @@ if command -v gnuplot >/dev/null; then
   check "report: exits 0 with plots" "[ $rc -eq 0 ] && [ -f sweep/plots/test_acc__r2__zoo.num_seeds.png ] && grep -q 'plots/test_acc__r2__zoo.num_seeds.png' sweep/report.md"
   check "report: a PNG" "head -c 8 sweep/plots/test_acc__r2__zoo.num_seeds.png | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a'"
 fi
+# hyperrep run on what a finished run left: a zoo generated from another [zoo] section, and a
+# trained method whose [model] differs, are refused by name before anything is loaded or written.
+run10=sweep/runs/zoo.num_seeds=10
+out=$("$bin" run --config $run10/sweep_config.toml --set run.dir=runs/other --set zoo.num_seeds=12 2>&1); rc=$?
+check "run: a zoo from another [zoo] section is refused" "[ $rc -ne 0 ] && grep -q 'zoo:    num_seeds = 10' <<<\"\$out\" && grep -q 'config: num_seeds = 12' <<<\"\$out\" && [ ! -e runs/other/E_cD ]"
+rm $run10/DONE_RUN
+out=$("$bin" run --config $run10/sweep_config.toml --set model.token_scale=true 2>&1); rc=$?
+check "run: a trained method with another [model] is refused" "[ $rc -ne 0 ] && grep -q 'cannot resume .*fields that change the science' <<<\"\$out\" && grep -q 'model.token_scale' <<<\"\$out\""
+out=$("$bin" run --config $run10/sweep_config.toml 2>&1); rc=$?
+check "run: the same config still finishes it" "[ $rc -eq 0 ] && [ -f $run10/DONE_RUN ]"
 # A bad axis is a config error (exit 2) naming the axis, the value and the nearest key.
 sed 's/zoo.num_seeds=10,15/zoo.num_seed=10,15/' configs/sweeps/tiny_sweep.toml > configs/sweeps/typo.toml
 out=$("$bin" sweep plan --config configs/sweeps/typo.toml 2>&1); rc=$?

@@ -187,6 +187,24 @@ TEST_F(TrainTest, StopAtStepKAndResumeIsBitIdentical) {
   // A fresh start in a directory with checkpoints is refused instead of overwriting them.
   Trainer again(part_cfg, comm);
   EXPECT_THROW(again.run(false), UsageError);
+  // Another [model] on the same directory is refused by name; and with the run's config.toml
+  // gone, the checkpoint's parameter shapes are still not forced onto a model of another shape.
+  auto other = part_cfg;
+  other.model.token_scale = true;
+  Trainer wider(other, comm);
+  EXPECT_THROW(wider.run(true), ConfigError);
+  comm.barrier();
+  if (comm.rank() == 0) fs::remove(part_cfg.run.dir + "/config.toml");
+  comm.barrier();
+  EXPECT_NO_THROW(wider.check_resume_config());
+  try {
+    wider.load_checkpoint(*wider.checkpoints().latest_complete());
+    ADD_FAILURE() << "a checkpoint of another shape was loaded";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("parameter embed.0.weight has shape [32, 16] where the model of this config has [32, 17]"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
