@@ -79,6 +79,10 @@ TEST(Config, SectionRulesAndCustomChecks) {
   EXPECT_NE(all.find("data.split: fractions must sum to 1"), std::string::npos) << all;
   EXPECT_NE(all.find("zoo.architecture: bad layer 'conv(1,8)'"), std::string::npos) << all;
   EXPECT_NE(all.find("model.heads: must divide model.d_model"), std::string::npos) << all;
+  issues = parse("[model]\ntokenizer = \"padded\"\ntoken_scale = true\n");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_NE(issues[0].str().find("model.token_scale: needs model.tokenizer = \"neuron\""), std::string::npos) << issues[0].str();
+  EXPECT_TRUE(parse("[model]\ntoken_scale = true\n").empty());
 }
 
 TEST(Config, SetOverridesAreTypedAndValidated) {

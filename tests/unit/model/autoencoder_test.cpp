@@ -89,6 +89,8 @@ TEST(NeuronAutoencoder, TokenScaleFeedsEachTokensLogRmsToItsEmbedding) {
   opt.token_scale = true;
   NeuronAutoencoder ae(arch, opt);
   EXPECT_EQ(ae.num_parameters(false), plain + 2 * 16);  // one more input column per layer
+  // and 2 * B * d more embedding FLOPs per token (9 tokens)
+  EXPECT_DOUBLE_EQ(ae.forward_flops(2) - NeuronAutoencoder(arch, options(16, 32, 4)).forward_flops(2), 2.0 * 2 * 9 * 16);
   ae.eval();
   torch::NoGradGuard no_grad;
   for (const auto& p : ae.named_parameters()) {
