@@ -3,9 +3,9 @@
 // pass over the training subset plus the per-epoch evaluation (train/val/test) as in generation.
 // usage: bench_population [train_images=2000] [device=cpu] [P list=1,8,32,128] [threads=0] [chunk_members=default]
 // (threads 0 = all cores, as zoo generation with one rank per node; chunk_members: see PopulationOptions)
-// On a shared, busy machine run it with OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS=1: spinning
-// OpenMP workers and OpenBLAS's own thread pool (which ignores the threads argument) otherwise make
-// multi-threaded runs tens of times slower than one thread.
+// On a shared, busy machine run it with OMP_WAIT_POLICY=PASSIVE: spinning OpenMP workers otherwise
+// make multi-threaded runs many times slower than one thread (OpenBLAS's own pool is held at one
+// thread by configure_threads).
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   opt.batch_size = 10;
   if (argc > 5) opt.chunk_members = std::atoll(argv[5]);
   std::printf("CNN-s (%lld params), batch 10, %lld train / %lld val / %lld test images, 1 epoch + evaluation per P, "
-              "members per chunk %lld\n",
+              "members per chunk %lld (0 = from the activation budget)\n",
               static_cast<long long>(arch.num_params()), static_cast<long long>(task.train.size()),
               static_cast<long long>(task.val.size()), static_cast<long long>(task.test.size()), static_cast<long long>(opt.chunk_members));
   std::printf("%6s %10s %10s %14s %14s %9s\n", "P", "train_s", "eval_s", "m-epochs/s", "train-only", "speedup");

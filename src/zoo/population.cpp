@@ -97,7 +97,7 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
         auto w = weights.narrow(1, l.weight_offset, l.weight_numel()).view({P, l.out, fan});
         torch::Tensor b = l.bias ? weights.narrow(1, l.bias_offset, l.out) : torch::Tensor();
         if (device_.is_cpu()) {
-          h = layout == Layout::kShared ? shared_conv2d(h, w.detach(), b.defined() ? b.detach() : b, k)
+          h = layout == Layout::kShared ? shared_conv2d(h, w, b, k)
                                         : population_conv2d(h, w, b, k);
         } else {
           // Grouped convolution (cuDNN) on [b, P*C, H, W]; shared inputs: all members' filters
@@ -208,8 +208,7 @@ void Population::train_epoch(const data::ImageSplit& train, int64_t epoch) {
           x = x.view({np, b, -1});
           layout = Layout::kFlat;
         } else {
-          x = x.view({np, b, shape[0], shape[1], shape[2]});
-          x = shape[0] == 1 ? x.view({np, 1, b, shape[1], shape[2]}) : x.transpose(1, 2).contiguous();
+          x = x.view({np, b, shape[0], shape[1], shape[2]}).transpose(1, 2).contiguous();  // no copy for one channel
           layout = Layout::kSpatial;
         }
         auto y = train.y.index_select(0, idx);
@@ -238,11 +237,6 @@ std::pair<int64_t, int64_t> Population::member_chunks() const {
     chunk = std::min(std::max<int64_t>(1, wanted), (P + threads - 1) / threads);
   }
   return {chunk, (P + chunk - 1) / chunk};
-}
-
-torch::Tensor Population::logits(const torch::Tensor& x) {
-  torch::NoGradGuard no_grad;
-  return forward(flat_.detach(), 0, x, Layout::kShared, false, 0, 0);
 }
 
 SplitMetrics Population::evaluate(const data::ImageSplit& split) {

@@ -54,8 +54,6 @@ class Population {
 
   // One epoch (1-based) over train: per-member permutation, mini-batches of opt.batch_size.
   void train_epoch(const data::ImageSplit& train, int64_t epoch);
-  // Eval-mode logits [P, N, classes] of every member on the same inputs x [N, C, H, W].
-  torch::Tensor logits(const torch::Tensor& x);
   SplitMetrics evaluate(const data::ImageSplit& split);
 
  private:

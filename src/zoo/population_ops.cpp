@@ -233,11 +233,11 @@ class MaxPool : public torch::autograd::Function<MaxPool> {
     const float* src = x.data_ptr<float>();
     float* dst = y.data_ptr<float>();
     uint8_t* am = arg.data_ptr<uint8_t>();
+    const bool avx2 = k == 2 && have_avx2();
     at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
       for (int64_t pl = s; pl < e; ++pl) {
         const float* in = src + pl * H * W;
         if (k == 2) {  // CNN-s's pools
-          const bool avx2 = have_avx2();
           for (int64_t oy = 0; oy < Ho; ++oy) {
             const float* r0 = in + 2 * oy * W;
             float* d = dst + (pl * Ho + oy) * Wo;
@@ -331,12 +331,11 @@ torch::Tensor population_conv2d(const torch::Tensor& x, const torch::Tensor& w, 
 
 torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
   check_input(x_in, 4, "shared_conv2d");
-  auto x = x_in.contiguous();
+  const torch::Tensor& x = x_in;
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), P = w.size(0), out = w.size(1);
   HYPERREP_CHECK(w.dim() == 3 && w.size(2) == C * k * k, DataError, "shared_conv2d: weights ", w.sizes(), " do not match input ",
                  x.sizes(), " kernel ", k);
-  // [N, C, H, W] is [1, C, N, H, W] only for C = 1; otherwise bring channels before the batch.
-  auto xc = C == 1 ? x.view({1, 1, N, H, W}) : x.transpose(0, 1).contiguous().unsqueeze(0);
+  auto xc = x.transpose(0, 1).contiguous().unsqueeze(0);  // [1, C, N, H, W]; no copy for C = 1
   auto cols = population_im2col(xc, k)[0];  // [C*k*k, N*L]
   auto wm = w.reshape({P * out, C * k * k});
   auto y = bias.defined() ? torch::addmm(bias.reshape({P * out, 1}), wm, cols) : torch::mm(wm, cols);
