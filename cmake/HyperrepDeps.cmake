@@ -6,6 +6,10 @@ find_package(tomlplusplus REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(Threads REQUIRED)
+# LibTorch's at::parallel_for is a header template that runs serially unless the including
+# translation unit is compiled with OpenMP: the population trainer's member chunks and kernels
+# need it. The same libgomp that Debian's LibTorch links, so nested regions stay serial.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
 
 find_package(MPI COMPONENTS CXX)
 if(MPI_CXX_FOUND)
@@ -24,7 +28,7 @@ endif()
 add_library(hyperrep_deps INTERFACE)
 target_link_libraries(hyperrep_deps INTERFACE
   ${TORCH_LIBRARIES} Boost::serialization tomlplusplus::tomlplusplus spdlog::spdlog
-  ZLIB::ZLIB Threads::Threads)
+  ZLIB::ZLIB Threads::Threads OpenMP::OpenMP_CXX)
 target_compile_options(hyperrep_deps INTERFACE ${TORCH_CXX_FLAGS})
 
 # LibTorch >= 2.1 ships its own fmt headers, which clash with the system fmt that spdlog was
