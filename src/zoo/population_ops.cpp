@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "zoo/conv_kernels.h"
 
 namespace hyperrep::zoo {
 namespace {
@@ -85,6 +86,15 @@ int64_t members_per_chunk(int64_t P, int64_t cols_per_member) {
   return std::max<int64_t>(1, std::min<int64_t>(P, kChunkFloats / std::max<int64_t>(1, cols_per_member)));
 }
 
+// The direct kernels' view of a member-major [P, C, b, H, W] input to a conv with `out` channels.
+kernels::ConvShape member_major_shape(const torch::Tensor& x, int64_t out, int64_t k) {
+  kernels::ConvShape s;
+  s.members = x.size(0), s.in = x.size(1), s.images = x.size(2), s.H = x.size(3), s.W = x.size(4);
+  s.out = out, s.k = k;
+  s.xs_image = s.H * s.W, s.xs_channel = s.images * s.xs_image, s.xs_member = s.in * s.xs_channel;
+  return s;
+}
+
 class PopulationConv : public torch::autograd::Function<PopulationConv> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias,
@@ -94,6 +104,14 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
     const int64_t Ho = H - k + 1, Wo = W - k + 1, L = b * Ho * Wo, out = w.size(1), ckk = C * k * k;
     const bool has_bias = bias.numel() > 0;  // no bias: an empty tensor (apply() rejects undefined ones)
     auto y = torch::empty({P, out, L}, x.options());
+    ctx->save_for_backward({x, w});
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["bias"] = has_bias;
+    if (kernels::direct_conv_suits(k, Wo)) {
+      kernels::conv_forward(x.data_ptr<float>(), w.contiguous().data_ptr<float>(), has_bias ? bias.contiguous().data_ptr<float>() : nullptr,
+                            y.data_ptr<float>(), member_major_shape(x, out, k));
+      return y.view({P, out, b, Ho, Wo});
+    }
     const int64_t chunk = members_per_chunk(P, ckk * L);
     auto cols = torch::empty({chunk, ckk, L}, x.options());
     for (int64_t p0 = 0; p0 < P; p0 += chunk) {
@@ -107,9 +125,6 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
         torch::bmm_out(yc, w.narrow(0, p0, np), c);
       }
     }
-    ctx->save_for_backward({x, w});
-    ctx->saved_data["k"] = k;
-    ctx->saved_data["bias"] = has_bias;
     return y.view({P, out, b, Ho, Wo});
   }
 
@@ -120,11 +135,33 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
     const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
     const int64_t out = w.size(1), ckk = C * k * k;
     auto g = grads[0].contiguous().view({P, out, -1});  // [P, out, b*L]
-    const int64_t L = g.size(2);
     const bool need_dx = ctx->needs_input_grad(0), need_dw = ctx->needs_input_grad(1);
     torch::Tensor dx, dw, db;
-    if (need_dx) dx = torch::zeros({P, C, b, H, W}, x.options());
     if (need_dw) dw = torch::empty({P, out, ckk}, x.options());
+    if (kernels::direct_conv_suits(k, W - k + 1)) {
+      if (need_dw) kernels::conv_weight_grad(x.data_ptr<float>(), g.data_ptr<float>(), dw.data_ptr<float>(), member_major_shape(x, out, k));
+      if (need_dx) {
+        // The input gradient is the full correlation of the output gradient with the flipped
+        // kernels: a valid convolution of gy zero-padded by k - 1, channels in and out swapped.
+        auto gp = torch::constant_pad_nd(g.view({P, out, b, H - k + 1, W - k + 1}), {k - 1, k - 1, k - 1, k - 1});
+        auto wf = w.view({P, out, C, k, k}).flip({3, 4}).transpose(1, 2).contiguous();
+        dx = torch::empty({P, C, b, H, W}, x.options());
+        kernels::conv_forward(gp.data_ptr<float>(), wf.data_ptr<float>(), nullptr, dx.data_ptr<float>(), member_major_shape(gp, C, k));
+      }
+    } else {
+      if (need_dx) dx = torch::zeros({P, C, b, H, W}, x.options());
+      backward_im2col(x, w, g, dx, dw, k);
+    }
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) db = g.sum(2);
+    return {dx, dw, db, torch::Tensor()};
+  }
+
+  // dx (zeroed) and dw (either may be undefined) through im2col + bmm and col2im.
+  static void backward_im2col(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& g, const torch::Tensor& dx,
+                              const torch::Tensor& dw, int64_t k) {
+    const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
+    const int64_t ckk = C * k * k, L = g.size(2);
+    const bool need_dx = dx.defined(), need_dw = dw.defined();
     const int64_t chunk = members_per_chunk(P, ckk * L);
     auto cols = torch::empty({chunk, ckk, L}, x.options());
     for (int64_t p0 = 0; p0 < P; p0 += chunk) {
@@ -141,8 +178,6 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
         col2im_raw(c.data_ptr<float>(), dx.data_ptr<float>() + p0 * C * b * H * W, np, C, b, H, W, k);
       }
     }
-    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) db = g.sum(2);
-    return {dx, dw, db, torch::Tensor()};
   }
 };
 
@@ -335,6 +370,16 @@ torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, c
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), P = w.size(0), out = w.size(1);
   HYPERREP_CHECK(w.dim() == 3 && w.size(2) == C * k * k, DataError, "shared_conv2d: weights ", w.sizes(), " do not match input ",
                  x.sizes(), " kernel ", k);
+  if (kernels::direct_conv_suits(k, W - k + 1)) {  // every member reads the same planes: member stride 0
+    auto xs = x.contiguous();
+    auto y = torch::empty({P, out, N, H - k + 1, W - k + 1}, x.options());
+    kernels::ConvShape s;
+    s.members = P, s.images = N, s.in = C, s.out = out, s.k = k, s.H = H, s.W = W;
+    s.xs_member = 0, s.xs_channel = H * W, s.xs_image = C * H * W;
+    kernels::conv_forward(xs.data_ptr<float>(), w.contiguous().data_ptr<float>(),
+                          bias.defined() ? bias.contiguous().data_ptr<float>() : nullptr, y.data_ptr<float>(), s);
+    return y;
+  }
   auto xc = x.transpose(0, 1).contiguous().unsqueeze(0);  // [1, C, N, H, W]; no copy for C = 1
   auto cols = population_im2col(xc, k)[0];  // [C*k*k, N*L]
   auto wm = w.reshape({P * out, C * k * k});

@@ -2,6 +2,7 @@
 // of odd sizes, for one member and several.
 #include <gtest/gtest.h>
 
+#include "zoo/conv_kernels.h"
 #include "zoo/population_ops.h"
 
 namespace hyperrep::zoo {
@@ -52,6 +53,38 @@ TEST(PopulationOps, ConvMatchesTorchConv2dForwardAndBackward) {
   expect_conv_matches(3, 6, 4, 2, 4, 4, 2, false);   // and its third (3 wide)
 }
 
+// Shapes for the direct kernels' edges: masked last vectors, rows beyond 24 columns, channel
+// blocks of 4 plus a remainder, an odd number of one-vector rows, every supported kernel size.
+TEST(PopulationOps, DirectConvEdgesMatchTorchConv2d) {
+  expect_conv_matches(2, 3, 5, 2, 20, 20, 3, true);   // 18 wide: 8 + 8 + 2, channels 4 + 1
+  expect_conv_matches(1, 2, 3, 1, 16, 40, 7, true);   // 34 wide: 24 + 10, kernel 7
+  expect_conv_matches(2, 2, 6, 3, 5, 10, 2, false);   // 9 wide: 8 + 1, kernel 2
+  expect_conv_matches(1, 2, 3, 2, 7, 10, 3, true);    // 8 wide, 5 rows: 2 + 2 + 1
+  expect_conv_matches(2, 1, 9, 2, 12, 14, 4, true);   // kernel 4, channels 4 + 4 + 1
+  expect_conv_matches(1, 3, 2, 2, 9, 14, 6, false);   // kernel 6
+}
+
+TEST(PopulationOps, DirectKernelsServeCnnSShapesWhereAvx2Runs) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "no AVX2 + FMA on this CPU";
+  // CNN-s's first two layers (24 and 8 wide) run direct; the third (3 wide) stays on im2col.
+  EXPECT_TRUE(kernels::direct_conv_suits(5, 24));
+  EXPECT_TRUE(kernels::direct_conv_suits(5, 8));
+  EXPECT_FALSE(kernels::direct_conv_suits(2, 3));
+  EXPECT_FALSE(kernels::direct_conv_suits(9, 20));
+  // The weight gradient alone, against the im2col formulation on the same inputs.
+  torch::manual_seed(11);
+  const int64_t P = 2, C = 3, O = 5, b = 2, H = 11, W = 13, k = 4, Ho = H - k + 1, Wo = W - k + 1;
+  auto x = torch::randn({P, C, b, H, W});
+  auto g = torch::randn({P, O, b, Ho, Wo});
+  kernels::ConvShape s;
+  s.members = P, s.images = b, s.in = C, s.out = O, s.k = k, s.H = H, s.W = W;
+  s.xs_image = H * W, s.xs_channel = b * H * W, s.xs_member = C * b * H * W;
+  auto dw = torch::full({P, O, C * k * k}, 99.0f);  // overwritten, not accumulated into
+  kernels::conv_weight_grad(x.data_ptr<float>(), g.data_ptr<float>(), dw.data_ptr<float>(), s);
+  auto ref = torch::bmm(g.view({P, O, -1}), population_im2col(x, k).transpose(1, 2));
+  EXPECT_TRUE(torch::allclose(dw, ref, 1e-4, 1e-4)) << "max diff " << (dw - ref).abs().max().item<double>();
+}
+
 TEST(PopulationOps, SharedConvMatchesTorchConv2d) {
   for (int64_t C : {1, 3}) {
     torch::manual_seed(C);
@@ -67,6 +100,21 @@ TEST(PopulationOps, SharedConvMatchesTorchConv2d) {
     }
     auto yn = shared_conv2d(x, w, torch::Tensor(), k);
     EXPECT_TRUE(torch::allclose(yn, y - bias.view({P, O, 1, 1, 1}), 1e-4, 1e-5));
+  }
+  // Rows wide enough for the direct kernels (one input read by every member), with a masked tail.
+  for (int64_t C : {1, 2}) {
+    torch::manual_seed(10 + C);
+    const int64_t P = 3, O = 6, k = 5, N = 4;
+    auto x = torch::randn({N, C, 14, 25});
+    auto w = torch::randn({P, O, C * k * k});
+    auto bias = torch::randn({P, O});
+    auto y = shared_conv2d(x, w, bias, k);
+    ASSERT_EQ(y.sizes(), (std::vector<int64_t>{P, O, N, 10, 21}));
+    for (int64_t p = 0; p < P; ++p) {
+      auto r = torch::conv2d(x, w[p].view({O, C, k, k}), bias[p]).transpose(0, 1);
+      EXPECT_TRUE(torch::allclose(y[p], r, 1e-4, 1e-4)) << "C=" << C << " member " << p << " max diff "
+                                                        << (y[p] - r).abs().max().item<double>();
+    }
   }
 }
 
