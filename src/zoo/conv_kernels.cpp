@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "zoo/vector_math.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -191,14 +192,9 @@ constexpr std::array<std::array<GradFn, kMaxChannels>, 6> kGrad = {grad_channels
                                                                    grad_channels_table<4>(), grad_channels_table<5>(),
                                                                    grad_channels_table<6>(), grad_channels_table<7>()};
 
-bool cpu_has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
-
 }  // namespace
 
-bool direct_conv_suits(int64_t k, int64_t Wo) { return cpu_has_avx2_fma() && k >= 2 && k <= 7 && Wo >= 8; }
+bool direct_conv_suits(int64_t k, int64_t Wo) { return avx2_fma_available() && k >= 2 && k <= 7 && Wo >= 8; }
 
 void conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s) {
   HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), DataError, "conv_forward: no direct kernel for kernel ", s.k, " and output width ",

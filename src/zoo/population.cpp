@@ -136,7 +136,9 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
         h = layout == Layout::kSpatial ? y.view({h.size(0), h.size(1), h.size(2), y.size(2), y.size(3)}) : y;
         break;
       }
-      case LayerKind::kAct: h = apply_activation(h, members_[0].activation); break;
+      case LayerKind::kAct:
+        h = members_[0].activation == "tanh" && device_.is_cpu() ? population_tanh(h) : apply_activation(h, members_[0].activation);
+        break;
       case LayerKind::kFlatten:
         if (layout == Layout::kShared) {
           h = h.flatten(1);

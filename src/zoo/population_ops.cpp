@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "zoo/conv_kernels.h"
+#include "zoo/vector_math.h"
 
 namespace hyperrep::zoo {
 namespace {
@@ -245,10 +246,7 @@ __attribute__((target("avx2"))) void pool2_row_avx2(const float* r0, const float
   pool2_row_scalar(r0, r1, d, a, ox, Wo);
 }
 
-bool have_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
+bool have_avx2() { return kernels::avx2_fma_available(); }
 #else
 void pool2_row_avx2(const float* r0, const float* r1, float* d, uint8_t* a, int64_t Wo) { pool2_row_scalar(r0, r1, d, a, 0, Wo); }
 bool have_avx2() { return false; }
@@ -333,7 +331,29 @@ class MaxPool : public torch::autograd::Function<MaxPool> {
   }
 };
 
+// tanh with the vector kernel; the gradient from the saved output, as torch's tanh_backward.
+class FastTanh : public torch::autograd::Function<FastTanh> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in) {
+    auto x = x_in.contiguous();
+    auto y = torch::empty_like(x);
+    const float* src = x.data_ptr<float>();
+    float* dst = y.data_ptr<float>();
+    at::parallel_for(0, x.numel(), 1 << 14, [&](int64_t s, int64_t e) { kernels::tanh_avx2(src + s, dst + s, e - s); });
+    ctx->save_for_backward({y});
+    return y;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {torch::tanh_backward(grads[0], ctx->get_saved_variables()[0])};
+  }
+};
+
 }  // namespace
+
+torch::Tensor population_tanh(const torch::Tensor& x) {
+  if (!kernels::avx2_fma_available() || x.scalar_type() != torch::kFloat32 || !x.device().is_cpu()) return torch::tanh(x);
+  return FastTanh::apply(x);
+}
 
 torch::Tensor population_im2col(const torch::Tensor& x_in, int64_t k) {
   check_input(x_in, 5, "population_im2col");

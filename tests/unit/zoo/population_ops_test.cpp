@@ -118,6 +118,32 @@ TEST(PopulationOps, SharedConvMatchesTorchConv2d) {
   }
 }
 
+TEST(PopulationOps, TanhIsWithinThreeUlpOfTheExactValue) {
+  // A dense grid over every regime (the polynomial below |x| = 0.4, exp beyond, saturation),
+  // tiny and subnormal values, and the special values.
+  auto grid = torch::cat({torch::linspace(-12.0, 12.0, 480001), torch::logspace(-30, 0, 3001), -torch::logspace(-30, 0, 3001),
+                          torch::tensor({0.0f, -0.0f, 1e-40f, 0.39999998f, 0.4f, 0.40000001f, 9.0f, 20.0f, 88.0f, 3e38f})});
+  auto x = grid.to(torch::kFloat32);
+  auto y = population_tanh(x);
+  auto exact = torch::tanh(x.to(torch::kFloat64));
+  auto rel = ((y.to(torch::kFloat64) - exact).abs() / exact.abs().clamp_min(1e-300)).max().item<double>();
+  EXPECT_LT(rel, 2.5e-7) << "max relative error";
+  EXPECT_TRUE(std::signbit(population_tanh(torch::tensor({-0.0f}))[0].item<float>()));
+  auto special = population_tanh(torch::tensor({INFINITY, -INFINITY, NAN}));
+  EXPECT_EQ(special[0].item<float>(), 1.0f);
+  EXPECT_EQ(special[1].item<float>(), -1.0f);
+  EXPECT_TRUE(std::isnan(special[2].item<float>()));
+  // A value does not depend on where it sits (vector body or padded tail).
+  auto shifted = population_tanh(x.narrow(0, 3, 1001));
+  EXPECT_TRUE(torch::equal(shifted, y.narrow(0, 3, 1001)));
+  // The gradient is (1 - y^2) g.
+  auto xs = torch::randn({3, 37}).mul(2).requires_grad_(true);
+  auto g = torch::randn({3, 37});
+  auto ys = population_tanh(xs);
+  (ys * g).sum().backward();
+  EXPECT_TRUE(torch::allclose(xs.grad(), g * (1 - ys.detach().square()), 1e-6, 1e-7));
+}
+
 TEST(PopulationOps, Col2imIsTheAdjointOfIm2col) {
   // <im2col(x), c> == <x, col2im(c)> for every x, c: checked on random tensors.
   torch::manual_seed(7);
