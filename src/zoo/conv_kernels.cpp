@@ -119,6 +119,75 @@ constexpr std::array<std::array<BlockFn, 2>, kMaxChannels> forward_channels() {
 constexpr std::array<std::array<std::array<BlockFn, 2>, kMaxChannels>, kMaxVectors> kForward = {
     forward_channels<1>(), forward_channels<2>(), forward_channels<3>()};
 
+// The same block with 16-float AVX-512 vectors (the tail masked to b.tail lanes, 1..16) for rows
+// wider than 8: 24-wide rows take 2 vectors instead of 3 and 12-wide rows 1 instead of 2. Each
+// output still sums its taps in the same order, so the results equal forward_block's bit for bit.
+template <int NV, int OB, int RB>
+__attribute__((target("avx512f"))) void forward_block512(const Block& b) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << b.tail) - 1u);
+  __m512 acc[OB][RB][NV];
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+    const __m512 b0 = b.bias ? _mm512_set1_ps(b.bias[o]) : _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[o][r][v] = b0;
+    }
+  }
+  for (int64_t c = 0; c < b.C; ++c) {
+    for (int64_t ky = 0; ky < b.k; ++ky) {
+      const float* row = b.x + c * b.xs_channel + ky * b.W;
+      const float* wr = b.w + (c * b.k + ky) * b.k;
+      for (int64_t kx = 0; kx < b.k; ++kx) {
+        __m512 in[RB][NV];
+#pragma GCC unroll 2
+        for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 2
+          for (int v = 0; v + 1 < NV; ++v) in[r][v] = _mm512_loadu_ps(row + r * b.W + kx + 16 * v);
+          in[r][NV - 1] = _mm512_maskz_loadu_ps(mask, row + r * b.W + kx + 16 * (NV - 1));
+        }
+#pragma GCC unroll 4
+        for (int o = 0; o < OB; ++o) {
+          const __m512 wv = _mm512_set1_ps(wr[o * b.ckk + kx]);
+#pragma GCC unroll 2
+          for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[o][r][v] = _mm512_fmadd_ps(wv, in[r][v], acc[o][r][v]);
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+#pragma GCC unroll 2
+    for (int r = 0; r < RB; ++r) {
+      float* out = b.y + o * b.ys + r * b.Wo;
+#pragma GCC unroll 2
+      for (int v = 0; v + 1 < NV; ++v) _mm512_storeu_ps(out + 16 * v, acc[o][r][v]);
+      _mm512_mask_storeu_ps(out + 16 * (NV - 1), mask, acc[o][r][NV - 1]);
+    }
+  }
+}
+
+template <int NV, int OB>
+constexpr std::array<BlockFn, 2> forward512_rows() {
+  return {&forward_block512<NV, OB, 1>, &forward_block512<NV, OB, 2>};
+}
+template <int NV>
+constexpr std::array<std::array<BlockFn, 2>, kMaxChannels> forward512_channels() {
+  return {forward512_rows<NV, 1>(), forward512_rows<NV, 2>(), forward512_rows<NV, 3>(), forward512_rows<NV, 4>()};
+}
+// kForward512[NV - 1][OB - 1][RB - 1], blocks up to 32 floats wide.
+constexpr std::array<std::array<std::array<BlockFn, 2>, kMaxChannels>, 2> kForward512 = {forward512_channels<1>(),
+                                                                                          forward512_channels<2>()};
+
+bool cpu_has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
 // Sums over (n, y, x) of gy[o0 + o] * x[c] shifted by (ky, kx), for OB output channels and the
 // K taps kx of one kernel row: OB x K accumulators, each input vector feeding OB FMAs.
 struct GradBlock {
@@ -180,8 +249,8 @@ HYPERREP_AVX2_FMA void weight_grad_block(const GradBlock& b) {
 using GradFn = void (*)(const GradBlock&);
 
 // Output channels per weight-gradient block: OB x K accumulators plus OB gradient vectors and one
-// input vector stay within the 16 vector registers.
-constexpr int grad_channels(int K) { return K <= 3 ? 4 : (K <= 5 ? 2 : 1); }
+// input vector stay within the 16 vector registers (K 2: 13, 3: 13, 4 and 5: 13, 6 and 7: 9).
+constexpr int grad_channels(int K) { return K <= 2 ? 4 : (K == 3 ? 3 : (K <= 5 ? 2 : 1)); }
 
 template <int K>
 constexpr std::array<GradFn, kMaxChannels> grad_channels_table() {
@@ -196,10 +265,11 @@ constexpr std::array<std::array<GradFn, kMaxChannels>, 6> kGrad = {grad_channels
 
 bool direct_conv_suits(int64_t k, int64_t Wo) { return avx2_fma_available() && k >= 2 && k <= 7 && Wo >= 8; }
 
-void conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s) {
+void conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s, bool allow_avx512) {
   HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), DataError, "conv_forward: no direct kernel for kernel ", s.k, " and output width ",
                  s.Wo());
   const int64_t Ho = s.Ho(), Wo = s.Wo(), ckk = s.in * s.k * s.k, ys = s.images * Ho * Wo;
+  const bool avx512 = allow_avx512 && cpu_has_avx512();
   at::parallel_for(0, s.members * s.images, 1, [&](int64_t first, int64_t last) {
     for (int64_t pn = first; pn < last; ++pn) {
       const int64_t p = pn / s.images, n = pn % s.images;
@@ -211,16 +281,23 @@ void conv_forward(const float* x, const float* w, const float* bias, float* y, c
         blk.bias = bias ? bias + p * s.out + o0 : nullptr;
         const float* xin = x + p * s.xs_member + n * s.xs_image;
         float* yplane = y + ((p * s.out + o0) * s.images + n) * Ho * Wo;
-        for (int64_t x0 = 0; x0 < Wo; x0 += 8 * kMaxVectors) {
-          const int64_t width = std::min<int64_t>(8 * kMaxVectors, Wo - x0), nv = (width + 7) / 8;
-          blk.tail = static_cast<int>(width - 8 * (nv - 1));
-          // One-vector rows go two at a time: twice the independent accumulators per weight.
-          const int64_t rows = nv == 1 ? 2 : 1;
+        // Rows wider than 8 take 16-float vectors where the CPU has AVX-512 (blocks of 32 columns,
+        // two rows at a time); otherwise 8-float vectors in blocks of 24, one-vector rows two at a time.
+        const bool wide = avx512 && Wo > 8;
+        const int64_t lanes = wide ? 16 : 8, block = wide ? 32 : 8 * kMaxVectors;
+        for (int64_t x0 = 0; x0 < Wo; x0 += block) {
+          const int64_t width = std::min(block, Wo - x0), nv = (width + lanes - 1) / lanes;
+          blk.tail = static_cast<int>(width - lanes * (nv - 1));
+          const int64_t rows = wide || nv == 1 ? 2 : 1;
           for (int64_t r = 0; r < Ho;) {
             const int64_t rb = std::min(rows, Ho - r);
             blk.x = xin + r * s.W + x0;
             blk.y = yplane + r * Wo + x0;
-            kForward[nv - 1][ob - 1][rb - 1](blk);
+            if (wide) {
+              kForward512[nv - 1][ob - 1][rb - 1](blk);
+            } else {
+              kForward[nv - 1][ob - 1][rb - 1](blk);
+            }
             r += rb;
           }
         }
@@ -255,7 +332,7 @@ void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShap
 #else  // no x86-64 vector kernels: callers take the im2col + GEMM path
 
 bool direct_conv_suits(int64_t, int64_t) { return false; }
-void conv_forward(const float*, const float*, const float*, float*, const ConvShape&) {
+void conv_forward(const float*, const float*, const float*, float*, const ConvShape&, bool) {
   HYPERREP_CHECK(false, DataError, "conv_forward: direct convolution kernels need x86-64");
 }
 void conv_weight_grad(const float*, const float*, float*, const ConvShape&) {

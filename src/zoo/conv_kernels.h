@@ -27,8 +27,10 @@ struct ConvShape {
 bool direct_conv_suits(int64_t k, int64_t Wo);
 
 // y[p, o, n] = bias[p, o] + sum over c, ky, kx of w[p, o, c, ky, kx] * x[p, c, n, y + ky, x + kx]
-// (bias may be null). Work is split over (member, image) pairs with at::parallel_for.
-void conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s);
+// (bias may be null). Work is split over (member, image) pairs with at::parallel_for. Rows wider
+// than 8 use AVX-512 where the CPU has it and allow_avx512 holds; the results are bitwise the same
+// either way (allow_avx512 = false is for tests).
+void conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s, bool allow_avx512 = true);
 
 // dw[p, o, c, ky, kx] = sum over n, y, x of gy[p, o, n, y, x] * x[p, c, n, y + ky, x + kx]
 // (overwrites dw; gy is contiguous [P, out, b, Ho, Wo]).

@@ -24,6 +24,17 @@ void check_input(const torch::Tensor& x, int64_t dims, const char* what) {
                  ": expected a ", dims, "-d float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type(), " on ", x.device().str());
 }
 
+// Weights [P, out, fan] and bias [P, out] (or undefined) as the raw kernels read them: float32 on the CPU.
+void check_params(const torch::Tensor& w, const torch::Tensor& bias, const char* what) {
+  HYPERREP_CHECK(w.scalar_type() == torch::kFloat32 && w.device().is_cpu(), DataError, what, ": weights must be float32 on the CPU, got ",
+                 w.scalar_type(), " on ", w.device().str());
+  if (!bias.defined()) return;
+  HYPERREP_CHECK(bias.dim() == 2 && bias.size(0) == w.size(0) && bias.size(1) == w.size(1) && bias.scalar_type() == torch::kFloat32 &&
+                     bias.device().is_cpu(),
+                 DataError, what, ": bias ", bias.sizes(), " ", bias.scalar_type(), " on ", bias.device().str(),
+                 " does not match weights ", w.sizes(), " (expected [P, out] float32 on the CPU)");
+}
+
 // im2col of planes [s, e) (one plane = one member's channel over the batch, [b, H, W]) into
 // their k*k rows of cols. kWo > 0 fixes the output width at compile time (fully unrolled copies).
 template <int64_t kWo>
@@ -381,6 +392,7 @@ torch::Tensor population_conv2d(const torch::Tensor& x, const torch::Tensor& w, 
   check_input(x, 5, "population_conv2d");
   HYPERREP_CHECK(w.dim() == 3 && w.size(0) == x.size(0) && w.size(2) == x.size(1) * k * k, DataError,
                  "population_conv2d: weights ", w.sizes(), " do not match input ", x.sizes(), " kernel ", k);
+  check_params(w, bias, "population_conv2d");
   return PopulationConv::apply(x, w, bias.defined() ? bias : torch::empty({0}, w.options()), k);
 }
 
@@ -390,6 +402,7 @@ torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, c
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), P = w.size(0), out = w.size(1);
   HYPERREP_CHECK(w.dim() == 3 && w.size(2) == C * k * k, DataError, "shared_conv2d: weights ", w.sizes(), " do not match input ",
                  x.sizes(), " kernel ", k);
+  check_params(w, bias, "shared_conv2d");
   if (kernels::direct_conv_suits(k, W - k + 1)) {  // every member reads the same planes: member stride 0
     auto xs = x.contiguous();
     auto y = torch::empty({P, out, N, H - k + 1, W - k + 1}, x.options());

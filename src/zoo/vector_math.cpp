@@ -16,7 +16,8 @@ namespace hyperrep::zoo::kernels {
 #if HYPERREP_VECTOR_MATH
 namespace {
 
-// tanh of eight floats, computed on |x| with the sign of x put back last. |x| < 0.4: the odd Taylor polynomial to x^13 (next term < 2e-9 relative).
+// tanh of eight floats, computed on |x| with the sign of x put back last. |x| < 0.4: the odd
+// Taylor polynomial to x^13 (next term < 5e-9 relative).
 // Otherwise 1 - 2 / (exp(2|x|) + 1): exp by n = round(t / ln 2),
 // r = t - n ln 2 (two-part ln 2), a degree-7 Taylor polynomial of e^r (|r| <= 0.35, error < 6e-9)
 // and 2^n through the exponent bits; t is capped at 20 (where tanh is 1 in float).

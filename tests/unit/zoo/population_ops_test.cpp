@@ -2,6 +2,9 @@
 // of odd sizes, for one member and several.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
+#include "common/error.h"
 #include "zoo/conv_kernels.h"
 #include "zoo/population_ops.h"
 
@@ -56,12 +59,50 @@ TEST(PopulationOps, ConvMatchesTorchConv2dForwardAndBackward) {
 // Shapes for the direct kernels' edges: masked last vectors, rows beyond 24 columns, channel
 // blocks of 4 plus a remainder, an odd number of one-vector rows, every supported kernel size.
 TEST(PopulationOps, DirectConvEdgesMatchTorchConv2d) {
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {  // these shapes do take the direct path
+    for (auto [k, Wo] : std::vector<std::pair<int64_t, int64_t>>{{3, 18}, {7, 34}, {2, 9}, {3, 8}, {4, 11}, {6, 9}}) {
+      EXPECT_TRUE(kernels::direct_conv_suits(k, Wo)) << "k " << k << " Wo " << Wo;
+    }
+  }
   expect_conv_matches(2, 3, 5, 2, 20, 20, 3, true);   // 18 wide: 8 + 8 + 2, channels 4 + 1
   expect_conv_matches(1, 2, 3, 1, 16, 40, 7, true);   // 34 wide: 24 + 10, kernel 7
   expect_conv_matches(2, 2, 6, 3, 5, 10, 2, false);   // 9 wide: 8 + 1, kernel 2
   expect_conv_matches(1, 2, 3, 2, 7, 10, 3, true);    // 8 wide, 5 rows: 2 + 2 + 1
   expect_conv_matches(2, 1, 9, 2, 12, 14, 4, true);   // kernel 4, channels 4 + 4 + 1
   expect_conv_matches(1, 3, 2, 2, 9, 14, 6, false);   // kernel 6
+}
+
+TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    GTEST_SKIP() << "needs AVX-512 and AVX2 + FMA";
+  }
+  // Widths: one 16-float vector (9, 12, 16), two (18, 24, 32), two blocks (34); odd row counts.
+  for (auto [H, W, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {10, 13, 5}, {7, 16, 5}, {9, 20, 5}, {6, 22, 3}, {28, 28, 5}, {5, 36, 5}, {8, 40, 7}}) {
+    torch::manual_seed(H * 100 + W);
+    const int64_t P = 2, C = 2, O = 5, b = 3;
+    auto x = torch::randn({P, C, b, H, W});
+    auto w = torch::randn({P, O, C * k * k});
+    auto bias = torch::randn({P, O});
+    kernels::ConvShape s;
+    s.members = P, s.images = b, s.in = C, s.out = O, s.k = k, s.H = H, s.W = W;
+    s.xs_image = H * W, s.xs_channel = b * H * W, s.xs_member = C * b * H * W;
+    auto y512 = torch::empty({P, O, b, H - k + 1, W - k + 1}), y256 = torch::empty_like(y512);
+    kernels::conv_forward(x.data_ptr<float>(), w.data_ptr<float>(), bias.data_ptr<float>(), y512.data_ptr<float>(), s, true);
+    kernels::conv_forward(x.data_ptr<float>(), w.data_ptr<float>(), bias.data_ptr<float>(), y256.data_ptr<float>(), s, false);
+    EXPECT_TRUE(torch::equal(y512, y256)) << H << "x" << W << " k " << k << " max diff " << (y512 - y256).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(y512, reference(x, w, bias, k), 1e-4, 1e-4)) << H << "x" << W << " k " << k;
+  }
+}
+
+TEST(PopulationOps, ConvRejectsABiasThatDoesNotMatchTheWeights) {
+  auto x = torch::randn({2, 1, 3, 12, 12});
+  auto w = torch::randn({2, 4, 25});
+  EXPECT_THROW(population_conv2d(x, w, torch::randn({4}), 5), DataError);      // [out], not [P, out]
+  EXPECT_THROW(population_conv2d(x, w, torch::randn({2, 3}), 5), DataError);   // too few channels
+  EXPECT_THROW(shared_conv2d(x[0].transpose(0, 1), w, torch::randn({2}), 5), DataError);
+  EXPECT_THROW(population_conv2d(x, w.to(torch::kFloat64), torch::Tensor(), 5), DataError);
+  EXPECT_EQ(population_conv2d(x, w, torch::randn({2, 4}), 5).sizes(), (std::vector<int64_t>{2, 4, 3, 8, 8}));
 }
 
 TEST(PopulationOps, DirectKernelsServeCnnSShapesWhereAvx2Runs) {
@@ -85,37 +126,27 @@ TEST(PopulationOps, DirectKernelsServeCnnSShapesWhereAvx2Runs) {
   EXPECT_TRUE(torch::allclose(dw, ref, 1e-4, 1e-4)) << "max diff " << (dw - ref).abs().max().item<double>();
 }
 
+// shared_conv2d of one input batch [N, C, H, W] against torch's conv2d, member by member.
+void expect_shared_conv_matches(int64_t P, int64_t C, int64_t O, int64_t N, int64_t H, int64_t W, int64_t k) {
+  torch::manual_seed(C * 100 + W);
+  auto x = torch::randn({N, C, H, W});
+  auto w = torch::randn({P, O, C * k * k});
+  auto bias = torch::randn({P, O});
+  auto y = shared_conv2d(x, w, bias, k);
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{P, O, N, H - k + 1, W - k + 1}));
+  for (int64_t p = 0; p < P; ++p) {
+    auto r = torch::conv2d(x, w[p].view({O, C, k, k}), bias[p]).transpose(0, 1);
+    EXPECT_TRUE(torch::allclose(y[p], r, 1e-4, 1e-4)) << "C=" << C << " W=" << W << " member " << p << " max diff "
+                                                      << (y[p] - r).abs().max().item<double>();
+  }
+  auto yn = shared_conv2d(x, w, torch::Tensor(), k);
+  EXPECT_TRUE(torch::allclose(yn, y - bias.view({P, O, 1, 1, 1}), 1e-4, 1e-4));
+}
+
 TEST(PopulationOps, SharedConvMatchesTorchConv2d) {
-  for (int64_t C : {1, 3}) {
-    torch::manual_seed(C);
-    const int64_t P = 3, O = 4, k = 3, N = 5;
-    auto x = torch::randn({N, C, 8, 7});
-    auto w = torch::randn({P, O, C * k * k});
-    auto bias = torch::randn({P, O});
-    auto y = shared_conv2d(x, w, bias, k);
-    ASSERT_EQ(y.sizes(), (std::vector<int64_t>{P, O, N, 6, 5}));
-    for (int64_t p = 0; p < P; ++p) {
-      auto r = torch::conv2d(x, w[p].view({O, C, k, k}), bias[p]).transpose(0, 1);
-      EXPECT_TRUE(torch::allclose(y[p], r, 1e-4, 1e-5)) << "C=" << C << " member " << p;
-    }
-    auto yn = shared_conv2d(x, w, torch::Tensor(), k);
-    EXPECT_TRUE(torch::allclose(yn, y - bias.view({P, O, 1, 1, 1}), 1e-4, 1e-5));
-  }
+  for (int64_t C : {1, 3}) expect_shared_conv_matches(3, C, 4, 5, 8, 7, 3);  // 5 wide: im2col
   // Rows wide enough for the direct kernels (one input read by every member), with a masked tail.
-  for (int64_t C : {1, 2}) {
-    torch::manual_seed(10 + C);
-    const int64_t P = 3, O = 6, k = 5, N = 4;
-    auto x = torch::randn({N, C, 14, 25});
-    auto w = torch::randn({P, O, C * k * k});
-    auto bias = torch::randn({P, O});
-    auto y = shared_conv2d(x, w, bias, k);
-    ASSERT_EQ(y.sizes(), (std::vector<int64_t>{P, O, N, 10, 21}));
-    for (int64_t p = 0; p < P; ++p) {
-      auto r = torch::conv2d(x, w[p].view({O, C, k, k}), bias[p]).transpose(0, 1);
-      EXPECT_TRUE(torch::allclose(y[p], r, 1e-4, 1e-4)) << "C=" << C << " member " << p << " max diff "
-                                                        << (y[p] - r).abs().max().item<double>();
-    }
-  }
+  for (int64_t C : {1, 2}) expect_shared_conv_matches(3, C, 6, 4, 14, 25, 5);
 }
 
 TEST(PopulationOps, TanhIsWithinThreeUlpOfTheExactValue) {
