@@ -88,6 +88,49 @@ TEST(Population, ChunksOfMembersDoNotChangeResults) {
   }
 }
 
+// 20x20 images whose class is the brightest quadrant: wide enough that both convolutions of the
+// architecture below run on the direct kernels (16 and 12 wide), the second with an input gradient.
+data::TaskData quadrant_task(int64_t n_train, int64_t n_eval) {
+  torch::manual_seed(3);
+  auto split = [](int64_t n) {
+    data::ImageSplit s;
+    s.x = torch::rand({n, 1, 20, 20});
+    auto q = s.x.view({n, 2, 10, 2, 10}).sum({2, 4}).view({n, 4});
+    s.y = q.argmax(1);
+    return s;
+  };
+  data::TaskData t;
+  t.name = "quadrants";
+  t.train = split(n_train), t.val = split(n_eval), t.test = split(n_eval);
+  t.input_shape = {1, 20, 20};
+  t.num_classes = 4;
+  return t;
+}
+
+TEST(Population, DirectKernelMembersAreBitwiseTheSameAloneAndAtAnyThreadCount) {
+  const std::vector<std::string> spec = {"conv(1,3,5)", "act", "conv(3,4,5)", "maxpool(2)", "act", "flatten", "linear(144,4)"};
+  auto task = quadrant_task(45, 30);
+  auto arch = Architecture::parse(spec, task.input_shape);
+  std::vector<MemberSpec> m = {member(0, 5, 1e-2, 0.0, 0.0), member(1, 6, 3e-3, 1e-3, 0.0), member(2, 7, 2e-2, 0.0, 0.0)};
+  const int threads = torch::get_num_threads();
+  // Two threads, three members: two chunks in parallel with serial ops inside. Alone, at two
+  // threads, the one chunk's kernels and torch ops split their own work over the threads instead.
+  torch::set_num_threads(2);
+  auto together = train_population(arch, m, options(2, 7), task, torch::kCPU);
+  for (size_t i = 0; i < m.size(); ++i) {
+    for (int t : {1, 2}) {
+      torch::set_num_threads(t);
+      auto alone = train_population(arch, {m[i]}, options(2, 7), task, torch::kCPU);
+      EXPECT_TRUE(torch::equal(together[i].weights, alone[0].weights)) << "member " << i << ", alone at " << t << " thread(s)";
+      EXPECT_EQ(together[i].numeric.back().at("test_loss"), alone[0].numeric.back().at("test_loss"));
+    }
+    // Trained networks are compared: the weights moved and the training loss fell.
+    EXPECT_GT((together[i].weights[-1] - together[i].weights[0]).abs().max().item<double>(), 1e-2);
+    EXPECT_LT(together[i].numeric.back().at("train_loss"), together[i].numeric.front().at("train_loss") - 0.01);
+  }
+  torch::set_num_threads(threads);
+}
+
 TEST(Population, DropoutMasksDifferByMemberSeedAndMatter) {
   auto task = tetris(60);
   auto arch = Architecture::parse(kMlp, task.input_shape);
