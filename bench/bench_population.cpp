@@ -100,11 +100,15 @@ int main(int argc, char** argv) {
               "members per chunk %lld (0 = from the activation budget)\n",
               static_cast<long long>(arch.num_params()), static_cast<long long>(task.train.size()),
               static_cast<long long>(task.val.size()), static_cast<long long>(task.test.size()), static_cast<long long>(opt.chunk_members));
-  const double conv_1t = conventional_rate(arch, task, opt.batch_size, 3);
-  const double conv_base = conv_1t * torch::get_num_threads();
-  std::printf("conventional one network per process (torch::nn + torch::optim::Adam): %.2f member-epochs/s on 1 thread, "
-              "x %d threads = %.2f\n",
-              conv_1t, torch::get_num_threads(), conv_base);
+  // The conventional baseline is a CPU one (one process per core); on CUDA its column reads 0.
+  double conv_base = 0.0;
+  if (device.is_cpu()) {
+    const double conv_1t = conventional_rate(arch, task, opt.batch_size, 3);
+    conv_base = conv_1t * torch::get_num_threads();
+    std::printf("conventional one network per process (torch::nn + torch::optim::Adam): %.2f member-epochs/s on 1 thread, "
+                "x %d threads = %.2f\n",
+                conv_1t, torch::get_num_threads(), conv_base);
+  }
   std::printf("%6s %10s %10s %14s %14s %9s %9s\n", "P", "train_s", "eval_s", "m-epochs/s", "train-only", "speedup", "vs conv.");
   double base = 0.0;
   for (int64_t P : ps) {
@@ -131,7 +135,7 @@ int main(int argc, char** argv) {
     const double rate = static_cast<double>(P) / (train_s + eval_s);
     if (P == ps.front()) base = rate;  // the baseline of the speedup column (P = 1 by default)
     std::printf("%6lld %10.2f %10.2f %14.2f %14.2f %8.1fx %8.1fx\n", static_cast<long long>(P), train_s, eval_s, rate,
-                static_cast<double>(P) / train_s, rate / base, rate / conv_base);
+                static_cast<double>(P) / train_s, rate / base, conv_base > 0 ? rate / conv_base : 0.0);
     std::fflush(stdout);
   }
   return 0;

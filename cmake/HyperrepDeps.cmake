@@ -8,7 +8,10 @@ find_package(ZLIB REQUIRED)
 find_package(Threads REQUIRED)
 # LibTorch's at::parallel_for is a header template that runs serially unless the including
 # translation unit is compiled with OpenMP: the population trainer's member chunks and kernels
-# need it. The same libgomp that Debian's LibTorch links, so nested regions stay serial.
+# need it. It is the libgomp that Debian's LibTorch links, so torch ops inside our parallel
+# regions see them and stay serial. A LibTorch that bundles its own libgomp (the PyTorch pip
+# package of GPU machines) loads a second runtime: CUDA populations run one chunk (no region),
+# but a CPU population there can oversubscribe; give it run.threads = 1 per rank.
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 
 find_package(MPI COMPONENTS CXX)
