@@ -103,7 +103,7 @@ if [ "$built" = 1 ]; then
     if timeout 60 "$build/bin/bench_population" 2000 cuda 1,32,128 0 > "$log" 2>&1; then
       while read -r p rate; do
         row "zoo generation CNN-s, CUDA, P=$p, m-epochs/s" "$rate"
-      done < <(awk '$1 ~ /^[0-9]+$/ && NF == 6 { print $1, $4 }' "$log")
+      done < <(awk '$1 ~ /^[0-9]+$/ && NF >= 6 { print $1, $4 }' "$log")
     else
       row "zoo generation (bench_population cuda)" "FAILED (see $(basename "$log"))"
       status=1
