@@ -1,6 +1,7 @@
 // Batched convolution kernels for population training on the CPU: activations are laid out
-// member-major and channel-before-batch, [P, C, b, H, W], so that each member's convolution is
-// one large GEMM (im2col over the whole mini-batch) and all members run as one bmm.
+// member-major and channel-before-batch, [P, C, b, H, W]. Rows at least 8 wide run on the direct
+// kernels of conv_kernels.h; narrower ones make each member's convolution one GEMM (im2col over
+// the whole mini-batch) and run all members as one bmm.
 #pragma once
 
 #include <torch/torch.h>
