@@ -137,7 +137,8 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
         break;
       }
       case LayerKind::kAct:
-        h = members_[0].activation == "tanh" && device_.is_cpu() ? population_tanh(h) : apply_activation(h, members_[0].activation);
+        // population_tanh is torch::tanh wherever its vector kernel cannot run (CUDA, no AVX2).
+        h = members_[0].activation == "tanh" ? population_tanh(h) : apply_activation(h, members_[0].activation);
         break;
       case LayerKind::kFlatten:
         if (layout == Layout::kShared) {

@@ -256,11 +256,8 @@ __attribute__((target("avx2"))) void pool2_row_avx2(const float* r0, const float
   }
   pool2_row_scalar(r0, r1, d, a, ox, Wo);
 }
-
-bool have_avx2() { return kernels::avx2_fma_available(); }
 #else
 void pool2_row_avx2(const float* r0, const float* r1, float* d, uint8_t* a, int64_t Wo) { pool2_row_scalar(r0, r1, d, a, 0, Wo); }
-bool have_avx2() { return false; }
 #endif
 
 // k x k max-pool with stride k over the last two dims (floor sizes, as torch's max_pool2d).
@@ -277,7 +274,7 @@ class MaxPool : public torch::autograd::Function<MaxPool> {
     const float* src = x.data_ptr<float>();
     float* dst = y.data_ptr<float>();
     uint8_t* am = arg.data_ptr<uint8_t>();
-    const bool avx2 = k == 2 && have_avx2();
+    const bool avx2 = k == 2 && kernels::avx2_fma_available();
     at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
       for (int64_t pl = s; pl < e; ++pl) {
         const float* in = src + pl * H * W;
