@@ -8,7 +8,8 @@
 #include <sstream>
 
 #include "common/fs.h"
-#include "sweep/process.h"
+#include "common/plot.h"
+#include "common/process.h"
 
 namespace hyperrep::sweep {
 namespace {
@@ -23,18 +24,6 @@ bool to_number(const std::string& s, double& out) {
 bool numeric_axis(const Axis& a) {
   double v;
   return std::all_of(a.values.begin(), a.values.end(), [&](const std::string& s) { return to_number(s, v); });
-}
-
-std::string gp_string(const std::string& s) {  // "..." with escapes
-  std::string out = "\"";
-  for (char c : s) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-  return out + "\"";
-}
-
-std::string gp_path(const std::string& s) {  // '...' ('' is a quote)
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
 }
 
 std::string format_number(double v) {
@@ -76,12 +65,14 @@ std::vector<Line> plot_lines(const Sweep& sweep, const Collected& c, const std::
 std::string plot_script(const Sweep& sweep, const Plot& p, const std::vector<Line>& lines, const std::string& terminal,
                         const std::string& output) {
   std::ostringstream os;
-  os << "# " << p.target << ": " << p.metric << " against " << p.axis << " (sweep " << sweep.name
-     << "); written by hyperrep sweep report\n";
+  // Every text below is quoted by gnuplot_quote (gnuplot expands nothing inside single quotes and
+  // a line break cannot end the command); the comment line goes through it too.
+  os << "# " << gnuplot_quote(p.target + ": " + p.metric + " against " + p.axis + " (sweep " + sweep.name + ")")
+     << ", written by hyperrep sweep report\n";
   os << "set terminal " << terminal << " size 900,560 noenhanced" << (terminal == "pngcairo" ? " font \",11\"" : "") << "\n";
-  os << "set output " << gp_path(output) << "\n";
-  os << "set title " << gp_string(p.target + ": " + p.metric + " vs " + p.axis + " (sweep " + sweep.name + ")") << "\n";
-  os << "set xlabel " << gp_string(p.axis) << "\nset ylabel " << gp_string(p.metric) << "\n";
+  os << "set output " << gnuplot_quote(output) << "\n";
+  os << "set title " << gnuplot_quote(p.target + ": " + p.metric + " vs " + p.axis + " (sweep " + sweep.name + ")") << "\n";
+  os << "set xlabel " << gnuplot_quote(p.axis) << "\nset ylabel " << gnuplot_quote(p.metric) << "\n";
   os << "set grid\nset key outside right top\nset offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n";
   double lo = INFINITY, hi = -INFINITY;
   for (const auto& l : lines)
@@ -105,7 +96,7 @@ std::string plot_script(const Sweep& sweep, const Plot& p, const std::vector<Lin
   os << "plot ";
   for (size_t i = 0; i < lines.size(); ++i) {
     os << (i ? ", \\\n     " : "") << "$line" << i << " using 1:2 with linespoints lw 2 pt 7 title "
-       << gp_string(lines[i].title);
+       << gnuplot_quote(lines[i].title);
   }
   os << "\n";
   return os.str();
@@ -144,9 +135,9 @@ std::vector<Plot> write_report(const Sweep& sweep, const Collected& c, const std
       p.png = plots_dir + "/" + stem + ".png";
       p.script = plots_dir + "/" + stem + ".gp";
       p.lines = lines.size();
+      // gnuplot runs inside plots_dir and the script names its output by file name only.
       const std::string tmp = p.png + ".tmp";
-      write_file_atomic(p.script, plot_script(sweep, p, lines, terminal, tmp));
-      const int rc = run_process({gnuplot, p.script}, log);
+      const int rc = run_gnuplot(gnuplot, plots_dir, stem + ".gp", plot_script(sweep, p, lines, terminal, stem + ".png.tmp"), log);
       HYPERREP_CHECK(rc == 0 && path_exists(tmp), IoError, "gnuplot failed on ", p.script, " (exit code ", rc, "; see ", log, ")");
       std::filesystem::rename(tmp, p.png);
       plots.push_back(p);

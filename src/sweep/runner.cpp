@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "common/fs.h"
-#include "sweep/process.h"
+#include "common/process.h"
 #include "sweep/sbatch_template.h"
 
 namespace hyperrep::sweep {

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/logging.h"
+#include "common/plot.h"
 #include "train/evaluation.h"
 #include "train/trainer.h"
 #include "zoo/generate.h"
@@ -14,9 +15,12 @@ namespace hyperrep::train {
 namespace {
 
 // A loss curve per method from each run's metrics.jsonl, drawn with gnuplot when installed.
+// gnuplot runs inside RUN/plots and the script names only files of fixed names there, so the
+// run directory (a user's path, which may hold quotes or $()) never enters the script.
 std::string plot_losses(const std::string& dir, const std::vector<std::pair<std::string, double>>& methods) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) return "";
-  std::string data_files, plot = "";
+  if (!gnuplot_available()) return "";
+  const std::string plots = dir + "/plots";
+  std::string plot;
   for (const auto& [name, gamma] : methods) {
     const std::string metrics = dir + "/" + name + "/metrics.jsonl";
     if (!path_exists(metrics)) continue;
@@ -30,16 +34,14 @@ std::string plot_losses(const std::string& dir, const std::vector<std::pair<std:
       };
       table += field("epoch") + " " + field("loss") + "\n";
     }
-    write_file_atomic(dir + "/plots/" + name + "_loss.dat", table);
-    plot += std::string(plot.empty() ? "plot " : ", ") + "'" + dir + "/plots/" + name + "_loss.dat' using 1:2 with lines title '" + name + "'";
+    const std::string data = name + "_loss.dat";  // run.methods are E_D, E_C, E_cD: plain names
+    write_file_atomic(plots + "/" + data, table);
+    plot += std::string(plot.empty() ? "plot " : ", ") + gnuplot_quote(data) + " using 1:2 with lines title " + gnuplot_quote(name);
   }
   if (plot.empty()) return "";
-  const std::string png = dir + "/plots/loss.png";
-  const std::string script = "set terminal pngcairo size 800,500 noenhanced\nset output '" + png +
-                             "'\nset xlabel 'epoch'\nset ylabel 'training loss'\nset logscale y\n" + plot + "\n";
-  write_file_atomic(dir + "/plots/loss.gp", script);
-  const std::string cmd = "gnuplot '" + dir + "/plots/loss.gp' >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0 ? png : "";
+  const std::string script = "set terminal pngcairo size 800,500 noenhanced\nset output 'loss.png'\n"
+                             "set xlabel 'epoch'\nset ylabel 'training loss'\nset logscale y\n" + plot + "\n";
+  return run_gnuplot("gnuplot", plots, "loss.gp", script) == 0 ? plots + "/loss.png" : "";
 }
 
 }  // namespace

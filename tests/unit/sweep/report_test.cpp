@@ -1,6 +1,6 @@
 #include "sweep/report.h"
 
-#include "sweep/process.h"
+#include "common/process.h"
 #include "tests/unit/sweep/sweep_fixture.h"
 
 namespace hyperrep::sweep::testing {

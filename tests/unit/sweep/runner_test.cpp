@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "sweep/process.h"
+#include "common/process.h"
 #include "tests/unit/sweep/sweep_fixture.h"
 
 namespace hyperrep::sweep::testing {

@@ -1,4 +1,4 @@
-#include "sweep/process.h"
+#include "common/process.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -15,7 +15,7 @@
 
 extern char** environ;
 
-namespace hyperrep::sweep {
+namespace hyperrep {
 namespace {
 
 // The sweep itself runs as an MPI singleton; a child that inherits the singleton's launcher
@@ -32,7 +32,7 @@ bool launcher_variable(const char* entry) {
 
 }  // namespace
 
-int run_process(const std::vector<std::string>& argv, const std::string& output_file) {
+int run_process(const std::vector<std::string>& argv, const std::string& output_file, const std::string& cwd) {
   HYPERREP_CHECK(!argv.empty(), InternalError, "run_process: empty command");
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -47,6 +47,8 @@ int run_process(const std::vector<std::string>& argv, const std::string& output_
     posix_spawn_file_actions_addopen(&actions, 1, output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
   }
+  // After the output file is opened, so that a relative output_file means the parent's directory.
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
   pid_t pid = 0;
   const int err = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -99,4 +101,4 @@ std::string shell_join(const std::vector<std::string>& argv) {
   return out;
 }
 
-}  // namespace hyperrep::sweep
+}  // namespace hyperrep
