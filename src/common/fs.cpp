@@ -29,6 +29,13 @@ void write_all(int fd, const char* p, size_t n, const std::string& path) {
 
 }  // namespace
 
+FileDescriptor::~FileDescriptor() { reset(); }
+
+void FileDescriptor::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
 void fsync_dir(const std::string& path) {
   const int fd = ::open(path.empty() ? "." : path.c_str(), O_RDONLY | O_DIRECTORY);
   if (fd < 0) return;
@@ -74,13 +81,45 @@ void append_line(const std::string& path, const std::string& line) {
   ::close(fd);
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) HYPERREP_THROW(IoError, "cannot open '", path, "': ", std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) HYPERREP_THROW(IoError, "cannot read '", path, "'");
-  return ss.str();
+static std::string file_kind(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+FileDescriptor open_regular_file(const std::string& path, int64_t* size) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) HYPERREP_THROW(IoError, "cannot open '", path, "': ", std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) HYPERREP_THROW(IoError, "cannot stat '", path, "': ", std::strerror(errno));
+  HYPERREP_CHECK(S_ISREG(st.st_mode), IoError, "'", path, "' is ", file_kind(st.st_mode), ", not a regular file");
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  if (size) *size = static_cast<int64_t>(st.st_size);
+  return fd;
+}
+
+std::string read_file(const std::string& path, int64_t max_bytes) {
+  int64_t size = 0;
+  FileDescriptor fd = open_regular_file(path, &size);
+  HYPERREP_CHECK(max_bytes < 0 || size <= max_bytes, IoError, "'", path, "' has ", size, " bytes, more than the ", max_bytes,
+                 " this file may have");
+  std::string out(static_cast<size_t>(size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t r = ::read(fd.get(), out.data() + got, out.size() - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) HYPERREP_THROW(IoError, "cannot read '", path, "': ", std::strerror(errno));
+    if (r == 0) break;  // the file shrank meanwhile
+    got += static_cast<size_t>(r);
+  }
+  out.resize(got);
+  return out;
 }
 
 void make_dirs(const std::string& path) {

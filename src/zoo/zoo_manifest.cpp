@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/logging.h"
 
 BOOST_CLASS_VERSION(hyperrep::zoo::ZooManifest, hyperrep::zoo::kManifestVersion)
 BOOST_CLASS_VERSION(hyperrep::zoo::ZooHeader, 1)
@@ -53,6 +54,7 @@ void serialize(Archive& ar, hyperrep::zoo::ZooManifest& m, const unsigned versio
                    hyperrep::zoo::kManifestVersion, ")");
   }
   ar & m.header & m.shards & m.properties & m.num_members & m.num_checkpoints & m.members;
+  m.format_version = version;
 }
 
 }  // namespace boost::serialization
@@ -105,20 +107,85 @@ std::string manifest_path(const std::string& dir) { return dir + "/manifest"; }
 std::string properties_path(const std::string& dir) { return dir + "/properties.csv"; }
 std::string shards_dir(const std::string& dir) { return dir + "/shards"; }
 
-std::string manifest_to_string(const ZooManifest& m) { return to_archive(m); }
+std::string manifest_to_string(const ZooManifest& m) {
+  const std::string body = to_archive(m);
+  char line[64];
+  std::snprintf(line, sizeof line, "%s %08x\n", kManifestChecksumTag, crc32_bytes(body.data(), body.size()));
+  return body + line;
+}
+
+namespace {
+
+// A path the manifest names must stay inside the zoo: `prefix` + one plain file name.
+bool plain_path(const std::string& path, const std::string& prefix) {
+  if (path.compare(0, prefix.size(), prefix) != 0) return false;
+  const std::string name = path.substr(prefix.size());
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
+}
+
+// Splits off and checks the checksum line; returns the archive text before it. A version-1
+// manifest has none (checked after parsing, when the version is known).
+std::string checked_body(const std::string& text, const std::string& source, bool* has_checksum) {
+  const std::string tag = std::string("\n") + kManifestChecksumTag + " ";
+  const size_t at = text.rfind(tag);
+  *has_checksum = at != std::string::npos;
+  if (!*has_checksum) return text;
+  const std::string body = text.substr(0, at + 1);
+  const std::string rest = text.substr(at + tag.size());
+  unsigned stored = 0;
+  char tail = 0;
+  const bool parsed = rest.size() == 9 && rest[8] == '\n' && std::sscanf(rest.c_str(), "%8x%c", &stored, &tail) == 2;
+  HYPERREP_CHECK(parsed, DataError, "manifest '", source, "': malformed checksum line (truncated or edited)");
+  const uint32_t actual = crc32_bytes(body.data(), body.size());
+  HYPERREP_CHECK(actual == stored, DataError, "manifest '", source, "' fails its checksum (stored ", rest.substr(0, 8),
+                 ", computed ", [&] {
+                   char b[16];
+                   std::snprintf(b, sizeof b, "%08x", actual);
+                   return std::string(b);
+                 }(),
+                 "): it was corrupted or edited; regenerate or re-import the zoo");
+  return body;
+}
+
+}  // namespace
 
 ZooManifest manifest_from_string(const std::string& text, const std::string& source) {
+  bool has_checksum = false;
+  const std::string body = checked_body(text, source, &has_checksum);
   ZooManifest m;
   try {
-    m = from_archive<ZooManifest>(text, source);
+    m = from_archive<ZooManifest>(body, source);
   } catch (const DataError& e) {
     const std::string what = e.what();
     if (what.find(source) != std::string::npos) throw;
     HYPERREP_THROW(DataError, "cannot read '", source, "': ", what);
   }
+  if (!has_checksum) {
+    HYPERREP_CHECK(m.format_version < 2, DataError, "manifest '", source, "' (format ", m.format_version,
+                   ") has lost its checksum line: truncated or edited; regenerate or re-import the zoo");
+    static std::set<std::string> warned;  // once per manifest and process
+    if (warned.insert(source).second)
+      spdlog::warn("manifest '{}' is format {}, which has no checksum of its own: its contents are unchecked "
+                 "(the shard and properties checksums still are); regenerate or re-import the zoo to upgrade it",
+                 source, m.format_version);
+  }
   // Cross-check the index so that a reader never trusts an inconsistent manifest.
   auto bad = [&](auto... parts) { HYPERREP_THROW(DataError, "manifest '", source, "' is inconsistent: ", parts...); };
-  if (m.header.num_params <= 0) bad("num_params = ", m.header.num_params);
+  if (m.header.num_params <= 0 || m.header.num_params > kMaxManifestParams) bad("num_params = ", m.header.num_params);
+  if (m.header.input_shape.empty() || m.header.input_shape.size() > 4) bad("input shape of ", m.header.input_shape.size(), " dimensions");
+  double input_numel = 1;
+  for (auto d : m.header.input_shape) {
+    if (d < 1 || d > (int64_t{1} << 24)) bad("input shape ", join(m.header.input_shape));
+    input_numel *= static_cast<double>(d);
+  }
+  if (input_numel > static_cast<double>(int64_t{1} << 31)) bad("input shape ", join(m.header.input_shape), " is too large");
+  if (m.num_members < 0 || m.num_checkpoints < 0) bad("negative member or checkpoint count");
+  if (!plain_path(m.properties.path, "")) bad("properties file '", m.properties.path, "' is not a file name inside the zoo");
+  for (const auto& f : m.shards) {
+    if (!plain_path(f.path, "shards/")) bad("shard path '", f.path, "' is not a file inside the zoo's shards/ directory");
+    if (f.rows < 0 || f.bytes < 0) bad("shard ", f.path, " with negative size");
+  }
   if (static_cast<int64_t>(m.members.size()) != m.num_members) bad(m.members.size(), " index entries for ", m.num_members, " members");
   int64_t checkpoints = 0;
   std::vector<int64_t> next_row(m.shards.size(), 0);
@@ -127,6 +194,11 @@ ZooManifest manifest_from_string(const std::string& text, const std::string& sou
     if (e.member != static_cast<int64_t>(i)) bad("index entry ", i, " names member ", e.member);
     if (e.shard < 0 || e.shard >= static_cast<int64_t>(m.shards.size())) bad("member ", i, " in shard ", e.shard);
     if (e.first_row != next_row[e.shard]) bad("member ", i, " starts at row ", e.first_row, " of shard ", e.shard);
+    for (size_t k = 0; k < e.epochs.size(); ++k) {
+      if (e.epochs[k] < 0) bad("member ", i, " has a negative epoch ", e.epochs[k]);
+      if (k > 0 && e.epochs[k] <= e.epochs[k - 1])
+        bad("member ", i, "'s epochs are not strictly ascending (", e.epochs[k - 1], " then ", e.epochs[k], ")");
+    }
     next_row[e.shard] += e.rows();
     checkpoints += e.rows();
   }
@@ -142,7 +214,8 @@ ZooManifest read_manifest(const std::string& dir) {
   const std::string path = manifest_path(dir);
   HYPERREP_CHECK(path_exists(path), DataError, "zoo at ", dir, " is incomplete or missing: no manifest (", path,
                  "); generate it or let an interrupted generation finish");
-  return manifest_from_string(read_file(path), path);
+  // A manifest is small (its index has a line per member): a multi-GB one is not a manifest.
+  return manifest_from_string(read_file(path, int64_t{1} << 30), path);
 }
 
 void write_manifest(const std::string& dir, const ZooManifest& m) { write_file_atomic(manifest_path(dir), manifest_to_string(m)); }
@@ -175,24 +248,20 @@ uint32_t crc32_bytes(const void* data, size_t n, uint32_t crc) {
 }
 
 uint32_t crc32_file(const std::string& path, int64_t* bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) HYPERREP_THROW(IoError, "cannot open '", path, "': ", std::strerror(errno));
+  const FileDescriptor fd = open_regular_file(path);
   std::vector<char> buf(1 << 20);
   uint32_t crc = 0;
   int64_t total = 0;
   while (true) {
-    const ssize_t r = ::read(fd, buf.data(), buf.size());
+    const ssize_t r = ::read(fd.get(), buf.data(), buf.size());
     if (r < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      HYPERREP_THROW(IoError, "cannot read '", path, "': ", std::strerror(err));
+      HYPERREP_THROW(IoError, "cannot read '", path, "': ", std::strerror(errno));
     }
     if (r == 0) break;
     crc = crc32_bytes(buf.data(), static_cast<size_t>(r), crc);
     total += r;
   }
-  ::close(fd);
   if (bytes) *bytes = total;
   return crc;
 }

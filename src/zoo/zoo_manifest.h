@@ -12,8 +12,13 @@
 namespace hyperrep::zoo {
 
 inline constexpr const char* kManifestMagic = "hyperrep-zoo-manifest";
-// Bumped together with BOOST_CLASS_VERSION(ZooManifest) whenever the layout changes.
-inline constexpr unsigned kManifestVersion = 1;
+// Bumped together with BOOST_CLASS_VERSION(ZooManifest) whenever the layout changes. Version 2
+// ends the file in a checksum line of its own (kManifestChecksumTag); version 1 manifests still
+// load, with a warning that their contents are unchecked.
+inline constexpr unsigned kManifestVersion = 2;
+inline constexpr const char* kManifestChecksumTag = "hyperrep-manifest-crc32";
+// Most floats per row a manifest may declare (rows are indexed in int64 bytes).
+inline constexpr int64_t kMaxManifestParams = int64_t{1} << 31;
 
 // One file of a complete zoo, relative to the zoo directory.
 struct FileEntry {
@@ -40,6 +45,7 @@ struct ZooManifest {
   int64_t num_members = 0;
   int64_t num_checkpoints = 0;
   std::vector<MemberIndex> members;  // members[i].member == i
+  unsigned format_version = kManifestVersion;  // as read (not stored: the archive's class version)
 };
 
 // Paths inside a zoo directory.
@@ -47,7 +53,10 @@ std::string manifest_path(const std::string& dir);
 std::string properties_path(const std::string& dir);
 std::string shards_dir(const std::string& dir);
 
-// Text archive of the manifest; from_string throws DataError naming source on any defect.
+// Text archive of the manifest followed by its checksum line; from_string throws DataError
+// naming source on any defect: a checksum that does not match, an index that does not add up,
+// member epochs that are not strictly ascending and non-negative, a file path that leaves the
+// zoo directory, sizes past what a zoo can hold.
 std::string manifest_to_string(const ZooManifest& m);
 ZooManifest manifest_from_string(const std::string& text, const std::string& source);
 // Missing manifest -> DataError "zoo at DIR is incomplete or missing: no manifest".

@@ -16,19 +16,22 @@
 namespace hyperrep::zoo {
 namespace {
 
-// Size of a file, or -1 when it does not exist.
-int64_t stat_size(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return -1;
-  return static_cast<int64_t>(st.st_size);
-}
-
+// A file the manifest lists: present, a regular file (a FIFO or a link to a device would block
+// or never end), and of exactly the listed size.
 void check_file(const std::string& dir, const FileEntry& f) {
   const std::string path = dir + "/" + f.path;
-  const int64_t size = stat_size(path);
-  HYPERREP_CHECK(size >= 0, DataError, "zoo at ", dir, ": missing file '", path, "' (listed in the manifest)");
+  struct stat st {};
+  HYPERREP_CHECK(::stat(path.c_str(), &st) == 0, DataError, "zoo at ", dir, ": missing file '", path, "' (listed in the manifest)");
+  HYPERREP_CHECK(S_ISREG(st.st_mode), DataError, "zoo file '", path, "' is not a regular file");
+  const auto size = static_cast<int64_t>(st.st_size);
   HYPERREP_CHECK(size == f.bytes, DataError, "zoo file '", path, "' has ", size, " bytes, the manifest expects ", f.bytes,
                  size < f.bytes ? " (truncated)" : " (extra bytes)");
+}
+
+std::string crc_hex(uint32_t crc) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%08x", crc);
+  return b;
 }
 
 double parse_number(const std::string& s, const std::string& where) {
@@ -108,27 +111,29 @@ std::shared_ptr<ZooReader::Mapping> ZooReader::map_shard(int64_t shard) const {
   if (slot) return slot;
   const FileEntry& f = manifest_.shards[static_cast<size_t>(shard)];
   const std::string path = dir_ + "/" + f.path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  HYPERREP_CHECK(fd >= 0, DataError, "cannot open zoo shard '", path, "': ", std::strerror(errno));
-  struct stat st {};
-  const bool sized = ::fstat(fd, &st) == 0 && st.st_size == f.bytes;
-  if (!sized) {
-    ::close(fd);
-    HYPERREP_THROW(DataError, "zoo file '", path, "' has ", st.st_size, " bytes, the manifest expects ", f.bytes);
+  int64_t size = 0;
+  FileDescriptor fd;
+  try {
+    fd = open_regular_file(path, &size);
+  } catch (const IoError& e) {
+    HYPERREP_THROW(DataError, "cannot open zoo shard: ", e.what());
   }
+  HYPERREP_CHECK(size == f.bytes, DataError, "zoo file '", path, "' has ", size, " bytes, the manifest expects ", f.bytes);
   auto m = std::make_shared<Mapping>();
   m->len = static_cast<size_t>(f.bytes);
   if (m->len > 0) {
-    m->addr = ::mmap(nullptr, m->len, PROT_READ, MAP_SHARED, fd, 0);
-    const int err = errno;
-    ::close(fd);
+    m->addr = ::mmap(nullptr, m->len, PROT_READ, MAP_SHARED, fd.get(), 0);
     if (m->addr == MAP_FAILED) {
       m->addr = nullptr;
-      HYPERREP_THROW(IoError, "cannot mmap '", path, "': ", std::strerror(err));
+      HYPERREP_THROW(IoError, "cannot mmap '", path, "': ", std::strerror(errno));
     }
-  } else {
-    ::close(fd);
   }
+  // Every consumer (info, export, baseline, train, embed) reads weights through a mapping: the
+  // shard's checksum is checked once, when it is first mapped, so no command trusts a shard
+  // that no longer matches the manifest.
+  const uint32_t crc = crc32_bytes(m->addr, m->len);
+  HYPERREP_CHECK(crc == f.crc32, DataError, "zoo file '", path, "' fails its checksum (CRC32 ", crc_hex(crc), ", the manifest records ",
+                 crc_hex(f.crc32), "): corrupted; `hyperrep zoo verify ", dir_, "` lists every bad file");
   slot = m;
   return slot;
 }
@@ -149,7 +154,11 @@ torch::Tensor ZooReader::row(int64_t m, int64_t epoch) const { return weights_vi
 const PropertyTable& ZooReader::properties() const {
   if (properties_) return *properties_;
   const std::string path = dir_ + "/" + manifest_.properties.path;
-  const std::string text = read_file(path);
+  const std::string text = read_file(path, manifest_.properties.bytes);
+  HYPERREP_CHECK(static_cast<int64_t>(text.size()) == manifest_.properties.bytes &&
+                     crc32_bytes(text.data(), text.size()) == manifest_.properties.crc32,
+                 DataError, "'", path, "' does not match the manifest's size and checksum: corrupted or edited; `hyperrep zoo verify ",
+                 dir_, "` lists every bad file");
   auto table = std::make_unique<PropertyTable>();
   table->numeric_names = property_numeric_columns(header());
   table->categorical_names = header().categorical_properties;
@@ -192,8 +201,13 @@ static VerifyReport verify_files(const std::string& dir, const ZooManifest& mani
     FileCheck check{f.path, true, ""};
     const std::string path = dir + "/" + f.path;
     try {
-      if (stat_size(path) < 0) {
+      struct stat st {};
+      if (::stat(path.c_str(), &st) != 0) {
         check.problem = "missing";
+      } else if (!S_ISREG(st.st_mode)) {
+        check.problem = "is not a regular file";  // a FIFO or device would block or never end
+      } else if (static_cast<int64_t>(st.st_size) != f.bytes) {
+        check.problem = "has " + std::to_string(st.st_size) + " bytes, the manifest expects " + std::to_string(f.bytes);
       } else {
         int64_t bytes = 0;
         const uint32_t crc = crc32_file(path, &bytes);

@@ -2,7 +2,10 @@
 // garbled manifest or CSV. Every case is a clear error naming the file, never a crash.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
+#include <sstream>
 
 #include "common/error.h"
 #include "tests/unit/zoo/zoo_store_fixture.h"
@@ -107,6 +110,18 @@ TEST_F(ZooReaderTest, DamagedPropertiesNameFileAndLine) {
   const size_t third = csv.find('\n', csv.find('\n') + 1) + 1;  // line 3 = member 0, epoch 2
   csv.replace(third, 1, "7");
   spit(dir + "/properties.csv", csv);
+  // A consumer checks the file against the manifest's checksum first...
+  try {
+    ZooReader(dir).properties();
+    FAIL() << "an edited properties.csv was read";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("properties.csv' does not match the manifest's size and checksum"), std::string::npos)
+        << e.what();
+  }
+  // ...and a file that matches a manifest still has its rows checked against the index.
+  ZooManifest m = read_manifest(dir);
+  m.properties.crc32 = crc32_bytes(csv.data(), csv.size());
+  write_manifest(dir, m);
   ZooReader r(dir);
   try {
     r.properties();
@@ -139,7 +154,105 @@ TEST_F(ZooReaderTest, ContentHashSeesOneChangedWeight) {
   std::string bytes = slurp(shard);
   bytes[4 * 100] ^= 0x01;
   spit(shard, bytes);
+  // Read through a mapping, a shard is checked against the manifest once: a flipped bit is an
+  // error naming the file in every consumer (info, export, baseline, train), not only in verify.
+  try {
+    ZooReader(dir).content_hash();
+    FAIL() << "a corrupted shard was read";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find(shard + "' fails its checksum"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ZooReader(dir).weights(0), DataError);
+  ZooManifest m = read_manifest(dir);  // the same change made legitimately: another zoo
+  m.shards[0].crc32 = crc32_bytes(bytes.data(), bytes.size());
+  write_manifest(dir, m);
   EXPECT_NE(ZooReader(dir).content_hash(), h);
+}
+
+// The manifest checks itself: a flipped byte in its embedded config is an error, not a zoo.
+TEST_F(ZooReaderTest, ManifestCarriesItsOwnChecksum) {
+  const std::string text = slurp(dir + "/manifest");
+  ASSERT_NE(text.find(std::string("\n") + kManifestChecksumTag + " "), std::string::npos);
+  const size_t at = text.find("shard-00000.bin");  // a change that still parses
+  ASSERT_NE(at, std::string::npos);
+  std::string flipped = text;
+  flipped[at + 10] = '1';
+  spit(dir + "/manifest", flipped);
+  EXPECT_NE(error_opening().find("fails its checksum"), std::string::npos) << error_opening();
+  EXPECT_THROW(verify_zoo(dir), DataError);
+  // Without its checksum line a format-2 manifest was cut short: refused.
+  const std::string body = text.substr(0, text.rfind(kManifestChecksumTag));
+  spit(dir + "/manifest", body);
+  EXPECT_NE(error_opening().find("lost its checksum line"), std::string::npos) << error_opening();
+  // A format-1 manifest (no checksum line) still opens, with a warning that it is unchecked.
+  const std::string prefix = "serialization::archive ";
+  std::istringstream tokens(body.substr(body.find(prefix) + prefix.size()));
+  std::string lib, tracking, version;
+  tokens >> lib >> tracking >> version;
+  ASSERT_EQ(version, std::to_string(kManifestVersion));
+  const std::string v2 = prefix + lib + " " + tracking + " " + version + " ";
+  const std::string v1 = prefix + lib + " " + tracking + " 1 ";
+  ASSERT_EQ(body.find(v2), body.find(prefix));
+  std::string old_format = body;
+  old_format.replace(body.find(v2), v2.size(), v1);
+  spit(dir + "/manifest", old_format);
+  EXPECT_EQ(error_opening(), "");
+  EXPECT_EQ(ZooReader(dir).num_members(), 5);
+}
+
+// What the index says is checked before anything trusts it.
+TEST_F(ZooReaderTest, ManifestIndexIsChecked) {
+  const ZooManifest good = read_manifest(dir);
+  auto refused = [&](ZooManifest m, const std::string& want) {
+    write_manifest(dir, m);
+    const std::string msg = error_opening();
+    EXPECT_NE(msg.find(want), std::string::npos) << "want '" << want << "', got: " << msg;
+  };
+  ZooManifest m = good;
+  std::swap(m.members[0].epochs[0], m.members[0].epochs[1]);
+  refused(m, "member 0's epochs are not strictly ascending");
+  m = good;
+  m.members[2].epochs[1] = m.members[2].epochs[0];
+  refused(m, "not strictly ascending");
+  m = good;
+  m.members[0].epochs = {-1, 2, 5};
+  refused(m, "member 0 has a negative epoch -1");
+  m = good;
+  m.shards[0].path = "../../other/shards/shard-00000.bin";
+  refused(m, "is not a file inside the zoo's shards/ directory");
+  m = good;
+  m.shards[0].path = "/etc/passwd";
+  refused(m, "is not a file inside the zoo's shards/ directory");
+  m = good;
+  m.properties.path = "../properties.csv";
+  refused(m, "is not a file name inside the zoo");
+  m = good;
+  m.header.input_shape = {4000000000000000000LL};
+  refused(m, "input shape");
+  m = good;
+  m.header.input_shape = {1 << 20, 1 << 20, 1 << 20};
+  refused(m, "is too large");
+  write_manifest(dir, good);
+  EXPECT_EQ(error_opening(), "");
+}
+
+// A shard that is a FIFO or a link to a device is refused by type, never read (reading would
+// block forever or never end); verify reports it and returns.
+TEST_F(ZooReaderTest, SpecialFilesAreRefusedNotRead) {
+  fs::remove(shard);
+  ASSERT_EQ(::mkfifo(shard.c_str(), 0644), 0);
+  EXPECT_NE(error_opening().find("is not a regular file"), std::string::npos) << error_opening();
+  VerifyReport report = verify_zoo(dir);
+  EXPECT_EQ(report.bad_files(), std::vector<std::string>{"shards/shard-00000.bin"});
+  EXPECT_EQ(report.files[0].problem, "is not a regular file");
+  fs::remove(shard);
+  fs::create_symlink("/dev/zero", shard);
+  EXPECT_NE(error_opening().find("is not a regular file"), std::string::npos) << error_opening();
+  report = verify_zoo(dir);
+  EXPECT_EQ(report.files[0].problem, "is not a regular file");
+  fs::remove(dir + "/properties.csv");
+  ASSERT_EQ(::mkfifo((dir + "/properties.csv").c_str(), 0644), 0);
+  EXPECT_EQ(verify_zoo(dir).files[1].problem, "is not a regular file");
 }
 
 }  // namespace
