@@ -1,5 +1,8 @@
 #include "zoo/torch_format.h"
 
+#include <unordered_map>
+#include <unordered_set>
+
 #include <caffe2/serialize/inline_container.h>
 
 #include <algorithm>
@@ -217,6 +220,22 @@ PickleValuePtr read_torch_pickle(const std::string& path) {
   }
 }
 
+// A handful of items and how many more: an error about a 20k-key file stays one readable line.
+std::string quote_few(const std::vector<std::string>& items, size_t few) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < few; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > few) out += ", ... (" + std::to_string(items.size()) + " in all)";
+  return out;
+}
+
+torch::Tensor weight_values(const std::string& key, const torch::Tensor& t) {
+  // One rule for every import path: weights are floating point (any width, read as float32); an
+  // integer or bool tensor under a weight's key is not a network's weights and is refused.
+  HYPERREP_CHECK(t.is_floating_point(), DataError, "state_dict tensor '", key, "' is ", c10::toString(t.scalar_type()),
+                 ", not floating point: not the weights of a network");
+  return t.reshape({-1}).to(torch::kFloat);
+}
+
 NamedTensors read_state_dict(const std::string& path) {
   auto root = read_torch_pickle(path);
   HYPERREP_CHECK(root->kind == PickleKind::kDict, DataError, path, ": holds a ", pickle_kind_name(root->kind),
@@ -237,11 +256,11 @@ NamedTensors read_state_dict(const std::string& path) {
         break;
       }
     }
-    std::string keys;
+    std::vector<std::string> keys;
     for (const auto& [k, v] : root->entries)
-      keys += (keys.empty() ? "" : ", ") + (k->kind == PickleKind::kString ? "'" + k->text + "'" : pickle_kind_name(k->kind)) +
-              ": " + pickle_kind_name(v->kind);
-    HYPERREP_CHECK(dict, DataError, path, ": not a state_dict of tensors (entries ", keys,
+      keys.push_back((k->kind == PickleKind::kString ? "'" + k->text + "'" : pickle_kind_name(k->kind)) + ": " +
+                     pickle_kind_name(v->kind));
+    HYPERREP_CHECK(dict, DataError, path, ": not a state_dict of tensors (entries ", quote_few(keys),
                    ") and no tensor dict under 'state_dict', 'model_state_dict' or 'model'");
   }
   NamedTensors out;
@@ -296,30 +315,25 @@ torch::Tensor flat_from_state_dict(const Architecture& arch, const NamedTensors&
   std::vector<std::string> missing, unexpected, mismatched;
   auto flat = torch::empty({arch.num_params()}, torch::kFloat);
   int64_t offset = 0;
+  std::unordered_map<std::string, const torch::Tensor*> by_key;  // the last of a repeated key, as torch does
+  for (const auto& [k, t] : sd) by_key[k] = &t;
+  std::unordered_set<std::string> known;
   for (const auto& [key, proto] : expected) {
-    const torch::Tensor* found = nullptr;
-    for (const auto& [k, t] : sd)
-      if (k == key) found = &t;
-    if (!found) {
+    known.insert(key);
+    const auto it = by_key.find(key);
+    if (it == by_key.end()) {
       missing.push_back(key);
-    } else if (found->sizes() != proto.sizes()) {
-      mismatched.push_back(key + " " + shape_str(found->sizes()) + " (expected " + shape_str(proto.sizes()) + ")");
+    } else if (it->second->sizes() != proto.sizes()) {
+      mismatched.push_back(key + " " + shape_str(it->second->sizes()) + " (expected " + shape_str(proto.sizes()) + ")");
     } else {
-      flat.narrow(0, offset, proto.numel()).copy_(found->reshape({-1}).to(torch::kFloat));
+      flat.narrow(0, offset, proto.numel()).copy_(weight_values(key, *it->second));
     }
     offset += proto.numel();
   }
-  for (const auto& [k, t] : sd) {
-    bool known = false;
-    for (const auto& [key, proto] : expected) known = known || key == k;
-    if (!known) unexpected.push_back(k);
-  }
+  for (const auto& [k, t] : sd)
+    if (!known.count(k)) unexpected.push_back(k);
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
-    auto join = [](const std::vector<std::string>& v) {
-      std::string s;
-      for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-      return s.empty() ? std::string("none") : s;
-    };
+    auto join = [](const std::vector<std::string>& v) { return v.empty() ? std::string("none") : quote_few(v); };
     HYPERREP_THROW(DataError, "state_dict does not match the architecture: missing keys: ", join(missing),
                    "; unexpected keys: ", join(unexpected), "; shape mismatches: ", join(mismatched));
   }
@@ -337,8 +351,7 @@ torch::Tensor flat_from_state_dict_by_order(const Architecture& arch, const Name
     const auto& [want, proto] = expected[i];
     HYPERREP_CHECK(t.sizes() == proto.sizes(), DataError, "state_dict tensor ", i, " '", key, "' has shape ",
                    shape_str(t.sizes()), ", but parameter '", want, "' has shape ", shape_str(proto.sizes()));
-    HYPERREP_CHECK(t.is_floating_point(), DataError, "state_dict tensor '", key, "' is not floating point");
-    flat.narrow(0, offset, proto.numel()).copy_(t.reshape({-1}).to(torch::kFloat));
+    flat.narrow(0, offset, proto.numel()).copy_(weight_values(key, t));
     offset += proto.numel();
   }
   return flat;

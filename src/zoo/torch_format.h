@@ -32,6 +32,13 @@ NamedTensors read_state_dict(const std::string& path);
 // Python: `sd = torch.load(path); net.load_state_dict(sd)`.
 void write_state_dict(const std::string& path, const NamedTensors& tensors);
 
+// A state_dict tensor as weights: float32 [numel]; DataError naming key and dtype for an integer
+// or bool tensor (the one rule of both import paths below).
+torch::Tensor weight_values(const std::string& key, const torch::Tensor& t);
+
+// The first `few` items joined by ", ", then "... (N in all)" when there are more.
+std::string quote_few(const std::vector<std::string>& items, size_t few = 5);
+
 // Keys "<sequential_index>.weight" / ".bias" with weight_shape() / [out], in flat order.
 NamedTensors state_dict_from_flat(const Architecture& arch, const torch::Tensor& flat);
 

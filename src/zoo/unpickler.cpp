@@ -32,8 +32,8 @@ bool storage_dtype(const std::string& global, c10::ScalarType* dtype) {
 
 class Machine {
  public:
-  Machine(const std::string& data, const std::string& source, const StorageLoader& load)
-      : data_(data), source_(source), load_(load) {}
+  Machine(const std::string& data, const std::string& source, const StorageLoader& load, UnpickleStats& stats)
+      : data_(data), source_(source), load_(load), stats_(stats) {}
 
   PickleValuePtr run() {
     while (true) {
@@ -233,16 +233,15 @@ class Machine {
     check(dict->kind == PickleKind::kDict, at, "SETITEM on a ", pickle_kind_name(dict->kind));
     check(kv.size() % 2 == 0, at, "SETITEMS with an odd number of values");
     for (size_t i = 0; i < kv.size(); i += 2) {
-      bool replaced = false;
-      if (kv[i]->kind == PickleKind::kString) {
-        for (auto& e : dict->entries) {
-          if (e.first->kind == PickleKind::kString && e.first->text == kv[i]->text) {
-            e.second = kv[i + 1];
-            replaced = true;
-          }
+      if (kv[i]->kind == PickleKind::kString) {  // the last value of a repeated key wins, in its first place
+        ++stats_.key_probes;
+        const auto [it, inserted] = dict->key_index.emplace(kv[i]->text, dict->entries.size());
+        if (!inserted) {
+          dict->entries[it->second].second = kv[i + 1];
+          continue;
         }
       }
-      if (!replaced) dict->entries.emplace_back(kv[i], kv[i + 1]);
+      dict->entries.emplace_back(kv[i], kv[i + 1]);
     }
   }
 
@@ -288,11 +287,12 @@ class Machine {
     auto s = PickleValue::make(PickleKind::kStorage);
     s->tensor = load_(dtype, key, numel);
     check(s->tensor.defined() && s->tensor.numel() == numel, at, "storage '", key, "' has the wrong size");
+    stats_.storage_bytes += numel * static_cast<int64_t>(s->tensor.element_size());
     storages_[key] = s;
     return s;
   }
 
-  PickleValuePtr reduce(const PickleValuePtr& fn, const PickleValuePtr& args, size_t at) const {
+  PickleValuePtr reduce(const PickleValuePtr& fn, const PickleValuePtr& args, size_t at) {
     check(fn->kind == PickleKind::kGlobal, at, "REDUCE of a ", pickle_kind_name(fn->kind));
     check(args->kind == PickleKind::kTuple, at, "REDUCE arguments must be a tuple");
     if (fn->text == "collections.OrderedDict") {
@@ -323,6 +323,16 @@ class Machine {
     }
     check(offset >= 0 && (count == 0 || last < numel), at, "tensor (offset ", offset, ") reaches past its storage of ", numel,
           " elements");
+    // A state_dict's tensors never have more elements than their storage; one that does repeats
+    // elements (zero or overlapping strides) and would make a small file a large allocation.
+    check(count <= numel, at, "tensor of ", count, " elements over a storage of ", numel,
+          " (zero or overlapping strides) is not read");
+    const int64_t bytes = count * static_cast<int64_t>(storage->tensor.element_size());
+    const int64_t budget = kMaxMaterializeFactor * (static_cast<int64_t>(data_.size()) + stats_.storage_bytes) + (int64_t{1} << 20);
+    check(stats_.materialized_bytes + bytes <= budget, at, "the tensors rebuilt so far would take ",
+          stats_.materialized_bytes + bytes, " bytes, more than ", kMaxMaterializeFactor,
+          " times the file (views of the same storage repeated?)");
+    stats_.materialized_bytes += bytes;
     auto t = PickleValue::make(PickleKind::kTensor);
     t->tensor = count == 0 ? torch::empty(size, storage->tensor.options())
                            : storage->tensor.as_strided(size, stride, offset).clone(at::MemoryFormat::Contiguous);
@@ -337,6 +347,7 @@ class Machine {
   std::vector<size_t> marks_;
   std::map<uint32_t, PickleValuePtr> memo_;
   std::map<std::string, PickleValuePtr> storages_;
+  UnpickleStats& stats_;
 };
 
 }  // namespace
@@ -377,8 +388,10 @@ const char* pickle_kind_name(PickleKind kind) {
   return "?";
 }
 
-PickleValuePtr unpickle(const std::string& data, const std::string& source, const StorageLoader& load_storage) {
-  return Machine(data, source, load_storage).run();
+PickleValuePtr unpickle(const std::string& data, const std::string& source, const StorageLoader& load_storage,
+                        UnpickleStats* stats) {
+  UnpickleStats local;
+  return Machine(data, source, load_storage, stats ? *stats : local).run();
 }
 
 }  // namespace hyperrep::zoo
