@@ -2,8 +2,10 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "data/image_data.h"
 #include "launch/args.h"
 #include "launch/commands.h"
+#include "zoo/generate.h"
 
 namespace hyperrep::cli {
 namespace {
@@ -14,6 +16,21 @@ constexpr const char* kUsage = R"(usage:
   hyperrep config show [--config FILE] [--set section.key=value]... [--docs]
       Print the resolved config (embedded defaults when no FILE); --docs adds each key's meaning.
 )";
+
+// The [zoo] layers against the task's images, as `zoo generate` checks them. Loading the task
+// needs its files; where they are missing the check is skipped with a note, not failed (a config
+// that only trains on an existing zoo need not have them).
+void check_zoo_against_task(const Config& cfg) {
+  data::TaskData task;
+  try {
+    task = data::load_task(cfg.zoo);
+  } catch (const Error& e) {
+    std::cerr << "note: zoo.architecture not checked against task '" << cfg.zoo.task << "': " << e.what() << "\n";
+    return;
+  }
+  auto issues = zoo::check_zoo_architecture(cfg, task.input_shape, task.num_classes);
+  if (!issues.empty()) throw ConfigErrors(std::move(issues));
+}
 
 }  // namespace
 
@@ -28,6 +45,7 @@ int cmd_config(Context& ctx) {
   if (verb == "check") {
     HYPERREP_CHECK(args.positional().size() == 1, UsageError, "config check takes exactly one FILE\n", kUsage);
     Config cfg = load_config(args.positional()[0], args.sets());
+    check_zoo_against_task(cfg);
     if (ctx.mpi.rank() == 0) std::cout << to_toml(cfg);
     return 0;
   }

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "common/fs.h"
+
 namespace hyperrep {
 namespace {
 
@@ -189,6 +191,7 @@ void apply_table(const toml::table& root, const std::string& source, Config& cfg
         continue;
       }
       f->set(target, v);
+      cfg.origins[path] = {source, source == "--set" ? 0 : line_of(fnode)};
     }
   }
 }
@@ -248,6 +251,7 @@ ConfigErrors::ConfigErrors(std::vector<ConfigIssue> issues)
 std::vector<ConfigIssue> parse_config(const std::string& toml_text, const std::string& source,
                                       const std::vector<std::string>& sets, Config& out) {
   std::vector<ConfigIssue> issues;
+  out.source = source;
   try {
     toml::table root = toml::parse(std::string_view(toml_text), std::string_view(source));
     apply_table(root, source, out, issues);
@@ -270,31 +274,47 @@ std::vector<ConfigIssue> parse_config(const std::string& toml_text, const std::s
     // A bare word is a string for string fields: --set run.device=cpu.
     if (f && f->type == FieldType::kString && (value.empty() || value.front() != '"')) value = quote(value);
     if (f && f->type == FieldType::kStringList && !value.empty() && value.front() != '[') value = "[" + quote(value) + "]";
-    const std::string text = "[" + path.substr(0, dot) + "]\n" + path.substr(dot + 1) + " = " + value + "\n";
     try {
-      toml::table t = toml::parse(std::string_view(text), std::string_view("--set"));
+      // The value is parsed as one TOML value and nothing more: text after it (a line break
+      // followed by a [section] or another key) is refused, never applied.
+      toml::table parsed = toml::parse(std::string_view("value = " + value), std::string_view("--set"));
+      HYPERREP_CHECK(parsed.size() == 1 && parsed.contains("value"), ConfigError, "more than one value");
+      toml::table section;
+      section.insert(path.substr(dot + 1), *parsed.get("value"));
+      toml::table t;
+      t.insert(path.substr(0, dot), std::move(section));
       std::vector<ConfigIssue> part;
       apply_table(t, "--set", out, part);
       for (auto& p : part) { p.line = 0; issues.push_back(p); }
     } catch (const toml::parse_error& e) {
       issues.push_back({path, "--set", 0, "cannot parse value '" + set.substr(eq + 1) + "': " + std::string(e.description())});
+    } catch (const ConfigError& e) {
+      issues.push_back({path, "--set", 0, "'" + set.substr(eq + 1) + "' is not a single TOML value (" + e.what() + ")"});
     }
   }
   for (const auto& s : sections()) {
-    for (const auto& r : s.rules(out)) issues.push_back({s.name + "." + r.key, source, 0, r.message});
+    for (const auto& r : s.rules(out)) issues.push_back(config_issue(out, s.name + "." + r.key, r.message));
   }
   return issues;
+}
+
+ConfigIssue config_issue(const Config& c, const std::string& key, const std::string& message) {
+  auto it = c.origins.find(key);
+  if (it == c.origins.end()) return {key, c.source, 0, message};
+  return {key, it->second.source, it->second.line, message};
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& sets) {
   Config cfg;
   std::string text;
   if (!path.empty()) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) HYPERREP_THROW(ConfigError, "cannot open config file '", path, "'");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+    // A config is a regular file of at most a few MB: a directory, FIFO or device is refused
+    // (a directory would otherwise read as an empty file and run the defaults).
+    try {
+      text = read_file(path, int64_t{16} << 20);
+    } catch (const IoError& e) {
+      HYPERREP_THROW(ConfigError, "cannot read config file: ", e.what());
+    }
   }
   auto issues = parse_config(text, path.empty() ? "<defaults>" : path, sets, cfg);
   if (!issues.empty()) throw ConfigErrors(std::move(issues));

@@ -2,6 +2,7 @@
 // line, "did you mean"), --set overrides, printing back to TOML, and the science hash.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,20 @@ struct Config {
   CheckpointConfig checkpoint;
   ProbeConfig probe;
   SweepConfig sweep;
+  // Where each key that a file or --set gave was written ("section.key" -> source and line), so
+  // that checks made later (a rule across keys, the zoo's layers against its task) name the line.
+  // Not part of the config's value: never printed, hashed or compared.
+  struct Origin {
+    std::string source;
+    int line = 0;
+  };
+  std::string source = "<defaults>";
+  std::map<std::string, Origin> origins;
 };
+
+// An issue about `key`, placed where the key was written (the config file's line, --set), or in
+// the config's source when it kept its default.
+ConfigIssue config_issue(const Config& c, const std::string& key, const std::string& message);
 
 // Thrown with every issue found; what() lists them one per line.
 class ConfigErrors : public ConfigError {

@@ -2,7 +2,9 @@
 #include "common/config_sections.h"
 
 #include <cmath>
-#include <regex>
+
+#include "common/error.h"
+#include "common/layer_spec.h"
 
 namespace hyperrep {
 namespace {
@@ -11,15 +13,14 @@ const std::vector<std::string> kActivations = {"tanh", "relu", "sigmoid", "gelu"
 const std::vector<std::string> kInits = {"uniform", "normal", "kaiming_uniform", "kaiming_normal",
                                          "xavier_uniform", "xavier_normal"};
 
-// Layer spec grammar of [zoo] architecture, e.g. conv(1,8,5) maxpool(2) act flatten linear(36,20).
+// Layer grammar of [zoo] architecture; shapes against the task are checked where the task is
+// known (zoo::check_zoo_architecture, run by `config check` and `zoo generate`).
 std::string check_architecture(const ConfigValue& v) {
-  static const std::regex kLayer(
-      R"(^\s*(conv\(\s*\d+\s*,\s*\d+\s*,\s*\d+\s*(,\s*nobias\s*)?\)|linear\(\s*\d+\s*,\s*\d+\s*(,\s*nobias\s*)?\)|maxpool\(\s*\d+\s*\)|avgpool\(\s*\d+\s*\)|act|flatten|dropout)\s*$)");
   for (const auto& layer : std::get<std::vector<std::string>>(v)) {
-    if (!std::regex_match(layer, kLayer)) {
-      return "bad layer '" + layer +
-             "' (expected conv(in,out,k[,nobias]), linear(in,out[,nobias]), maxpool(k), avgpool(k), act, "
-             "flatten or dropout)";
+    try {
+      parse_layer_spec(layer);
+    } catch (const ConfigError& e) {
+      return e.what();
     }
   }
   return "";
@@ -52,7 +53,7 @@ void ZooConfig::describe(SectionSchema<ZooConfig>& s) {
   s.field("task_test_size", &ZooConfig::task_test_size, "Test images (tetris: generated; IDX: first N of the test file, 0 = all).").min(0);
   s.field("task_split_seed", &ZooConfig::task_split_seed, "Seed of the train/val shuffle and of the Tetris generator.").min(0);
   s.field("tetris_noise", &ZooConfig::tetris_noise, "Std of the pixel noise added to Tetris images.").min(0);
-  s.field("architecture", &ZooConfig::architecture, "Member layers in order: conv(in,out,k[,nobias]), linear(in,out[,nobias]), maxpool(k), avgpool(k), act, flatten, dropout.")
+  s.field("architecture", &ZooConfig::architecture, "Member layers in order: conv(in,out,k[,nobias]), linear(in,out[,nobias]), maxpool(k), avgpool(k), act, flatten, dropout; shapes must fit the task and the last layer has one output per class.")
       .non_empty().check(check_architecture);
   s.field("num_seeds", &ZooConfig::num_seeds, "Seeds per hyper-parameter combination.").min(1);
   s.field("seed_offset", &ZooConfig::seed_offset, "First seed; seeds are seed_offset .. seed_offset+num_seeds-1.").min(0);

@@ -1,8 +1,10 @@
 #include "common/runtime.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
@@ -68,6 +70,26 @@ void set_cuda_bf16_autocast(bool on) {
   at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
 #endif
   if (!on) at::autocast::clear_cache();
+}
+
+int64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : int64_t{1} << 40;
+}
+
+void check_memory_estimate(const std::string& what, const std::vector<std::pair<std::string, double>>& parts) {
+  double total = 0;
+  const std::pair<std::string, double>* largest = nullptr;
+  for (const auto& p : parts) {
+    total += p.second;
+    if (!largest || p.second > largest->second) largest = &p;
+  }
+  const double have = static_cast<double>(physical_memory_bytes());
+  if (total <= have || !largest) return;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s needs about %.3g GB, this machine has %.3g GB; the largest part (%.3g GB) comes from ",
+                what.c_str(), total / 1e9, have / 1e9, largest->second / 1e9);
+  HYPERREP_THROW(ConfigError, buf, largest->first, ": lower it");
 }
 
 }  // namespace hyperrep

@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace hyperrep {
 
@@ -21,5 +23,13 @@ int blas_threads();
 // bf16 autocast on CUDA for the ops that follow (on) until switched off (which also clears the
 // autocast cache); the backward follows the forward's dtypes.
 void set_cuda_bf16_autocast(bool on);
+
+// Bytes of physical memory of this machine.
+int64_t physical_memory_bytes();
+
+// Refuses, before anything is allocated, work whose estimated memory exceeds this machine's:
+// `parts` are (config key, bytes) of the main consumers; the error names `what`, the estimate and
+// the key of the largest part, so a typo such as an extra zero names the key that holds it.
+void check_memory_estimate(const std::string& what, const std::vector<std::pair<std::string, double>>& parts);
 
 }  // namespace hyperrep

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+#include <sstream>
 
 #include "common/error.h"
 #include "common/logging.h"
@@ -28,10 +30,47 @@ std::string pack_keys(const data::ZooDataset& d) {
 
 }  // namespace
 
+void check_config_against_zoo(const Config& cfg, const zoo::ZooReader& reader) {
+  std::vector<ConfigIssue> issues;
+  const auto& h = reader.header();
+  std::set<int64_t> stored;
+  for (int64_t m = 0; m < reader.num_members(); ++m) stored.insert(reader.member(m).epochs.begin(), reader.member(m).epochs.end());
+  auto list = [](const auto& items) {
+    std::ostringstream os;
+    size_t n = 0;
+    for (const auto& x : items) {
+      if (n == 12) {
+        os << ", ... (" << items.size() << " in all)";
+        break;
+      }
+      os << (n++ ? ", " : "") << x;
+    }
+    return os.str();
+  };
+  for (int64_t e : cfg.data.epochs) {
+    if (!stored.count(e)) {
+      issues.push_back(config_issue(cfg, "data.epochs", "epoch " + std::to_string(e) + " is stored by no member of zoo '" +
+                                                            cfg.data.zoo + "' (its epochs: " + list(stored) + ")"));
+    }
+  }
+  std::vector<std::string> properties = {"member", "epoch"};
+  for (const auto& n : h.numeric_properties)
+    if (n != "member" && n != "epoch") properties.push_back(n);
+  properties.insert(properties.end(), h.categorical_properties.begin(), h.categorical_properties.end());
+  for (const auto& t : cfg.probe.targets) {
+    if (std::find(properties.begin(), properties.end(), t) == properties.end()) {
+      issues.push_back(config_issue(cfg, "probe.targets", "'" + t + "' is not a property of zoo '" + cfg.data.zoo +
+                                                              "' (its properties: " + list(properties) + ")"));
+    }
+  }
+  if (!issues.empty()) throw ConfigErrors(std::move(issues));
+}
+
 TrainData::TrainData(const Config& cfg, dist::Communicator& comm) {
   reader_ = std::make_unique<zoo::ZooReader>(cfg.data.zoo);
   const auto& header = reader_->header();
   arch_ = zoo::Architecture::parse(header.architecture, header.input_shape);
+  check_config_against_zoo(cfg, *reader_);
   members_ = data::split_members(reader_->num_members(), cfg.data.split, cfg.data.split_seed);
   HYPERREP_CHECK(!members_.train.empty(), DataError, "zoo '", cfg.data.zoo, "' has no training members with data.split = [",
                  cfg.data.split[0], ", ", cfg.data.split[1], ", ", cfg.data.split[2], "]");

@@ -25,6 +25,11 @@ struct ShardedSplit {
   torch::Tensor weights;                   // standardised (when configured) float32 [n, L]
 };
 
+// Keys that name things in the zoo, checked before any training: every data.epochs entry is
+// stored by some member, every probe.targets entry is a property of the zoo. Throws ConfigErrors
+// naming the key, its line and what the zoo has.
+void check_config_against_zoo(const Config& cfg, const zoo::ZooReader& reader);
+
 class TrainData {
  public:
   // Collective. Reads only this rank's members.

@@ -30,6 +30,23 @@ std::string method_name(double gamma) {
   return "E_cD";
 }
 
+void Trainer::check_model_memory() const {
+  // A lower estimate, made before the model exists, so that only a config that cannot fit is
+  // refused (an extra zero in a size, say): parameters with their gradients and two Adam moments;
+  // per block and view the token activations autograd keeps. Host memory only.
+  if (!device_.is_cpu()) return;
+  const auto& m = cfg_.model;
+  double tokens = 1;  // the compression token
+  for (auto i : data_->architecture().param_layers()) tokens += static_cast<double>(data_->architecture().layers()[i].out);
+  if (m.tokenizer == "padded") tokens = std::max(1.0, static_cast<double>(data_->architecture().num_params()) / m.token_size);
+  const double d = static_cast<double>(m.d_model), ff = static_cast<double>(m.d_ff), blocks = 2.0 * m.blocks;
+  const double params = blocks * (4 * d * d + 2 * d * ff) + tokens * d * 2;
+  const double batch = std::ceil(static_cast<double>(std::min(cfg_.train.batch_size, data_->global_rows())) / comm_.world_size());
+  const double activations = 2 * batch * blocks * tokens * (4 * d + ff + m.heads * tokens) * 4;
+  check_memory_estimate("the autoencoder", {{"model.d_model / model.d_ff (parameters)", params * 4 * 4},
+                                            {"train.batch_size (activations of one step)", activations}});
+}
+
 Trainer::Trainer(const Config& cfg, dist::Communicator& comm)
     : cfg_(cfg), comm_(comm), device_(resolve_device(cfg.run.device, comm.local_rank())) {
   HYPERREP_CHECK(device_.is_cpu() || comm.world_size() == 1 || comm.name() == "nccl", ConfigError,
@@ -37,6 +54,7 @@ Trainer::Trainer(const Config& cfg, dist::Communicator& comm)
   HYPERREP_CHECK(cfg.train.precision == "fp32" || device_.is_cuda(), ConfigError,
                  "train.precision = \"", cfg.train.precision, "\" needs a CUDA device");
   data_ = std::make_unique<TrainData>(cfg_, comm_.host());
+  check_model_memory();
   // The member architecture is the zoo's, whatever [zoo] says.
   torch::manual_seed(static_cast<uint64_t>(cfg_.train.seed));
   const auto opt = model::AutoencoderOptions::from_config(cfg_.model);

@@ -57,6 +57,10 @@ class Trainer {
   torch::Tensor embed_weights(const torch::Tensor& weights);
   // Restores model, optimizer and state of a complete checkpoint of run.dir; a parameter whose
   // saved shape differs from the model's is a DataError naming both.
+  // Throws DataError naming `where` when a saved state is impossible for this run and label.
+  // ConfigError naming the key when the model or a step would not fit in this machine's memory.
+  void check_model_memory() const;
+  void check_saved_state(const TrainState& saved, int64_t label, const std::string& where) const;
   void load_checkpoint(int64_t epoch);
   // Throws ConfigError naming every science field (config.h) in which this config differs from
   // the one run.dir was trained with; nothing to check when run.dir holds no config.toml.

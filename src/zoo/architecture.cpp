@@ -1,9 +1,9 @@
 #include "zoo/architecture.h"
 
-#include <regex>
 #include <sstream>
 
 #include "common/error.h"
+#include "common/layer_spec.h"
 
 namespace hyperrep::zoo {
 namespace {
@@ -23,71 +23,58 @@ std::vector<int64_t> Layer::weight_shape() const {
 }
 
 Architecture Architecture::parse(const std::vector<std::string>& spec, std::vector<int64_t> input_shape) {
-  static const std::regex kCall(R"(^\s*(\w+)\s*(\(([^)]*)\))?\s*$)");
   Architecture a;
   a.spec_ = spec;
   a.input_shape_ = input_shape;
   std::vector<int64_t> shape = input_shape;
   int64_t offset = 0;
   for (size_t i = 0; i < spec.size(); ++i) {
-    std::smatch m;
-    HYPERREP_CHECK(std::regex_match(spec[i], m, kCall), ConfigError, "zoo.architecture[", i, "]: bad layer '", spec[i], "'");
-    const std::string name = m[1];
-    std::vector<std::string> args;
-    {
-      std::stringstream ss(m[3].str());
-      std::string tok;
-      while (std::getline(ss, tok, ',')) {
-        tok.erase(0, tok.find_first_not_of(" \t"));
-        tok.erase(tok.find_last_not_of(" \t") + 1);
-        if (!tok.empty()) args.push_back(tok);
-      }
-    }
     auto where = [&] { return "zoo.architecture[" + std::to_string(i) + "] '" + spec[i] + "' on input " + shape_str(shape); };
-    auto num = [&](size_t k) -> int64_t {
-      HYPERREP_CHECK(k < args.size(), ConfigError, where(), ": missing argument ", k + 1);
-      try {
-        return std::stoll(args[k]);
-      } catch (const std::exception&) {
-        HYPERREP_THROW(ConfigError, where(), ": argument '", args[k], "' is not an integer");
-      }
-    };
+    LayerSpec ls;
+    try {
+      ls = parse_layer_spec(spec[i]);
+    } catch (const ConfigError& e) {
+      HYPERREP_THROW(ConfigError, "zoo.architecture[", i, "]: ", e.what());
+    }
+    const std::string& name = ls.name;
     Layer l;
     l.in_shape = shape;
     l.sequential_index = static_cast<int64_t>(i);
+    l.bias = ls.bias;
     if (name == "conv") {
       l.kind = LayerKind::kConv;
-      l.in = num(0), l.out = num(1), l.kernel = num(2);
-      l.bias = !(args.size() > 3 && args[3] == "nobias");
-      HYPERREP_CHECK(shape.size() == 3 && shape[0] == l.in, ConfigError, where(), ": expects ", l.in, " input channels");
+      l.in = ls.ints[0], l.out = ls.ints[1], l.kernel = ls.ints[2];
+      HYPERREP_CHECK(shape.size() == 3, ConfigError, where(), ": a convolution needs a [C, H, W] input, not a flat one");
+      HYPERREP_CHECK(shape[0] == l.in, ConfigError, where(), ": expects ", l.in, " input channels, the input has ", shape[0]);
       HYPERREP_CHECK(shape[1] >= l.kernel && shape[2] >= l.kernel, ConfigError, where(), ": kernel larger than the input");
       shape = {l.out, shape[1] - l.kernel + 1, shape[2] - l.kernel + 1};
     } else if (name == "linear") {
       l.kind = LayerKind::kLinear;
-      l.in = num(0), l.out = num(1);
-      l.bias = !(args.size() > 2 && args[2] == "nobias");
-      HYPERREP_CHECK(shape.size() == 1 && shape[0] == l.in, ConfigError, where(), ": expects ", l.in,
-                     " input features (add flatten after conv layers)");
+      l.in = ls.ints[0], l.out = ls.ints[1];
+      HYPERREP_CHECK(shape.size() == 1, ConfigError, where(), ": a linear layer needs a flat input (add flatten after conv layers)");
+      HYPERREP_CHECK(shape[0] == l.in, ConfigError, where(), ": expects ", l.in, " input features, the input has ", shape[0]);
       shape = {l.out};
     } else if (name == "maxpool" || name == "avgpool") {
       l.kind = name == "maxpool" ? LayerKind::kMaxPool : LayerKind::kAvgPool;
-      l.kernel = num(0);
-      HYPERREP_CHECK(shape.size() == 3 && l.kernel >= 1 && shape[1] >= l.kernel && shape[2] >= l.kernel, ConfigError, where(),
+      l.kernel = ls.ints[0];
+      HYPERREP_CHECK(shape.size() == 3 && shape[1] >= l.kernel && shape[2] >= l.kernel, ConfigError, where(),
                      ": pooling needs a [C, H, W] input at least as large as the window");
       shape = {shape[0], shape[1] / l.kernel, shape[2] / l.kernel};
     } else if (name == "act" || name == "dropout") {
       l.kind = name == "act" ? LayerKind::kAct : LayerKind::kDropout;
-    } else if (name == "flatten") {
+    } else {  // flatten
       l.kind = LayerKind::kFlatten;
       int64_t n = 1;
       for (auto s : shape) n *= s;
       shape = {n};
-    } else {
-      HYPERREP_THROW(ConfigError, where(), ": unknown layer '", name, "'");
     }
     if (l.has_params()) {
-      HYPERREP_CHECK(l.in > 0 && l.out > 0 && (l.kind != LayerKind::kConv || l.kernel > 0), ConfigError, where(),
-                     ": sizes must be positive");
+      // In doubles first: four sizes of up to 2^24 multiply past int64.
+      const double numel = static_cast<double>(l.out) * static_cast<double>(l.in) *
+                               static_cast<double>(l.kind == LayerKind::kConv ? l.kernel * l.kernel : 1) +
+                           static_cast<double>(l.bias ? l.out : 0);
+      HYPERREP_CHECK(static_cast<double>(offset) + numel <= static_cast<double>(kMaxParams), ConfigError, where(),
+                     ": the member would have more than ", kMaxParams, " parameters");
       l.weight_offset = offset;
       offset += l.weight_numel();
       if (l.bias) {

@@ -30,6 +30,10 @@ struct Layer {
   std::vector<int64_t> weight_shape() const;
 };
 
+// Most parameters one member may have (the autoencoder and the shards index them as int64, but
+// a member this large is a typo, and its populations would not fit in memory).
+inline constexpr int64_t kMaxParams = int64_t{1} << 31;
+
 class Architecture {
  public:
   Architecture() = default;

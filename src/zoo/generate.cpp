@@ -76,12 +76,47 @@ void check_zoo_matches_config(const Config& cfg) {
                  diff);
 }
 
+std::vector<ConfigIssue> check_zoo_architecture(const Config& cfg, const std::vector<int64_t>& input_shape,
+                                                int64_t num_classes) {
+  std::vector<ConfigIssue> issues;
+  try {
+    const Architecture arch = Architecture::parse(cfg.zoo.architecture, input_shape);
+    if (arch.num_classes() != num_classes) {
+      issues.push_back(config_issue(cfg, "zoo.architecture",
+                                    "the last layer has " + std::to_string(arch.num_classes()) + " outputs, task '" +
+                                        cfg.zoo.task + "' has " + std::to_string(num_classes) + " classes"));
+    }
+  } catch (const ConfigError& e) {
+    issues.push_back(config_issue(cfg, "zoo.architecture", e.what()));
+  }
+  return issues;
+}
+
 GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm) {
   const double t0 = now_s();
   const torch::Device device = resolve_device(cfg.run.device, comm.local_rank());
+  const ZooConfig& z = cfg.zoo;
+  const double members = static_cast<double>(z.num_seeds) * static_cast<double>(z.activation.size() * z.init.size() *
+                                                                                  z.dropout.size() * z.optimizer.size() *
+                                                                                  z.lr.size() * z.weight_decay.size());
+  // Tetris images are generated, so their count is whatever the config says (IDX files bound theirs).
+  const double images = z.task == "tetris" ? 4.0 * 16 * 2 * static_cast<double>(z.task_train_size + z.task_val_size + z.task_test_size) : 0;
+  check_memory_estimate("zoo generation", {{"zoo.num_seeds (members of the grid)", members * 512}, {"zoo.task_train_size", images}});
   data::TaskData task = data::load_task(cfg.zoo);
   task.to(device);
+  auto issues = check_zoo_architecture(cfg, task.input_shape, task.num_classes);
+  if (!issues.empty()) throw ConfigErrors(std::move(issues));
   const Architecture arch = Architecture::parse(cfg.zoo.architecture, task.input_shape);
+  double widest = 1;  // largest activation of one sample
+  for (const auto& l : arch.layers()) {
+    double n = 1;
+    for (auto d : l.out_shape) n *= static_cast<double>(d);
+    widest = std::max(widest, n);
+  }
+  const double population = std::min<double>(static_cast<double>(z.population_size), members);
+  check_memory_estimate("zoo generation", {{"zoo.population_size (members trained together)", population * arch.num_params() * 4.0 * 8},
+                                           {"zoo.batch_size", population * z.batch_size * widest * 4.0 * 2 * arch.layers().size()},
+                                           {"zoo.task_train_size", images}});
   const std::vector<MemberSpec> members = expand_grid(cfg.zoo);
   const auto populations = group_populations(members, cfg.zoo.population_size);
   const PopulationOptions opt = population_options(cfg.zoo);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "distributed/communicator.h"
@@ -26,6 +27,12 @@ ZooHeader make_zoo_header(const Config& cfg, const Architecture& arch, const std
 // For a complete zoo at cfg.zoo.path that hyperrep generated: throws ConfigError naming the
 // [zoo] lines in which its generating config differs from cfg (an imported zoo has none to compare).
 void check_zoo_matches_config(const Config& cfg);
+
+// The [zoo] section against its task (per-sample input shape, class count): the layers parse,
+// shapes fit layer by layer, and the last layer has one output per class. Each issue is placed
+// at the zoo.architecture line. The one check behind `config check` and `zoo generate`.
+std::vector<ConfigIssue> check_zoo_architecture(const Config& cfg, const std::vector<int64_t>& input_shape,
+                                                int64_t num_classes);
 
 // Collective over comm: every rank trains its populations and writes through one ZooWriter on
 // cfg.zoo.path, then the manifest is written (ZooWriter::finalize). A member's weights never

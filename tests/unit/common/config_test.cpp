@@ -2,7 +2,12 @@
 // round trip through to_toml, and the science hash.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "common/config.h"
+#include "common/layer_spec.h"
 
 namespace hyperrep {
 namespace {
@@ -143,6 +148,74 @@ TEST(Config, LoadConfigThrowsWithEveryIssue) {
     EXPECT_EQ(e.exit_code(), 2);
   }
   EXPECT_THROW(load_config("/nonexistent/file.toml"), ConfigError);
+}
+
+
+// A --set value is one TOML value: a line break followed by a section and keys is refused and
+// sets nothing (it used to be pasted into TOML text and set train.epochs).
+TEST(Config, SetValueIsOneTomlValueNothingMore) {
+  Config cfg;
+  auto issues = parse_config("", "t", {"zoo.num_seeds=5\n[train]\nepochs=999"}, cfg);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].key, "zoo.num_seeds");
+  EXPECT_NE(issues[0].str().find("is not a single TOML value"), std::string::npos) << issues[0].str();
+  EXPECT_EQ(cfg.train.epochs, Config().train.epochs);
+  issues = parse_config("", "t", {"train.lr=0.5 \n train.epochs = 3"}, cfg);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(cfg.train.epochs, Config().train.epochs);
+  // A string field takes any text as a bare word, line breaks and quotes included: it is a path.
+  Config paths;
+  ASSERT_TRUE(parse_config("", "t", {"run.dir=out/a'b\n[train]\nepochs=999"}, paths).empty());
+  EXPECT_EQ(paths.run.dir, "out/a'b\n[train]\nepochs=999");
+  EXPECT_EQ(paths.train.epochs, Config().train.epochs);
+}
+
+TEST(Config, DirectoryOrSpecialFileIsNotAConfig) {
+  const auto dir = std::filesystem::temp_directory_path() / ("hyperrep_cfgdir_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  try {
+    load_config(dir.string());
+    FAIL() << "a directory was read as a config";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+  try {
+    load_config("/dev/zero");  // would never end if read to its end
+    FAIL() << "a device was read as a config";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("character device"), std::string::npos) << e.what();
+  }
+}
+
+// Rules across keys are placed at the line of the key they name (or at --set).
+TEST(Config, CrossKeyRulesNameTheLine) {
+  auto issues = parse("[run]\nname = \"x\"\n[model]\nd_model = 10\nheads = 4\n[augment]\nerase_max = 0.1\nerase_min = 0.2\n");
+  ASSERT_EQ(issues.size(), 2u);
+  std::string all;
+  for (auto& i : issues) all += i.str() + "\n";
+  EXPECT_NE(all.find("test.toml:5: model.heads: must divide model.d_model"), std::string::npos) << all;
+  EXPECT_NE(all.find("test.toml:8: augment.erase_min: must not exceed augment.erase_max"), std::string::npos) << all;
+  issues = parse("[model]\ntokenizer = \"padded\"\n", {"model.token_scale=true"});
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].str().rfind("--set: model.token_scale: needs", 0), 0u) << issues[0].str();
+}
+
+TEST(Config, LayerGrammarIsOneParser) {
+  const LayerSpec conv = parse_layer_spec(" conv( 1, 8 ,5, nobias ) ");
+  EXPECT_EQ(conv.name, "conv");
+  EXPECT_EQ(conv.ints, (std::vector<int64_t>{1, 8, 5}));
+  EXPECT_FALSE(conv.bias);
+  EXPECT_TRUE(parse_layer_spec("linear(36,20)").bias);
+  EXPECT_EQ(parse_layer_spec("flatten").ints.size(), 0u);
+  for (const char* bad : {"linear(5,0)", "linear(5)", "linear(5,3,4)", "conv(1,8)", "maxpool(2,2)", "act(1)", "foo",
+                          "linear(5,-3)", "linear(5,3,bias)", "maxpool(nobias)", "linear(5,99999999999)", "conv(1,8,5))"}) {
+    EXPECT_THROW(parse_layer_spec(bad), ConfigError) << bad;
+    Config cfg;
+    auto issues = parse_config("[zoo]\narchitecture = [\"flatten\", \"" + std::string(bad) + "\"]\n", "t", {}, cfg);
+    ASSERT_EQ(issues.size(), 1u) << bad;
+    EXPECT_EQ(issues[0].line, 2) << bad;
+  }
 }
 
 }  // namespace

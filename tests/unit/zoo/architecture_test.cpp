@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "zoo/architecture.h"
+#include "zoo/generate.h"
 
 namespace hyperrep::zoo {
 namespace {
@@ -60,6 +61,39 @@ TEST(Architecture, FunctionalForwardMatchesTorchModules) {
   auto expected = l2(torch::tanh(l1(h)));
   auto got = functional_forward(a, "tanh", w, x);
   EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6));
+}
+
+
+// `config check` and `zoo generate` share this check: everything generation would reject (or
+// fail on inside torch) is a config issue at the zoo.architecture line.
+TEST(Architecture, ConfigCheckRejectsWhatGenerationRejects) {
+  Config cfg;
+  ASSERT_TRUE(parse_config("[zoo]\ntask = \"tetris\"\narchitecture = [\"flatten\", \"linear(16,4)\"]\n", "z.toml", {}, cfg).empty());
+  EXPECT_TRUE(check_zoo_architecture(cfg, {1, 4, 4}, 4).empty());
+  // 130 layers of 4096 x 4096 weights: past the 2^31 parameters a member may have.
+  std::vector<std::string> huge = {"flatten", "linear(16,4096)"};
+  for (int i = 0; i < 130; ++i) huge.push_back("linear(4096,4096)");
+  huge.push_back("linear(4096,4)");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"flatten", "linear(16,5)", "act", "linear(4,4)"}, "expects 4 input features, the input has 5"},
+      {{"flatten", "conv(1,4,2)", "flatten", "linear(4,4)"}, "needs a [C, H, W] input, not a flat one"},
+      {{"conv(1,4,5)", "flatten", "linear(4,4)"}, "kernel larger than the input"},
+      {{"conv(2,4,2)", "flatten", "linear(36,4)"}, "expects 2 input channels, the input has 1"},
+      {{"flatten", "linear(16,10)"}, "the last layer has 10 outputs, task 'tetris' has 4 classes"},
+      {{"conv(1,4,2)", "linear(36,4)"}, "needs a flat input"},
+      {huge, "more than 2147483648 parameters"},
+  };
+  for (const auto& [layers, want] : cases) {
+    Config c;
+    std::string list;
+    for (const auto& l : layers) list += (list.empty() ? "\"" : ", \"") + l + "\"";
+    ASSERT_TRUE(parse_config("[zoo]\ntask = \"tetris\"\narchitecture = [" + list + "]\n", "z.toml", {}, c).empty()) << list;
+    const auto issues = check_zoo_architecture(c, {1, 4, 4}, 4);
+    ASSERT_EQ(issues.size(), 1u) << list;
+    EXPECT_EQ(issues[0].line, 3) << issues[0].str();
+    EXPECT_NE(issues[0].str().find("z.toml:3: zoo.architecture: "), std::string::npos) << issues[0].str();
+    EXPECT_NE(issues[0].message.find(want), std::string::npos) << issues[0].str();
+  }
 }
 
 }  // namespace
