@@ -2,6 +2,7 @@
 // optionally on an out-of-distribution zoo), export of its embeddings, and the W / s(W) baselines.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -56,6 +57,18 @@ Config load_run_config(const std::string& run) {
                  " is missing (pass the run.dir of `hyperrep train` or a method directory of `hyperrep run`)");
   Config cfg = load_config(path);
   cfg.run.dir = run;
+  // A relative data.zoo means the directory training ran in (RUN/workdir), not ours.
+  if (!cfg.data.zoo.empty() && cfg.data.zoo.front() != '/') {
+    const std::string recorded = run + "/workdir";
+    const std::string cwd = std::filesystem::current_path().string();
+    const std::string base = path_exists(recorded) ? read_file(recorded, 1 << 16) : cwd;
+    std::string resolved = base + "/" + cfg.data.zoo;
+    if (!path_exists(resolved + "/manifest") && path_exists(cfg.data.zoo + "/manifest")) resolved = cwd + "/" + cfg.data.zoo;
+    HYPERREP_CHECK(path_exists(resolved + "/manifest"), DataError, "run ", run, " trained on zoo '", cfg.data.zoo, "', taken against ",
+                   base, path_exists(recorded) ? " (where training ran, from " + recorded + ")" : std::string(" (the current directory)"),
+                   ": ", resolved, " is incomplete or missing");
+    cfg.data.zoo = resolved;
+  }
   return cfg;
 }
 

@@ -6,6 +6,7 @@
 #include "common/runtime.h"
 #include "launch/args.h"
 #include "launch/commands.h"
+#include "train/signals.h"
 #include "train/trainer.h"
 
 namespace hyperrep::cli {
@@ -30,6 +31,10 @@ int cmd_train(Context& ctx) {
     return 0;
   }
   HYPERREP_CHECK(args.positional().empty(), UsageError, "train takes no positional argument\n", kUsage);
+  // From here on, not only once training runs: a SIGTERM/SIGUSR1 that arrives while the zoo is
+  // still loading is kept, and the trainer saves after its first step and exits 0 as always, so
+  // that a Slurm job signalled during start-up requeues like any other.
+  train::install_stop_signal_handlers();
   Config cfg = load_config_from(args);
   init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), cfg.run.log_level);
   configure_threads(cfg.run.threads, ctx.mpi.local_size());

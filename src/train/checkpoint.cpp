@@ -19,6 +19,7 @@ namespace {
 
 constexpr const char* kDone = "DONE";
 constexpr const char* kDoneMagic = "hyperrep-checkpoint 1";
+constexpr int64_t kMaxDoneBytes = 1 << 20;  // a line per file: a marker this large is not one
 
 std::optional<int64_t> epoch_of(const std::string& name) {
   if (name.size() != 10 || name.rfind("epoch_", 0) != 0) return std::nullopt;
@@ -27,17 +28,38 @@ std::optional<int64_t> epoch_of(const std::string& name) {
   return std::stoll(name.substr(6));
 }
 
-// DONE: magic line, then "name size crc" per file.
+// A file name DONE may list: one plain name inside the checkpoint directory, never a path.
+bool plain_file_name(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name == kDone || name.size() > 255) return false;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '/' || u < 0x20 || u == 0x7f) return false;
+  }
+  return true;
+}
+
+// DONE: magic line, then "name size crc" per file. Anything else in it is a damaged marker.
 std::map<std::string, std::pair<uint64_t, uint32_t>> parse_done(const std::string& text, const std::string& where) {
   std::istringstream in(text);
   std::string magic;
   std::getline(in, magic);
   HYPERREP_CHECK(magic == kDoneMagic, DataError, "checkpoint marker '", where, "' is not a hyperrep DONE file");
   std::map<std::string, std::pair<uint64_t, uint32_t>> out;
-  std::string name;
-  uint64_t size = 0;
-  uint32_t crc = 0;
-  while (in >> name >> size >> crc) out[name] = {size, crc};
+  std::string line;
+  int line_no = 1;
+  while (std::getline(in, line)) {
+    ++line_no;
+    std::istringstream fields(line);
+    std::string name, extra;
+    uint64_t size = 0;
+    uint32_t crc = 0;
+    HYPERREP_CHECK(static_cast<bool>(fields >> name >> size >> crc) && !(fields >> extra), DataError, "checkpoint marker '", where,
+                   "' line ", line_no, " is not 'name size crc32'");
+    HYPERREP_CHECK(plain_file_name(name), DataError, "checkpoint marker '", where, "' line ", line_no, " names '", name,
+                   "', not a file of the checkpoint directory");
+    HYPERREP_CHECK(out.emplace(name, std::make_pair(size, crc)).second, DataError, "checkpoint marker '", where, "' lists '",
+                   name, "' twice");
+  }
   HYPERREP_CHECK(!out.empty(), DataError, "checkpoint marker '", where, "' lists no files");
   return out;
 }
@@ -106,7 +128,7 @@ void CheckpointManager::save(dist::Communicator& comm, int64_t epoch, const Chec
 
 void CheckpointManager::update_file(int64_t epoch, const std::string& name, const std::string& bytes) {
   const std::string dir = dir_for(epoch);
-  auto entries = parse_done(read_file(dir + "/" + kDone), dir + "/" + kDone);
+  auto entries = parse_done(read_file(dir + "/" + kDone, kMaxDoneBytes), dir + "/" + kDone);
   write_synced(dir + "/" + name, bytes);
   entries[name] = {bytes.size(), crc32_of(bytes)};
   std::string done = std::string(kDoneMagic) + "\n";
@@ -121,12 +143,18 @@ std::vector<int64_t> CheckpointManager::complete_epochs() const {
   for (const auto& entry : fs::directory_iterator(root_, ec)) {
     auto epoch = epoch_of(entry.path().filename().string());
     if (!epoch || !entry.is_directory()) continue;
+    const std::string done = entry.path().string() + "/" + kDone;
+    // No DONE: a save or a retention removal was interrupted; never resumed, removed by
+    // clean_partial. A DONE that exists but does not parse is damage: refuse, naming it, rather
+    // than fall back to an older checkpoint without a word.
+    if (!fs::exists(fs::symlink_status(done, ec))) continue;
     try {
-      parse_done(read_file(entry.path().string() + "/" + kDone), entry.path().string());
-      out.push_back(*epoch);
-    } catch (const Error&) {
-      // Not complete: never resumed from.
+      parse_done(read_file(done, kMaxDoneBytes), done);
+    } catch (const Error& e) {
+      HYPERREP_THROW(DataError, "damaged checkpoint: ", e.what(), "; delete ", entry.path().string(),
+                     " to use the checkpoints before it");
     }
+    out.push_back(*epoch);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -142,7 +170,7 @@ CheckpointFiles CheckpointManager::load(int64_t epoch) const { return load_dir(d
 
 CheckpointFiles CheckpointManager::load_dir(const std::string& dir) {
   HYPERREP_CHECK(path_exists(dir + "/" + kDone), IoError, "checkpoint '", dir, "' is incomplete (no DONE marker)");
-  auto entries = parse_done(read_file(dir + "/" + kDone), dir + "/" + kDone);
+  auto entries = parse_done(read_file(dir + "/" + kDone, kMaxDoneBytes), dir + "/" + kDone);
   CheckpointFiles files;
   for (const auto& [name, expect] : entries) {
     const std::string path = dir + "/" + name;
@@ -172,7 +200,16 @@ void CheckpointManager::clean_partial() const {
   if (!fs::is_directory(root_, ec)) return;
   for (const auto& entry : fs::directory_iterator(root_, ec)) {
     const auto name = entry.path().filename().string();
-    if (name.find(".tmp-") != std::string::npos || name.find(".old-") != std::string::npos) fs::remove_all(entry.path(), ec);
+    const bool interrupted_save = name.find(".tmp-") != std::string::npos || name.find(".old-") != std::string::npos;
+    // A checkpoint directory gets its DONE before it is renamed into place, so an epoch_NNNN
+    // without one is what a kill during retention left (DONE removed first, files not yet).
+    const bool interrupted_removal =
+        epoch_of(name) && entry.is_directory(ec) && !fs::exists(fs::symlink_status(entry.path() / kDone, ec));
+    if (interrupted_save || interrupted_removal) {
+      spdlog::info("removing {} (left by an interrupted {})", entry.path().string(),
+                   interrupted_save ? "checkpoint save" : "checkpoint removal");
+      fs::remove_all(entry.path(), ec);
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <thread>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "common/error.h"
@@ -106,10 +107,28 @@ void Trainer::check_resume_config() const {
   HYPERREP_THROW(ConfigError, "cannot resume ", cfg_.run.dir, ": the config differs from the run's in fields that change the science:", all);
 }
 
+void Trainer::check_saved_state(const TrainState& saved, int64_t label, const std::string& where) const {
+  // The checksum in DONE says the file is the one written, not that what it says is possible: a
+  // checkpoint is labelled with the epoch in progress when it was saved, and its step counters
+  // follow from the epoch, the step within it and this config's batches per epoch.
+  const int64_t per_epoch = GlobalSampler(data_->global_rows(), cfg_.train.batch_size, 0).batches_per_epoch();
+  auto bad = [&](auto... parts) { HYPERREP_THROW(DataError, "'", where, "' cannot be resumed: ", parts...); };
+  if (saved.epoch != label) bad("it says epoch ", saved.epoch, " but is the checkpoint of epoch ", label);
+  if (saved.epoch < 0 || saved.epoch > cfg_.train.epochs) bad("epoch ", saved.epoch, " is outside 0..train.epochs = ", cfg_.train.epochs);
+  if (saved.step_in_epoch < 0 || saved.step_in_epoch >= per_epoch)
+    bad("step ", saved.step_in_epoch, " of an epoch of ", per_epoch, " steps");
+  if (saved.global_step != saved.epoch * per_epoch + saved.step_in_epoch)
+    bad("global step ", saved.global_step, " where epoch ", saved.epoch, " step ", saved.step_in_epoch, " at ", per_epoch,
+        " steps per epoch gives ", saved.epoch * per_epoch + saved.step_in_epoch);
+  if (!std::isfinite(saved.lr) || saved.lr < 0) bad("learning rate ", saved.lr);
+  if (saved.world_size < 1) bad("world size ", saved.world_size);
+}
+
 void Trainer::load_checkpoint(int64_t epoch) {
   const std::string dir = checkpoints_->dir_for(epoch);
   auto files = checkpoints_->load(epoch);
   TrainState saved = deserialize_state(files.at("state.txt"), dir + "/state.txt");
+  check_saved_state(saved, epoch, dir + "/state.txt");
   // torch's InputArchive replaces a parameter's shape without complaint: compare afterwards.
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
   for (const auto& p : model_->named_parameters()) shapes.emplace_back(p.key(), p.value().sizes().vec());
@@ -175,6 +194,9 @@ TrainResult Trainer::run(bool resume) {
     make_dirs(dir);
     checkpoints_->clean_partial();
     write_file_atomic(config_path, to_toml(cfg_));
+    // Relative paths in config.toml (data.zoo) mean this directory: recorded, so that `probe` and
+    // `embed --run` find the zoo from anywhere.
+    write_file_atomic(dir + "/workdir", std::filesystem::current_path().string());
     add_log_file(dir + "/log.txt");
   }
   MetricsWriter metrics(dir + "/metrics.jsonl", comm_.rank());

@@ -47,10 +47,52 @@ TEST_F(CheckpointTest, InterruptedSavesAreNeverPicked) {
   write_file_atomic(run + "/checkpoints/epoch_0002.tmp-999/model.pt", "partial");
   make_dirs(run + "/checkpoints/epoch_0003");
   write_file_atomic(run + "/checkpoints/epoch_0003/model.pt", "partial");
-  write_file_atomic(run + "/checkpoints/epoch_0004/DONE", "garbage");
   EXPECT_EQ(*m.latest_complete(), 1);
   m.clean_partial();
   EXPECT_FALSE(fs::exists(run + "/checkpoints/epoch_0002.tmp-999"));
+  // epoch_0003 has no DONE: what a kill during retention leaves (DONE goes first). Removed.
+  EXPECT_FALSE(fs::exists(run + "/checkpoints/epoch_0003"));
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/epoch_0001/DONE"));
+}
+
+// A DONE that exists but is not a marker is damage, not an interrupted save: resume and probe
+// refuse it, naming the file, instead of falling back to an older checkpoint without a word.
+TEST_F(CheckpointTest, DamagedMarkerIsRefusedByName) {
+  CheckpointManager m(run, 5, 0);
+  m.save(comm, 1, files(1));
+  m.save(comm, 2, files(2));
+  const std::string done = run + "/checkpoints/epoch_0002/DONE";
+  const std::string good = read_file(done);
+  for (const std::string& bad : {std::string("garbage"), good + "extra line\n", good + "model.pt 1 2\n",
+                                 "hyperrep-checkpoint 1\n"}) {
+    write_file_atomic(done, bad);
+    try {
+      m.latest_complete();
+      FAIL() << "accepted DONE: " << bad;
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(done), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("damaged checkpoint"), std::string::npos) << e.what();
+    }
+  }
+  write_file_atomic(done, good);
+  EXPECT_EQ(*m.latest_complete(), 2);
+}
+
+// DONE entries are file names of the checkpoint directory: a path out of it is never opened.
+TEST_F(CheckpointTest, MarkerNeverNamesAPathOutOfTheDirectory) {
+  CheckpointManager m(run, 5, 0);
+  m.save(comm, 1, files(1));
+  const std::string done = run + "/checkpoints/epoch_0001/DONE";
+  const std::string good = read_file(done);
+  for (const std::string& name : {"../../../../etc/passwd", "/etc/passwd", "..", "sub/model.pt"}) {
+    write_file_atomic(done, good + name + " 10 123\n");
+    try {
+      m.load(1);
+      FAIL() << "accepted " << name;
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("not a file of the checkpoint directory"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST_F(CheckpointTest, CorruptOrTruncatedFilesNameTheFile) {
