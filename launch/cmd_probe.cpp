@@ -57,6 +57,9 @@ Config load_run_config(const std::string& run) {
                  " is missing (pass the run.dir of `hyperrep train` or a method directory of `hyperrep run`)");
   Config cfg = load_config(path);
   cfg.run.dir = run;
+  // config.toml spells out every key, defaults included: its probe.targets were checked (or cut
+  // down from the defaults) when the run trained, so they count as defaults here.
+  cfg.origins.erase("probe.targets");
   // A relative data.zoo means the directory training ran in (RUN/workdir), not ours.
   if (!cfg.data.zoo.empty() && cfg.data.zoo.front() != '/') {
     const std::string recorded = run + "/workdir";

@@ -289,7 +289,9 @@ std::vector<ConfigIssue> parse_config(const std::string& toml_text, const std::s
     } catch (const toml::parse_error& e) {
       issues.push_back({path, "--set", 0, "cannot parse value '" + set.substr(eq + 1) + "': " + std::string(e.description())});
     } catch (const ConfigError& e) {
-      issues.push_back({path, "--set", 0, "'" + set.substr(eq + 1) + "' is not a single TOML value (" + e.what() + ")"});
+      std::string shown = set.substr(eq + 1);  // one line in the message, whatever the value holds
+      for (size_t p = 0; (p = shown.find('\n', p)) != std::string::npos; p += 2) shown.replace(p, 1, "\\n");
+      issues.push_back({path, "--set", 0, "'" + shown + "' is not a single TOML value (" + e.what() + ")"});
     }
   }
   for (const auto& s : sections()) {

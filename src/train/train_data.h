@@ -26,8 +26,9 @@ struct ShardedSplit {
 };
 
 // Keys that name things in the zoo, checked before any training: every data.epochs entry is
-// stored by some member, every probe.targets entry is a property of the zoo. Throws ConfigErrors
-// naming the key, its line and what the zoo has.
+// stored by some member, every probe.targets entry a config names is a property of the zoo
+// (default targets the zoo lacks are skipped with a warning). Throws ConfigErrors naming the
+// key, its line and what the zoo has.
 void check_config_against_zoo(const Config& cfg, const zoo::ZooReader& reader);
 
 class TrainData {

@@ -96,12 +96,12 @@ GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm) {
   const double t0 = now_s();
   const torch::Device device = resolve_device(cfg.run.device, comm.local_rank());
   const ZooConfig& z = cfg.zoo;
-  const double members = static_cast<double>(z.num_seeds) * static_cast<double>(z.activation.size() * z.init.size() *
+  const double grid_members = static_cast<double>(z.num_seeds) * static_cast<double>(z.activation.size() * z.init.size() *
                                                                                   z.dropout.size() * z.optimizer.size() *
                                                                                   z.lr.size() * z.weight_decay.size());
   // Tetris images are generated, so their count is whatever the config says (IDX files bound theirs).
   const double images = z.task == "tetris" ? 4.0 * 16 * 2 * static_cast<double>(z.task_train_size + z.task_val_size + z.task_test_size) : 0;
-  check_memory_estimate("zoo generation", {{"zoo.num_seeds (members of the grid)", members * 512}, {"zoo.task_train_size", images}});
+  check_memory_estimate("zoo generation", {{"zoo.num_seeds (members of the grid)", grid_members * 512}, {"zoo.task_train_size", images}});
   data::TaskData task = data::load_task(cfg.zoo);
   task.to(device);
   auto issues = check_zoo_architecture(cfg, task.input_shape, task.num_classes);
@@ -113,7 +113,7 @@ GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm) {
     for (auto d : l.out_shape) n *= static_cast<double>(d);
     widest = std::max(widest, n);
   }
-  const double population = std::min<double>(static_cast<double>(z.population_size), members);
+  const double population = std::min<double>(static_cast<double>(z.population_size), grid_members);
   check_memory_estimate("zoo generation", {{"zoo.population_size (members trained together)", population * arch.num_params() * 4.0 * 8},
                                            {"zoo.batch_size", population * z.batch_size * widest * 4.0 * 2 * arch.layers().size()},
                                            {"zoo.task_train_size", images}});

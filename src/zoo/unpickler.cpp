@@ -319,7 +319,12 @@ class Machine {
             "bad tensor size/stride");
       count *= size[d];
       check(count < (int64_t{1} << 40), at, "tensor too large");
-      if (size[d] > 0) last += (size[d] - 1) * stride[d];
+      // (size - 1) * stride of two 40-bit numbers can pass 64 bits and wrap: bound it by division.
+      if (size[d] > 0 && stride[d] > 0) {
+        check(size[d] - 1 <= ((int64_t{1} << 41) - last) / stride[d], at, "tensor (offset ", offset,
+              ") reaches past its storage of ", storage->tensor.numel(), " elements");
+        last += (size[d] - 1) * stride[d];
+      }
     }
     check(offset >= 0 && (count == 0 || last < numel), at, "tensor (offset ", offset, ") reaches past its storage of ", numel,
           " elements");

@@ -68,7 +68,8 @@ check "embed writes under the path" "[ $rc -eq 0 ] && ls \"\$evil/emb\"/*.npy >/
 check "probe exits 0" "[ $rc -eq 0 ]" || cat probe.log
 "$bin" baseline --zoo "$evil/zoo" --config "$evil/cfg/tiny.toml" --out "$evil/base.csv" > base.log 2>&1; rc=$?
 check "baseline writes under the path" "[ $rc -eq 0 ] && [ -s \"\$evil/base.csv\" ]" || cat base.log
-ckpt=$(ls -d "$evil/run/E_cD/checkpoints"/epoch_* | tail -1)
+ckpts=("$evil/run/E_cD/checkpoints"/epoch_*)
+ckpt="${ckpts[${#ckpts[@]}-1]}"
 "$bin" checkpoint info "$ckpt" > ckpt.log 2>&1; rc=$?
 check "checkpoint info exits 0" "[ $rc -eq 0 ]" || cat ckpt.log
 

@@ -117,7 +117,11 @@ class TrainTest : public ::testing::Test {
 // So under Adam the losses and the learned function (embeddings of the validation members)
 // are compared at 1e-5, and under SGD with momentum, where equal gradients give equal
 // parameters, every parameter is; there the contrastive loss (temperature 0.1 after batch
-// norm) magnifies the rounding of the parameters, so its losses are held to 1e-3.
+// norm) magnifies the rounding of the parameters, so its losses are held to 1e-3. Contrastive
+// only (gamma 1) at 3 ranks magnifies most: on an AVX-512 machine the losses agree to 6e-7 at
+// step 0 and 2e-5 through step 18, then the step-19 batch of 8 rows (3 + 3 + 2) turns that
+// into 9.4e-4 in the loss and 3.4e-4 in the parameters. A reduction bug shows from step 0 at
+// 1e-2 or more, so that case is held to 2e-3 (losses) and 1e-3 (parameters).
 TEST_F(TrainTest, RanksGiveTheSingleProcessLossesAndParameters) {
   for (const std::string optimizer : {"adam", "sgd"}) {
     for (double gamma : {0.0, 0.5, 1.0}) {
@@ -140,12 +144,12 @@ TEST_F(TrainTest, RanksGiveTheSingleProcessLossesAndParameters) {
       for (size_t s = 0; s < 20; ++s) {
         const double a = dp_result.step_losses[s].loss, b = ref_result.step_losses[s].loss;
         worst_loss = std::max(worst_loss, std::abs(a - b) / std::abs(b));
-        const double tol = optimizer == "adam" ? 1e-5 : 1e-3;
+        const double tol = optimizer == "adam" ? 1e-5 : gamma == 1.0 ? 2e-3 : 1e-3;
         EXPECT_LE(std::abs(a - b), tol * std::abs(b)) << "step " << s << ": " << a << " vs " << b;
         EXPECT_EQ(dp_result.step_losses[s].rows, ref_result.step_losses[s].rows);
       }
       const double rel = max_rel_diff(params_of(dp), params_of(ref));
-      if (optimizer == "sgd") EXPECT_LE(rel, 1e-5) << "parameters after 20 steps differ by " << rel;
+      if (optimizer == "sgd") EXPECT_LE(rel, gamma == 1.0 ? 1e-3 : 1e-5) << "parameters after 20 steps differ by " << rel;
       // The learned function: every rank embeds its validation rows with both models.
       auto z_dp = dp.embed("val"), z_ref = ref.embed_weights(dp.data().split("val").weights);
       const double zrel = (z_dp - z_ref).abs().max().item<double>() / z_ref.abs().max().item<double>();

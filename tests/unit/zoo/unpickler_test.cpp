@@ -14,16 +14,22 @@
 namespace hyperrep::zoo {
 namespace {
 
+using testing::data_error_of;
+
 std::string u32le(uint32_t v) {
   std::string b(4, '\0');
   for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
   return b;
 }
 std::string unicode(const std::string& s) { return "X" + u32le(static_cast<uint32_t>(s.size())) + s; }
-std::string binint(int32_t v) { return "J" + u32le(static_cast<uint32_t>(v)); }
+std::string binint(int64_t v) {  // LONG1 with 8 bytes: any int64
+  std::string b = "\x8a\x08";
+  for (int i = 0; i < 8; ++i) b += static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff);
+  return b;
+}
 
 // _rebuild_tensor_v2(storage 'key' of numel floats, offset 0, (size,), (stride,), False, OrderedDict())
-std::string tensor_pickle(const std::string& key, int32_t numel, int32_t size, int32_t stride) {
+std::string tensor_pickle(const std::string& key, int64_t numel, int64_t size, int64_t stride) {
   return "ctorch._utils\n_rebuild_tensor_v2\n(" + std::string("(") + unicode("storage") + "ctorch\nFloatStorage\n" + unicode(key) +
          unicode("cpu") + binint(numel) + "tQ" + binint(0) + "(" + binint(size) + "t(" + binint(stride) + "t\x89" +
          "ccollections\nOrderedDict\n)RtR";
@@ -65,6 +71,15 @@ TEST(Unpickler, ZeroStrideTensorIsRefusedBeforeAllocating) {
   EXPECT_NE(e.find("stride0.pkl"), std::string::npos) << e;
   EXPECT_EQ(stats.materialized_bytes, 0);
   EXPECT_LE(p.size(), 1024u);
+}
+
+TEST(Unpickler, StrideProductsThatWrapAreRefused) {
+  // (2^24) * 2^39 = 2^63 wraps to a negative "last element" that once passed the bounds check
+  // and then read far outside the storage.
+  const int64_t n = (int64_t{1} << 24) + 1;
+  const std::string p = dict_of({{"w", tensor_pickle("0", n, n, int64_t{1} << 39)}});
+  const std::string e = data_error_of([&] { unpickle(p, "wrap.pkl", kZeros); });
+  EXPECT_NE(e.find("reaches past its storage"), std::string::npos) << e;
 }
 
 TEST(Unpickler, RepeatedViewsOfOneStorageHaveABudget) {
