@@ -5,44 +5,7 @@
 set -u
 source "$(dirname "$0")/lib.bash"
 mkdir -p configs/sweeps
-cat > configs/tiny.toml <<'TOML'
-[run]
-name = "tiny"
-dir = "runs/tiny"
-device = "cpu"
-methods = ["E_cD"]
-[zoo]
-path = "zoos/tiny"
-task = "tetris"
-task_train_size = 200
-task_val_size = 50
-task_test_size = 100
-architecture = ["flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"]
-num_seeds = 10
-activation = ["tanh"]
-init = ["uniform"]
-optimizer = ["adam"]
-lr = [0.01]
-batch_size = 20
-epochs = 2
-keep_epochs = [0, 1, 2]
-population_size = 40
-[data]
-split = [0.6, 0.2, 0.2]
-[model]
-d_model = 16
-heads = 2
-blocks = 1
-d_ff = 32
-latent = 4
-projection_hidden = 16
-projection_out = 8
-[train]
-epochs = 2
-batch_size = 16
-[probe]
-targets = ["test_acc"]
-TOML
+tiny_config "runs/tiny" "zoos/tiny" > configs/tiny.toml
 cat > configs/sweeps/tiny_sweep.toml <<'TOML'
 [sweep]
 base = "../tiny.toml"
