@@ -1,7 +1,7 @@
 #include "zoo/torch_format.h"
 
-#include <unordered_map>
-#include <unordered_set>
+#include <map>
+#include <set>
 
 #include <caffe2/serialize/inline_container.h>
 
@@ -315,9 +315,9 @@ torch::Tensor flat_from_state_dict(const Architecture& arch, const NamedTensors&
   std::vector<std::string> missing, unexpected, mismatched;
   auto flat = torch::empty({arch.num_params()}, torch::kFloat);
   int64_t offset = 0;
-  std::unordered_map<std::string, const torch::Tensor*> by_key;  // the last of a repeated key, as torch does
+  std::map<std::string, const torch::Tensor*> by_key;  // the last of a repeated key; ordered: keys come from a file
   for (const auto& [k, t] : sd) by_key[k] = &t;
-  std::unordered_set<std::string> known;
+  std::set<std::string> known;
   for (const auto& [key, proto] : expected) {
     known.insert(key);
     const auto it = by_key.find(key);

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <map>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -28,7 +28,10 @@ struct PickleValue {
   std::string text;                   // string; global "module.name"
   std::vector<PickleValuePtr> items;  // tuple, list
   std::vector<std::pair<PickleValuePtr, PickleValuePtr>> entries;  // dict, in insertion order
-  std::unordered_map<std::string, size_t> key_index;  // dict: string key -> its entry (linear-time inserts)
+  // dict: string key -> its entry. An ordered map, not a hash table: keys come from the file, and
+  // an unkeyed hash lets a crafted file put every key in one bucket (quadratic again); the tree
+  // costs O(log n) comparisons per insert whatever the keys.
+  std::map<std::string, size_t> key_index;
   torch::Tensor tensor;               // storage (1-D, numel elements) or tensor
 
   PickleValue() = default;
@@ -54,14 +57,14 @@ using StorageLoader = std::function<torch::Tensor(c10::ScalarType dtype, const s
 
 // Work done by one unpickle, for tests that bound it by counts rather than time.
 struct UnpickleStats {
-  int64_t key_probes = 0;          // hash look-ups of dict keys (one per SETITEM of a string key)
+  int64_t key_probes = 0;          // look-ups of dict keys (one per SETITEM of a string key)
   int64_t storage_bytes = 0;       // bytes of the storages loaded
   int64_t materialized_bytes = 0;  // bytes of the tensors rebuilt from them
 };
 
 // Unpickles data (named `source` in errors). Storages with the same key are loaded once and
 // shared, as torch does; tensors are rebuilt from (storage, offset, size, stride) with bounds
-// checks and returned as contiguous copies. Time is linear in the input, and memory bounded by a
+// checks and returned as contiguous copies. Time is O(n log n) in the input, and memory bounded by a
 // small multiple of it: a tensor with more elements than its storage (zero or overlapping
 // strides) is refused before anything is allocated, and so are rebuilt tensors past
 // kMaxMaterializeFactor times the pickle and storage bytes (plus 1 MiB).
