@@ -294,6 +294,9 @@ std::vector<ConfigIssue> parse_config(const std::string& toml_text, const std::s
       issues.push_back({path, "--set", 0, "'" + shown + "' is not a single TOML value (" + e.what() + ")"});
     }
   }
+  // A config that generates a zoo and trains on it names the directory once: without its own
+  // data.zoo, training reads the zoo that zoo.path makes.
+  if (!out.origins.count("data.zoo")) out.data.zoo = out.zoo.path;
   for (const auto& s : sections()) {
     for (const auto& r : s.rules(out)) issues.push_back(config_issue(out, s.name + "." + r.key, r.message));
   }

@@ -73,7 +73,7 @@ void ZooConfig::describe(SectionSchema<ZooConfig>& s) {
 }
 
 void DataConfig::describe(SectionSchema<DataConfig>& s) {
-  s.field("zoo", &DataConfig::zoo, "Zoo directory the autoencoder trains on.").non_empty();
+  s.field("zoo", &DataConfig::zoo, "Zoo directory the autoencoder trains on; when a config does not set it, zoo.path.").non_empty();
   s.field("split", &DataConfig::split, "Train/val/test fractions of the members (by member, never by checkpoint).")
       .range(0, 1).check([](const ConfigValue& v) {
         const auto& f = std::get<std::vector<double>>(v);

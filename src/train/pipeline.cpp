@@ -63,7 +63,8 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
     return result;
   }
   if (cfg.data.zoo != cfg.zoo.path) {
-    spdlog::info("hyperrep run trains on the zoo it generates: data.zoo = zoo.path = {}", cfg.zoo.path);
+    spdlog::warn("the config names data.zoo = {}, but hyperrep run trains on the zoo it generates: zoo.path = {}",
+                 cfg.data.zoo, cfg.zoo.path);
     cfg.data.zoo = cfg.zoo.path;
   }
   if (comm.rank() == 0) make_dirs(dir);

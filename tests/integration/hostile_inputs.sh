@@ -58,6 +58,11 @@ check "d_model 2e6 refused, naming model.d_model" "[ $rc -eq 2 ] && grep -q 'com
 check "training runs" "[ $rc -eq 0 ]" || cat train.log
 last=run/checkpoints/epoch_0002
 
+# Without data.zoo, training reads the zoo that zoo.path names (the zoo `hyperrep run` makes).
+by_path=("${small[@]/data.zoo=zoo/zoo.path=zoo}")
+out=$("$bin" train "${by_path[@]}" --set run.dir=bypath --set train.epochs=1 2>&1); rc=$?
+check "data.zoo defaults to zoo.path" "[ $rc -eq 0 ] && grep -q 'zoo zoo: 12 members' <<<\"\$out\"" || echo "$out" | tail -5
+
 # A run is found from any directory: its zoo path is taken against the directory it ran in.
 mkdir -p elsewhere
 (cd elsewhere && "$bin" embed --run ../run --out emb >embed.log 2>&1); rc=$?

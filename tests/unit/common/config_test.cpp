@@ -218,5 +218,26 @@ TEST(Config, LayerGrammarIsOneParser) {
   }
 }
 
+// `hyperrep train --config configs/quickstart.toml` after `hyperrep run` trains on the zoo that
+// config made: data.zoo follows zoo.path unless the config (or --set) names its own.
+TEST(Config, DataZooDefaultsToZooPath) {
+  Config cfg;
+  ASSERT_TRUE(parse_config("[zoo]\npath = \"zoos/q\"\n", "t", {}, cfg).empty());
+  EXPECT_EQ(cfg.data.zoo, "zoos/q");
+  Config set;
+  ASSERT_TRUE(parse_config("", "t", {"zoo.path=zoos/s"}, set).empty());
+  EXPECT_EQ(set.data.zoo, "zoos/s");
+  Config own;
+  ASSERT_TRUE(parse_config("[zoo]\npath = \"zoos/q\"\n[data]\nzoo = \"zoos/other\"\n", "t", {}, own).empty());
+  EXPECT_EQ(own.data.zoo, "zoos/other");
+  Config over;
+  ASSERT_TRUE(parse_config("[zoo]\npath = \"zoos/q\"\n", "t", {"data.zoo=zoos/x"}, over).empty());
+  EXPECT_EQ(over.data.zoo, "zoos/x");
+  // What to_toml writes reads back to the same data.zoo.
+  Config back;
+  ASSERT_TRUE(parse_config(to_toml(cfg), "t", {}, back).empty());
+  EXPECT_EQ(back.data.zoo, "zoos/q");
+}
+
 }  // namespace
 }  // namespace hyperrep
