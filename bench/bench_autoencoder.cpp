@@ -65,12 +65,22 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
   auto w = (0.1 * torch::randn({batch, arch.num_params()})).to(dev);
   auto layer_var = torch::full({static_cast<int64_t>(arch.param_layers().size())}, 0.01, torch::TensorOptions().device(dev));
   const double gamma = 0.5;
+  const auto keys = torch::arange(batch, torch::kInt64) * 2;
 
   auto step = [&] {
     ae->zero_grad();
     if (bf16) set_cuda_bf16_autocast(true);
     auto [v1, v2] = aug.two_views(w, gen);
-    auto o1 = ae->forward_view(v1, gen), o2 = ae->forward_view(v2, gen);
+    // Keyed dropout, as the trainer runs it (model/keyed_dropout.h): masks hashed per sample.
+    model::AeOutput o1, o2;
+    {
+      model::DropoutKeys scope(0, 0, keys);
+      o1 = ae->forward_view(v1, gen);
+    }
+    {
+      model::DropoutKeys scope(0, 0, keys + 1);
+      o2 = ae->forward_view(v2, gen);
+    }
     auto recon = 0.5 * (model::reconstruction_loss(o1.recon, o1.target, o1.mask, o1.layer, layer_var, 1e-4) +
                         model::reconstruction_loss(o2.recon, o2.target, o2.mask, o2.layer, layer_var, 1e-4));
     auto contrast = model::nt_xent(ae->project(o1.z), ae->project(o2.z), 0.1);

@@ -101,7 +101,7 @@ NeuronAutoencoder::NeuronAutoencoder(const zoo::Architecture& arch, const Autoen
   register_block_stacks(encoder_, decoder_);
   bottleneck_ = register_module("bottleneck", torch::nn::Linear(d, opt.latent));
   decoder_input_ = register_module("decoder_input", torch::nn::Linear(opt.latent, t * d));
-  drop_ = register_module("drop", torch::nn::Dropout(opt.dropout));
+  drop_ = register_module("drop", KeyedDropout(opt.dropout));
   head = register_module("head", ProjectionHead(opt.latent, opt.projection_layers, opt.projection_hidden, opt.projection_out));
   std::vector<int64_t> ids;
   for (size_t i = 0; i < tok_.layers().size(); ++i) {

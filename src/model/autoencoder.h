@@ -96,7 +96,7 @@ class NeuronAutoencoder : public AutoencoderBase {
   torch::nn::ModuleList embed_{nullptr}, deembed_{nullptr}, encoder_{nullptr}, decoder_{nullptr};
   torch::Tensor compression_token_, encoder_positions_, decoder_positions_;
   torch::nn::Linear bottleneck_{nullptr}, decoder_input_{nullptr};
-  torch::nn::Dropout drop_{nullptr};
+  KeyedDropout drop_{nullptr};
 };
 
 class SequenceAutoencoder : public AutoencoderBase {
@@ -122,7 +122,7 @@ class SequenceAutoencoder : public AutoencoderBase {
   torch::nn::Embedding enc_global_{nullptr}, enc_layer_{nullptr}, enc_in_layer_{nullptr};
   torch::nn::Embedding dec_global_{nullptr}, dec_layer_{nullptr}, dec_in_layer_{nullptr};
   torch::nn::ModuleList encoder_{nullptr}, decoder_{nullptr};
-  torch::nn::Dropout drop_{nullptr};
+  KeyedDropout drop_{nullptr};
 };
 
 // The autoencoder of a config ([model] tokenizer picks the class).

@@ -19,7 +19,7 @@ SequenceAutoencoder::SequenceAutoencoder(const zoo::Architecture& arch, const Au
   dec_layer_ = register_module("dec_layer", torch::nn::Embedding(tok_.num_layers(), d));
   dec_in_layer_ = register_module("dec_in_layer", torch::nn::Embedding(tok_.max_in_layer(), d));
   deembed_ = register_module("deembed", torch::nn::Linear(d, tok_.token_size()));
-  drop_ = register_module("drop", torch::nn::Dropout(opt.dropout));
+  drop_ = register_module("drop", KeyedDropout(opt.dropout));
   head = register_module("head", ProjectionHead(opt.latent, opt.projection_layers, opt.projection_hidden, opt.projection_out));
 }
 

@@ -57,7 +57,7 @@ TransformerBlockImpl::TransformerBlockImpl(int64_t d_model, int64_t heads, int64
   norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})));
   ff1 = register_module("ff1", torch::nn::Linear(d_model, d_ff));
   ff2 = register_module("ff2", torch::nn::Linear(d_ff, d_model));
-  drop = register_module("drop", torch::nn::Dropout(dropout));
+  drop = register_module("drop", KeyedDropout(dropout));
 }
 
 torch::Tensor TransformerBlockImpl::forward(torch::Tensor x) {

@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "model/keyed_dropout.h"
+
 namespace hyperrep::model {
 
 enum class AttentionKind { kFused, kPlain };
@@ -35,7 +37,7 @@ class TransformerBlockImpl : public torch::nn::Module {
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   MultiHeadAttention attn{nullptr};
   torch::nn::Linear ff1{nullptr}, ff2{nullptr};
-  torch::nn::Dropout drop{nullptr};
+  KeyedDropout drop{nullptr};
 };
 TORCH_MODULE(TransformerBlock);
 

@@ -138,8 +138,20 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
   const double gamma = cfg_.loss.gamma;
   const bool bf16 = cfg_.train.precision == "bf16";  // checked at construction: CUDA only
   if (bf16) set_cuda_bf16_autocast(true);
-  auto out1 = model_->forward_view(v1, gen);
-  auto out2 = model_->forward_view(v2, gen);
+  // Dropout masks are keyed by global sample and view, as augmentation is by global batch, so no
+  // draw depends on which rank holds a row (model/keyed_dropout.h).
+  std::vector<int64_t> sample(local.size());
+  for (size_t j = 0; j < local.size(); ++j) sample[j] = 2 * batch[static_cast<size_t>(pos[j])];
+  auto keys = torch::tensor(sample, opts);
+  model::AeOutput out1, out2;
+  {
+    model::DropoutKeys scope(static_cast<uint64_t>(cfg_.train.seed), static_cast<uint64_t>(state_.global_step), keys);
+    out1 = model_->forward_view(v1, gen);
+  }
+  {
+    model::DropoutKeys scope(static_cast<uint64_t>(cfg_.train.seed), static_cast<uint64_t>(state_.global_step), keys + 1);
+    out2 = model_->forward_view(v2, gen);
+  }
   const double share = static_cast<double>(bl) / static_cast<double>(bg);
   torch::Tensor recon, contrast;
   if (gamma < 1) {

@@ -148,8 +148,8 @@ void Trainer::load_checkpoint(int64_t epoch) {
     at::Generator default_gen = at::detail::getDefaultCPUGenerator();
     default_gen.set_state(t);
   } else {
-    spdlog::warn("resuming at world size {} from a checkpoint saved at world size {}: the global batch ({}) and the "
-                 "sample order continue unchanged; dropout streams are reseeded",
+    spdlog::warn("resuming at world size {} from a checkpoint saved at world size {}: the global batch ({}), the "
+                 "sample order, augmentations and dropout masks (keyed by seed, step and sample) continue unchanged",
                  comm_.world_size(), saved.world_size, cfg_.train.batch_size);
     torch::manual_seed(static_cast<uint64_t>(cfg_.train.seed) + 7919u * static_cast<uint64_t>(comm_.rank() + saved.global_step));
   }
