@@ -168,23 +168,39 @@ TEST_F(TrainTest, RanksGiveTheSingleProcessLossesAndParameters) {
 // steps. Every random draw of a step is keyed by seed, step and global sample, so N ranks give
 // the single process's losses step by step. Dropout masks that followed each rank's generator
 // made the losses part at step 0 (quick start, 2 ranks: 3.327 vs 3.324 after one epoch).
+// configs/ae/tetris_seed.toml (the paper's Tetris-SEED autoencoder: d_model 256, temperature
+// 0.1, raw weights, dropout 0.1) runs the same check, but Adam there turns rounding into
+// divergence within a few steps (see the comment above RanksGiveTheSingleProcessLosses...): at
+// 2 and 3 ranks the losses agree within 7e-6 for steps 0-6, then 2.4e-5, 2e-4 and 1.75e-3 at
+// steps 7-9, embeddings within 2.2e-3. So that config is held to 1e-5 for its first 5 steps and
+// to 5e-3 (embeddings 1e-2) after; unkeyed masks miss by 0.1 from step 0.
 TEST_F(TrainTest, ShippedConfigWithDropoutGivesTheSingleProcessLosses) {
-  for (const char* method : {"E_cD", "E_C"}) {
-    SCOPED_TRACE(method);
+  struct Case {
+    std::string file, method;
+    size_t strict_steps;  // steps held to 1e-5; later ones to 5e-3
+    double embedding_tol;
+  };
+  const std::vector<Case> runs = {{"configs/quickstart.toml", "E_cD", 10, 1e-4},
+                                  {"configs/quickstart.toml", "E_C", 10, 1e-4},
+                                  {"configs/ae/tetris_seed.toml", "E_cD", 5, 1e-2}};
+  for (size_t run = 0; run < runs.size(); ++run) {
+    const auto& [file, method, strict_steps, embedding_tol] = runs[run];
+    SCOPED_TRACE(file + " " + method);
     std::vector<std::string> sets = {"data.zoo=" + zoo_, "run.device=cpu", "train.batch_size=16", "train.max_steps=10",
                                      "checkpoint.every_epochs=1000", "probe.every_epochs=0", "probe.targets=test_acc",
                                      "distributed.timeout_s=120"};
-    if (std::string(method) == "E_C") sets.push_back("loss.gamma=1.0");
-    Config cfg = load_config(std::string(HYPERREP_SOURCE_DIR) + "/configs/quickstart.toml", sets);
+    if (method == "E_C") sets.push_back("loss.gamma=1.0");
+    Config cfg = load_config(std::string(HYPERREP_SOURCE_DIR) + "/" + file, sets);
     ASSERT_DOUBLE_EQ(cfg.model.dropout, 0.1);
     ASSERT_GT(cfg.augment.erase_p, 0.0);
     ASSERT_TRUE(cfg.augment.permutation);
-    cfg.run.dir = run_dir(std::string("ship_") + method, false);
+    const std::string tag = std::to_string(run) + method;
+    cfg.run.dir = run_dir("ship_" + tag, false);
     Trainer dp(cfg, comm);
     const auto dp_result = dp.run(false);
     dist::LocalCommunicator local;
     auto ref_cfg = cfg;
-    ref_cfg.run.dir = run_dir(std::string("shipref_") + method, true);
+    ref_cfg.run.dir = run_dir("shipref_" + tag, true);
     Trainer ref(ref_cfg, local);
     const auto ref_result = ref.run(false);
     ASSERT_EQ(dp_result.step_losses.size(), 10u);
@@ -193,15 +209,15 @@ TEST_F(TrainTest, ShippedConfigWithDropoutGivesTheSingleProcessLosses) {
     for (size_t k = 0; k < 10; ++k) {
       const double a = dp_result.step_losses[k].loss, b = ref_result.step_losses[k].loss;
       worst = std::max(worst, std::abs(a - b) / std::abs(b));
-      EXPECT_LE(std::abs(a - b), 1e-5 * std::abs(b)) << "step " << k << ": " << a << " vs " << b;
+      EXPECT_LE(std::abs(a - b), (k < strict_steps ? 1e-5 : 5e-3) * std::abs(b)) << "step " << k << ": " << a << " vs " << b;
     }
     // The learned function after 10 steps: embeddings of the validation members.
     auto z_dp = dp.embed("val"), z_ref = ref.embed_weights(dp.data().split("val").weights);
     const double zrel = (z_dp - z_ref).abs().max().item<double>() / z_ref.abs().max().item<double>();
-    EXPECT_LE(zrel, 1e-4) << "embeddings after 10 steps differ by " << zrel;
+    EXPECT_LE(zrel, embedding_tol) << "embeddings after 10 steps differ by " << zrel;
     if (comm.rank() == 0) {
-      std::printf("[ shipped ] world %d, %s, dropout %.1f: max rel diff of losses %.3g (10 steps), embeddings %.3g\n",
-                  comm.world_size(), method, cfg.model.dropout, worst, zrel);
+      std::printf("[ shipped ] world %d, %s %s, dropout %.1f: max rel diff of losses %.3g (10 steps), embeddings %.3g\n",
+                  comm.world_size(), file.c_str(), method.c_str(), cfg.model.dropout, worst, zrel);
     }
   }
 }
