@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace hyperrep {
 
@@ -55,6 +56,15 @@ std::string concat(Args&&... args) {
   return os.str();
 }
 }  // namespace detail
+
+// The first `few` items joined by ", ", then ", ... (N in all)" when there are more: an error
+// about a file of 20k keys stays one readable line.
+inline std::string quote_few(const std::vector<std::string>& items, size_t few = 5) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < few; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > few) out += ", ... (" + std::to_string(items.size()) + " in all)";
+  return out;
+}
 
 }  // namespace hyperrep
 

@@ -7,8 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "common/error.h"
 
@@ -79,6 +77,15 @@ void append_line(const std::string& path, const std::string& line) {
   }
   ::fdatasync(fd);
   ::close(fd);
+}
+
+bool is_plain_file_name(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.size() > 255) return false;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '/' || u < 0x20 || u == 0x7f) return false;
+  }
+  return true;
 }
 
 static std::string file_kind(mode_t mode) {

@@ -43,6 +43,9 @@ FileDescriptor open_regular_file(const std::string& path, int64_t* size = nullpt
 // Reads a whole regular file (see open_regular_file); with max_bytes >= 0 a larger file is
 // refused before anything is read. Throws IoError naming the path.
 std::string read_file(const std::string& path, int64_t max_bytes = -1);
+// True for one file name that stays in its directory: not empty, ".", ".." or longer than 255
+// bytes, without '/' or control characters. For names that come from files (manifests, DONE).
+bool is_plain_file_name(const std::string& name);
 // Creates a directory and its parents; throws IoError on failure.
 void make_dirs(const std::string& path);
 // fsyncs a directory so that renames inside it survive a crash.

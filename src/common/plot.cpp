@@ -21,8 +21,7 @@ bool gnuplot_available(const std::string& gnuplot) { return !find_executable(gnu
 
 int run_gnuplot(const std::string& gnuplot, const std::string& dir, const std::string& script_name, const std::string& script,
                 const std::string& log) {
-  HYPERREP_CHECK(!script_name.empty() && script_name.find('/') == std::string::npos && script_name != "." && script_name != "..",
-                 InternalError, "run_gnuplot: '", script_name, "' is not a plain file name");
+  HYPERREP_CHECK(is_plain_file_name(script_name), InternalError, "run_gnuplot: '", script_name, "' is not a plain file name");
   write_file_atomic(dir + "/" + script_name, script);
   return run_process({gnuplot, script_name}, log.empty() ? "/dev/null" : log, dir);
 }

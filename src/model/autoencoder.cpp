@@ -163,6 +163,12 @@ double NeuronAutoencoder::forward_flops(int64_t batch) const {
   return f;
 }
 
+AeOutput forward_view_keyed(AutoencoderBase& ae, const torch::Tensor& w, torch::Generator& gen, uint64_t seed, uint64_t step,
+                            const torch::Tensor& samples) {
+  DropoutKeys scope(seed, step, samples);
+  return ae.forward_view(w, gen);
+}
+
 std::shared_ptr<AutoencoderBase> make_autoencoder(const Config& cfg) {
   auto arch = member_architecture(cfg);
   auto opt = AutoencoderOptions::from_config(cfg.model);

@@ -28,16 +28,6 @@ std::optional<int64_t> epoch_of(const std::string& name) {
   return std::stoll(name.substr(6));
 }
 
-// A file name DONE may list: one plain name inside the checkpoint directory, never a path.
-bool plain_file_name(const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name == kDone || name.size() > 255) return false;
-  for (char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '/' || u < 0x20 || u == 0x7f) return false;
-  }
-  return true;
-}
-
 // DONE: magic line, then "name size crc" per file. Anything else in it is a damaged marker.
 std::map<std::string, std::pair<uint64_t, uint32_t>> parse_done(const std::string& text, const std::string& where) {
   std::istringstream in(text);
@@ -55,7 +45,8 @@ std::map<std::string, std::pair<uint64_t, uint32_t>> parse_done(const std::strin
     uint32_t crc = 0;
     HYPERREP_CHECK(static_cast<bool>(fields >> name >> size >> crc) && !(fields >> extra), DataError, "checkpoint marker '", where,
                    "' line ", line_no, " is not 'name size crc32'");
-    HYPERREP_CHECK(plain_file_name(name), DataError, "checkpoint marker '", where, "' line ", line_no, " names '", name,
+    // One plain name inside the checkpoint directory, never a path.
+    HYPERREP_CHECK(is_plain_file_name(name) && name != kDone, DataError, "checkpoint marker '", where, "' line ", line_no, " names '", name,
                    "', not a file of the checkpoint directory");
     HYPERREP_CHECK(out.emplace(name, std::make_pair(size, crc)).second, DataError, "checkpoint marker '", where, "' lists '",
                    name, "' twice");

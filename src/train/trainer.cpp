@@ -142,16 +142,10 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
   // draw depends on which rank holds a row (model/keyed_dropout.h).
   std::vector<int64_t> sample(local.size());
   for (size_t j = 0; j < local.size(); ++j) sample[j] = 2 * batch[static_cast<size_t>(pos[j])];
-  auto keys = torch::tensor(sample, opts);
-  model::AeOutput out1, out2;
-  {
-    model::DropoutKeys scope(static_cast<uint64_t>(cfg_.train.seed), static_cast<uint64_t>(state_.global_step), keys);
-    out1 = model_->forward_view(v1, gen);
-  }
-  {
-    model::DropoutKeys scope(static_cast<uint64_t>(cfg_.train.seed), static_cast<uint64_t>(state_.global_step), keys + 1);
-    out2 = model_->forward_view(v2, gen);
-  }
+  const auto keys = torch::tensor(sample, opts);
+  const auto seed = static_cast<uint64_t>(cfg_.train.seed), step = static_cast<uint64_t>(state_.global_step);
+  auto out1 = model::forward_view_keyed(*model_, v1, gen, seed, step, keys);
+  auto out2 = model::forward_view_keyed(*model_, v2, gen, seed, step, keys + 1);
   const double share = static_cast<double>(bl) / static_cast<double>(bg);
   torch::Tensor recon, contrast;
   if (gamma < 1) {

@@ -220,14 +220,6 @@ PickleValuePtr read_torch_pickle(const std::string& path) {
   }
 }
 
-// A handful of items and how many more: an error about a 20k-key file stays one readable line.
-std::string quote_few(const std::vector<std::string>& items, size_t few) {
-  std::string out;
-  for (size_t i = 0; i < items.size() && i < few; ++i) out += (i ? ", " : "") + items[i];
-  if (items.size() > few) out += ", ... (" + std::to_string(items.size()) + " in all)";
-  return out;
-}
-
 torch::Tensor weight_values(const std::string& key, const torch::Tensor& t) {
   // One rule for every import path: weights are floating point (any width, read as float32); an
   // integer or bool tensor under a weight's key is not a network's weights and is refused.

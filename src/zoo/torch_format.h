@@ -36,9 +36,6 @@ void write_state_dict(const std::string& path, const NamedTensors& tensors);
 // or bool tensor (the one rule of both import paths below).
 torch::Tensor weight_values(const std::string& key, const torch::Tensor& t);
 
-// The first `few` items joined by ", ", then "... (N in all)" when there are more.
-std::string quote_few(const std::vector<std::string>& items, size_t few = 5);
-
 // Keys "<sequential_index>.weight" / ".bias" with weight_shape() / [out], in flat order.
 NamedTensors state_dict_from_flat(const Architecture& arch, const torch::Tensor& flat);
 

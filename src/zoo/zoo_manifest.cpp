@@ -109,9 +109,7 @@ std::string shards_dir(const std::string& dir) { return dir + "/shards"; }
 
 std::string manifest_to_string(const ZooManifest& m) {
   const std::string body = to_archive(m);
-  char line[64];
-  std::snprintf(line, sizeof line, "%s %08x\n", kManifestChecksumTag, crc32_bytes(body.data(), body.size()));
-  return body + line;
+  return body + kManifestChecksumTag + " " + crc32_hex(crc32_bytes(body.data(), body.size())) + "\n";
 }
 
 namespace {
@@ -119,9 +117,7 @@ namespace {
 // A path the manifest names must stay inside the zoo: `prefix` + one plain file name.
 bool plain_path(const std::string& path, const std::string& prefix) {
   if (path.compare(0, prefix.size(), prefix) != 0) return false;
-  const std::string name = path.substr(prefix.size());
-  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
-         name.find('\0') == std::string::npos;
+  return is_plain_file_name(path.substr(prefix.size()));
 }
 
 // Splits off and checks the checksum line; returns the archive text before it. A version-1
@@ -139,12 +135,7 @@ std::string checked_body(const std::string& text, const std::string& source, boo
   HYPERREP_CHECK(parsed, DataError, "manifest '", source, "': malformed checksum line (truncated or edited)");
   const uint32_t actual = crc32_bytes(body.data(), body.size());
   HYPERREP_CHECK(actual == stored, DataError, "manifest '", source, "' fails its checksum (stored ", rest.substr(0, 8),
-                 ", computed ", [&] {
-                   char b[16];
-                   std::snprintf(b, sizeof b, "%08x", actual);
-                   return std::string(b);
-                 }(),
-                 "): it was corrupted or edited; regenerate or re-import the zoo");
+                 ", computed ", crc32_hex(actual), "): it was corrupted or edited; regenerate or re-import the zoo");
   return body;
 }
 
@@ -245,6 +236,12 @@ uint32_t crc32_bytes(const void* data, size_t n, uint32_t crc) {
     n -= chunk;
   }
   return static_cast<uint32_t>(c);
+}
+
+std::string crc32_hex(uint32_t crc) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%08x", crc);
+  return b;
 }
 
 uint32_t crc32_file(const std::string& path, int64_t* bytes) {

@@ -72,6 +72,8 @@ std::string describe_header_diff(const ZooHeader& a, const ZooHeader& b);
 // CRC32 of a whole file, streamed (never mmap, so a file shrinking meanwhile cannot crash us).
 uint32_t crc32_file(const std::string& path, int64_t* bytes = nullptr);
 uint32_t crc32_bytes(const void* data, size_t n, uint32_t crc = 0);
+// A CRC32 as 8 lower-case hex digits (the manifest's checksum line, error messages).
+std::string crc32_hex(uint32_t crc);
 
 // Properties CSV: member, epoch, the numeric columns (header order, without member/epoch),
 // then the categorical columns. Numbers in shortest round-trip form; strings RFC 4180 quoted.

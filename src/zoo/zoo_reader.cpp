@@ -28,12 +28,6 @@ void check_file(const std::string& dir, const FileEntry& f) {
                  size < f.bytes ? " (truncated)" : " (extra bytes)");
 }
 
-std::string crc_hex(uint32_t crc) {
-  char b[16];
-  std::snprintf(b, sizeof b, "%08x", crc);
-  return b;
-}
-
 double parse_number(const std::string& s, const std::string& where) {
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
@@ -132,8 +126,8 @@ std::shared_ptr<ZooReader::Mapping> ZooReader::map_shard(int64_t shard) const {
   // shard's checksum is checked once, when it is first mapped, so no command trusts a shard
   // that no longer matches the manifest.
   const uint32_t crc = crc32_bytes(m->addr, m->len);
-  HYPERREP_CHECK(crc == f.crc32, DataError, "zoo file '", path, "' fails its checksum (CRC32 ", crc_hex(crc), ", the manifest records ",
-                 crc_hex(f.crc32), "): corrupted; `hyperrep zoo verify ", dir_, "` lists every bad file");
+  HYPERREP_CHECK(crc == f.crc32, DataError, "zoo file '", path, "' fails its checksum (CRC32 ", crc32_hex(crc), ", the manifest records ",
+                 crc32_hex(f.crc32), "): corrupted; `hyperrep zoo verify ", dir_, "` lists every bad file");
   slot = m;
   return slot;
 }

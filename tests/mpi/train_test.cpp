@@ -94,6 +94,13 @@ double max_rel_diff(const std::vector<torch::Tensor>& a, const std::vector<torch
   return num / den;
 }
 
+// Max difference of the validation members' embeddings by the two models (each rank embeds its
+// own rows with both), relative to the reference's largest entry.
+double embedding_rel_diff(Trainer& dp, Trainer& ref) {
+  auto z_dp = dp.embed("val"), z_ref = ref.embed_weights(dp.data().split("val").weights);
+  return (z_dp - z_ref).abs().max().item<double>() / z_ref.abs().max().item<double>();
+}
+
 class TrainTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -152,8 +159,7 @@ TEST_F(TrainTest, RanksGiveTheSingleProcessLossesAndParameters) {
       const double rel = max_rel_diff(params_of(dp), params_of(ref));
       if (optimizer == "sgd") EXPECT_LE(rel, gamma == 1.0 ? 1e-3 : 1e-5) << "parameters after 20 steps differ by " << rel;
       // The learned function: every rank embeds its validation rows with both models.
-      auto z_dp = dp.embed("val"), z_ref = ref.embed_weights(dp.data().split("val").weights);
-      const double zrel = (z_dp - z_ref).abs().max().item<double>() / z_ref.abs().max().item<double>();
+      const double zrel = embedding_rel_diff(dp, ref);
       if (optimizer == "adam") EXPECT_LE(zrel, 1e-5) << "embeddings after 20 steps differ by " << zrel;
       if (comm.rank() == 0) {
         std::printf("[ equivalence ] world %d, %s, gamma %.1f: max rel diff of losses %.3g (20 steps), parameters %.3g, "
@@ -212,8 +218,7 @@ TEST_F(TrainTest, ShippedConfigWithDropoutGivesTheSingleProcessLosses) {
       EXPECT_LE(std::abs(a - b), (k < strict_steps ? 1e-5 : 5e-3) * std::abs(b)) << "step " << k << ": " << a << " vs " << b;
     }
     // The learned function after 10 steps: embeddings of the validation members.
-    auto z_dp = dp.embed("val"), z_ref = ref.embed_weights(dp.data().split("val").weights);
-    const double zrel = (z_dp - z_ref).abs().max().item<double>() / z_ref.abs().max().item<double>();
+    const double zrel = embedding_rel_diff(dp, ref);
     EXPECT_LE(zrel, embedding_tol) << "embeddings after 10 steps differ by " << zrel;
     if (comm.rank() == 0) {
       std::printf("[ shipped ] world %d, %s %s, dropout %.1f: max rel diff of losses %.3g (10 steps), embeddings %.3g\n",

@@ -17,6 +17,13 @@ std::vector<ConfigIssue> parse(const std::string& text, const std::vector<std::s
   return parse_config(text, "test.toml", sets, cfg);
 }
 
+// Every issue as "source:line: key: message", one per line.
+std::string all_text(const std::vector<ConfigIssue>& issues) {
+  std::string all;
+  for (const auto& i : issues) all += i.str() + "\n";
+  return all;
+}
+
 TEST(Config, DefaultsAreValid) {
   Config cfg;
   EXPECT_TRUE(parse_config("", "<defaults>", {}, cfg).empty());
@@ -79,8 +86,7 @@ TEST(Config, ListElementsAreCheckedOneByOne) {
 TEST(Config, SectionRulesAndCustomChecks) {
   auto issues = parse("[model]\nd_model = 10\nheads = 4\n[data]\nsplit = [0.5, 0.5, 0.5]\n[zoo]\narchitecture = [\"conv(1,8)\"]\n");
   ASSERT_EQ(issues.size(), 3u);
-  std::string all;
-  for (auto& i : issues) all += i.str() + "\n";
+  const std::string all = all_text(issues);
   EXPECT_NE(all.find("data.split: fractions must sum to 1"), std::string::npos) << all;
   EXPECT_NE(all.find("zoo.architecture: bad layer 'conv(1,8)'"), std::string::npos) << all;
   EXPECT_NE(all.find("model.heads: must divide model.d_model"), std::string::npos) << all;
@@ -192,8 +198,7 @@ TEST(Config, DirectoryOrSpecialFileIsNotAConfig) {
 TEST(Config, CrossKeyRulesNameTheLine) {
   auto issues = parse("[run]\nname = \"x\"\n[model]\nd_model = 10\nheads = 4\n[augment]\nerase_max = 0.1\nerase_min = 0.2\n");
   ASSERT_EQ(issues.size(), 2u);
-  std::string all;
-  for (auto& i : issues) all += i.str() + "\n";
+  const std::string all = all_text(issues);
   EXPECT_NE(all.find("test.toml:5: model.heads: must divide model.d_model"), std::string::npos) << all;
   EXPECT_NE(all.find("test.toml:8: augment.erase_min: must not exceed augment.erase_max"), std::string::npos) << all;
   issues = parse("[model]\ntokenizer = \"padded\"\n", {"model.token_scale=true"});
