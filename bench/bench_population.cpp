@@ -16,8 +16,8 @@
 
 #include "bench/bench_common.h"
 #include "common/runtime.h"
-#include "data/image_data.h"
-#include "zoo/population.h"
+#include "tasks/image_data.h"
+#include "population/population.h"
 
 using namespace hyperrep;
 
@@ -42,7 +42,7 @@ torch::nn::Sequential conventional_model(const zoo::Architecture& arch) {
 
 // Member-epochs per second of one network trained the conventional way on one thread: an epoch of
 // Adam steps at batch `batch` over a shuffled training set, then loss and accuracy on each split.
-double conventional_rate(const zoo::Architecture& arch, const data::TaskData& task, int64_t batch, int epochs) {
+double conventional_rate(const zoo::Architecture& arch, const tasks::TaskData& task, int64_t batch, int epochs) {
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);
   torch::manual_seed(1);
@@ -88,12 +88,12 @@ int main(int argc, char** argv) {
   configure_threads(argc > 4 ? std::atoll(argv[4]) : 0, 1);
   std::printf("threads %d, device %s, fp32 GEMM %.1f GFLOP/s (1024^2)\n", torch::get_num_threads(), device.str().c_str(),
               bench::gemm_gflops());
-  auto task = data::load_idx_task(data::kFashionMnistDir, train_images, train_images / 4, train_images / 2, 42, "fashion_mnist");
+  auto task = tasks::load_idx_task(tasks::kFashionMnistDir, train_images, train_images / 4, train_images / 2, 42, "fashion_mnist");
   task.to(device);
   const std::vector<std::string> cnn_s = {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act",
                                           "conv(6,4,2)", "act", "flatten", "linear(36,20)", "act", "linear(20,10)"};
   auto arch = zoo::Architecture::parse(cnn_s, task.input_shape);
-  zoo::PopulationOptions opt;
+  population::PopulationOptions opt;
   opt.batch_size = 10;
   if (argc > 5) opt.chunk_members = std::atoll(argv[5]);
   std::printf("CNN-s (%lld params), batch 10, %lld train / %lld val / %lld test images, 1 epoch + evaluation per P, "
@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
       m.id = i, m.seed = i + 1, m.lr = 3e-4;
       members.push_back(m);
     }
-    zoo::Population pop(arch, members, opt, device);
+    population::Population pop(arch, members, opt, device);
     // P = 1 is short: repeat it so that the timing is not noise.
     const int reps = P == 1 ? 3 : 1;
     double train_s = 0.0, eval_s = 0.0;

@@ -5,11 +5,11 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/clock.h"
 #include "distributed/mpi_runtime.h"
 
 namespace hyperrep::dist {
 namespace {
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 }  // namespace
 
 Watchdog::Watchdog(int rank, double timeout_s, std::function<void(const std::string&)> on_timeout)

@@ -2,10 +2,10 @@
 #include <iostream>
 
 #include "common/config.h"
-#include "data/image_data.h"
+#include "tasks/image_data.h"
 #include "launch/args.h"
 #include "launch/commands.h"
-#include "zoo/generate.h"
+#include "population/generate.h"
 
 namespace hyperrep::cli {
 namespace {
@@ -21,9 +21,9 @@ constexpr const char* kUsage = R"(usage:
 // needs its files; where they are missing the check is skipped with a note, not failed (a config
 // that only trains on an existing zoo need not have them).
 void check_zoo_against_task(const Config& cfg) {
-  data::TaskData task;
+  tasks::TaskData task;
   try {
-    task = data::load_task(cfg.zoo);
+    task = tasks::load_task(cfg.zoo);
   } catch (const Error& e) {
     std::cerr << "note: zoo.architecture not checked against task '" << cfg.zoo.task << "': " << e.what() << "\n";
     return;

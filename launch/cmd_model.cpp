@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "common/config.h"
+#include "common/json.h"
 #include "common/logging.h"
 #include "launch/args.h"
 #include "launch/commands.h"
@@ -45,14 +46,15 @@ int cmd_model(Context& ctx) {
   if (ctx.mpi.rank() != 0) return 0;
   std::ostringstream os;
   if (args.has("--json")) {
-    os << "{\"tokenizer\": " << "\"" << json_escape(ae->tokenizer_name()) << "\"" << ", \"member_params\": " << arch.num_params()
-       << ", \"tokens_per_member\": " << ae->tokens_per_member() << ", \"token_dims\": [";
-    auto dims = ae->token_dims();
-    for (size_t i = 0; i < dims.size(); ++i) os << (i ? ", " : "") << dims[i];
-    os << "], \"parameters\": {";
-    for (size_t i = 0; i < order.size(); ++i) os << (i ? ", " : "") << "\"" << order[i] << "\": " << groups.at(order[i]);
-    os << "}, \"total\": " << ae->num_parameters(true) << ", \"total_without_head\": " << ae->num_parameters(false)
-       << ", \"forward_flops_per_member\": " << json_number(ae->forward_flops(1)) << "}\n";
+    JsonWriter w;
+    w.begin_object().key("tokenizer").value(ae->tokenizer_name()).key("member_params").value(arch.num_params());
+    w.key("tokens_per_member").value(ae->tokens_per_member()).key("token_dims").begin_array();
+    for (auto d : ae->token_dims()) w.value(d);
+    w.end_array().key("parameters").begin_object();
+    for (const auto& name : order) w.key(name).value(groups.at(name));
+    w.end_object().key("total").value(ae->num_parameters(true)).key("total_without_head").value(ae->num_parameters(false));
+    w.key("forward_flops_per_member").value(ae->forward_flops(1)).end_object();
+    os << w.str() << "\n";
   } else {
     os << "member: " << arch.num_params() << " parameters, " << arch.param_layers().size() << " conv/linear layers\n";
     os << "tokenizer: " << ae->tokenizer_name() << ", " << ae->tokens_per_member() << " tokens per member, token dims [";

@@ -11,13 +11,14 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "interop/npy.h"
 #include "common/logging.h"
 #include "common/runtime.h"
 #include "launch/args.h"
 #include "launch/commands.h"
 #include "train/evaluation.h"
 #include "train/trainer.h"
-#include "zoo/zoo_manifest.h"
+#include "store/manifest.h"
 
 namespace hyperrep::cli {
 namespace {
@@ -114,20 +115,20 @@ std::vector<torch::Tensor> embed_splits(train::Trainer& trainer) {
 
 // This rank's share of every member of the OOD zoo, embedded by the run's encoder.
 struct OodData {
-  std::unique_ptr<zoo::ZooReader> reader;
+  std::unique_ptr<store::ZooReader> reader;
   std::unique_ptr<data::ZooDataset> rows;
   probe::ProbeSplit split;
 };
 
 OodData embed_ood(const std::string& dir, LoadedRun& r) {
   OodData o;
-  o.reader = std::make_unique<zoo::ZooReader>(dir);
+  o.reader = std::make_unique<store::ZooReader>(dir);
   const auto& want = r.trainer->data().reader().header();
   const auto& have = o.reader->header();
   HYPERREP_CHECK(have.architecture == want.architecture && have.input_shape == want.input_shape &&
                      have.num_params == want.num_params,
                  UsageError, "OOD zoo ", dir, " has another architecture than the run's zoo ", r.cfg.data.zoo, ":\n",
-                 zoo::describe_header_diff(want, have));
+                 store::describe_header_diff(want, have));
   std::vector<int64_t> all(static_cast<size_t>(o.reader->num_members()));
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
   o.rows = std::make_unique<data::ZooDataset>(
@@ -149,13 +150,6 @@ torch::Tensor embed_row_by_row(train::Trainer& trainer, const std::string& split
   return torch::cat(rows, 0).to(torch::kFloat32).contiguous();
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
 // member and epoch lead every row; a zoo that also lists them as properties would repeat them.
 bool is_key_column(const std::string& name) { return name == "member" || name == "epoch"; }
 
@@ -167,7 +161,7 @@ std::string property_lines(const std::string& split, const data::ZooDataset& row
   for (int64_t i = 0; i < rows.size(); ++i) {
     out += split + "," + std::to_string(rows.member_ids()[i]) + "," + std::to_string(rows.epochs()[i]);
     for (size_t c = 0; c < rows.numeric_names().size(); ++c)
-      if (!is_key_column(rows.numeric_names()[c])) out += "," + zoo::format_double(acc[i][c]);
+      if (!is_key_column(rows.numeric_names()[c])) out += "," + format_double(acc[i][c]);
     for (const auto& name : rows.categorical_names()) out += "," + csv_field(rows.categorical(name)[i]);
     out += "\n";
   }
@@ -193,8 +187,8 @@ int cmd_probe(Context& ctx) {
   HYPERREP_CHECK(!results.empty(), ConfigError, "none of probe.targets is a property of the zoo ", r.cfg.data.zoo);
   if (r.comm->rank() == 0) {
     const std::string path = r.cfg.run.dir + "/probe_epoch_" + epoch_dir_name(r.epoch) + ".csv";
-    write_file_atomic(path, train::results_csv(results));
-    std::cout << train::results_table(results, {method});
+    write_file_atomic(path, probe::results_csv(results));
+    std::cout << probe::results_table(results, {method});
     if (ood) {
       for (const auto& res : results) {
         if (res.metric == "ood_r2") std::printf("ood %s: R^2 %.4f\n", res.target.c_str(), res.value);
@@ -253,7 +247,7 @@ int cmd_embed(Context& ctx) {
   }
   if (r.comm->rank() == 0) {
     make_dirs(out);
-    train::write_npy(out + "/embeddings.npy", torch::cat(ordered, 0));
+    interop::write_npy(out + "/embeddings.npy", torch::cat(ordered, 0));
     write_file_atomic(out + "/properties.csv", header + lines_out);
     std::cout << "wrote " << out << "/embeddings.npy and " << out << "/properties.csv ("
               << std::count(lines_out.begin(), lines_out.end(), '\n') << " rows, epoch " << r.epoch << ")\n";
@@ -279,9 +273,9 @@ int cmd_baseline(Context& ctx) {
   const auto results = train::probe_baselines(data, cfg, *comm);
   HYPERREP_CHECK(!results.empty(), ConfigError, "none of probe.targets is a property of the zoo ", zoo);
   if (comm->rank() == 0) {
-    std::cout << train::results_table(results, {"W", "s(W)"});
+    std::cout << probe::results_table(results, {"W", "s(W)"});
     if (auto path = args.value("--out")) {
-      write_file_atomic(*path, train::results_csv(results));
+      write_file_atomic(*path, probe::results_csv(results));
       std::cout << "wrote " << *path << "\n";
     }
   }

@@ -3,11 +3,12 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "common/runtime.h"
 #include "launch/args.h"
 #include "launch/commands.h"
-#include "train/pipeline.h"
+#include "pipeline/pipeline.h"
 
 namespace hyperrep::cli {
 
@@ -28,9 +29,9 @@ int cmd_run(Context& ctx) {
   configure_threads(cfg.run.threads, ctx.mpi.local_size());
   const bool cuda = resolve_device(cfg.run.device, ctx.mpi.local_rank()).is_cuda();
   auto comm = dist::make_communicator(cfg.distributed.backend, cuda, &ctx.mpi);
-  const auto t0 = std::chrono::steady_clock::now();
-  auto result = train::run_pipeline(cfg, *comm);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double t0 = now_s();
+  auto result = pipeline::run_pipeline(cfg, *comm);
+  const double seconds = now_s() - t0;
   if (result.interrupted) return 0;
   if (ctx.mpi.rank() == 0) {
     std::cout << "\n" << result.table << "\nreport: " << result.report << " (plots in " << cfg.run.dir << "/plots)\n";

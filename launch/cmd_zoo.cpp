@@ -8,7 +8,7 @@
 #include "launch/args.h"
 #include "launch/cmd_zoo_tools.h"
 #include "launch/commands.h"
-#include "zoo/generate.h"
+#include "population/generate.h"
 
 namespace hyperrep::cli {
 namespace {
@@ -39,7 +39,7 @@ int zoo_generate(Context& ctx, const std::vector<std::string>& rest) {
   const Config cfg = load_config_from(args);
   configure_threads(cfg.run.threads, ctx.mpi.local_size());
   auto comm = dist::make_communicator("auto", &ctx.mpi);
-  zoo::generate_zoo(cfg, *comm);
+  population::generate_zoo(cfg, *comm);
   return 0;
 }
 

@@ -10,12 +10,14 @@
 #include <sstream>
 
 #include "common/config.h"
+#include "common/json.h"
 #include "data/zoo_dataset.h"
 #include "launch/args.h"
 #include "zoo/architecture.h"
-#include "zoo/modelzoo_import.h"
-#include "zoo/torch_format.h"
-#include "zoo/zoo_reader.h"
+#include "interop/modelzoo_import.h"
+#include "interop/torch_format.h"
+#include "store/reader.h"
+#include "store/summary.h"
 
 namespace hyperrep::cli {
 
@@ -35,36 +37,10 @@ const char* const kZooToolsUsage = R"(  info ZOO [--json] [--config FILE] [--set
 
 namespace {
 
-std::string json_str(const std::string& s) {
-  std::ostringstream os;
-  os << '"';
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') os << '\\' << c;
-    else if (c == '\n') os << "\\n";
-    else if (c < 0x20) os << "\\u" << std::hex << std::setw(4) << std::setfill('0') << int(c) << std::dec;
-    else os << c;
-  }
-  return os.str() + '"';
-}
-
-std::string json_num(double v) { return std::isfinite(v) ? zoo::format_double(v) : "null"; }
-
-template <typename T, typename F>
-std::string json_list(const std::vector<T>& v, F&& f) {
-  std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + f(v[i]);
-  return out + "]";
-}
-
 std::string only_zoo(const Args& args, const char* verb, const char* usage) {
   HYPERREP_CHECK(args.positional().size() == 1, UsageError, "zoo ", verb, " takes exactly one ZOO directory\nusage:\n", usage);
   return args.positional()[0];
 }
-
-struct Range {
-  double min = std::numeric_limits<double>::infinity(), max = -std::numeric_limits<double>::infinity();
-  int64_t non_finite = 0;
-};
 
 }  // namespace
 
@@ -74,78 +50,72 @@ int zoo_info(Context& ctx, const std::vector<std::string>& rest) {
   const std::string dir = only_zoo(args, "info", kZooToolsUsage);
   const Config cfg = load_config_from(args);
   if (ctx.mpi.rank() != 0) return 0;
-  const zoo::ZooReader reader(dir);
-  const zoo::ZooHeader& h = reader.header();
-  const zoo::PropertyTable& props = reader.properties();
+  const store::ZooReader reader(dir);
+  const store::ZooHeader& h = reader.header();
+  const store::PropertyTable& props = reader.properties();
   const data::MemberSplit split = data::split_members(reader.num_members(), cfg.data.split, cfg.data.split_seed);
 
-  int64_t min_rows = std::numeric_limits<int64_t>::max(), max_rows = 0, min_epoch = min_rows, max_epoch = -1, bytes = 0;
-  for (const auto& m : reader.manifest().members) {
-    min_rows = std::min(min_rows, m.rows()), max_rows = std::max(max_rows, m.rows());
-    min_epoch = std::min(min_epoch, m.epochs.front()), max_epoch = std::max(max_epoch, m.epochs.back());
-  }
-  for (const auto& s : reader.manifest().shards) bytes += s.bytes;
-  std::vector<Range> ranges(props.numeric_names.size());
-  for (const auto& row : props.numeric) {
-    for (size_t c = 0; c < row.size(); ++c) {
-      if (!std::isfinite(row[c])) {
-        ++ranges[c].non_finite;
-        continue;
-      }
-      ranges[c].min = std::min(ranges[c].min, row[c]), ranges[c].max = std::max(ranges[c].max, row[c]);
-    }
-  }
-  // Categorical properties belong to the member: count members, from each member's first row.
-  std::vector<std::map<std::string, int64_t>> categories(props.categorical_names.size());
-  for (int64_t m = 0; m < reader.num_members(); ++m) {
-    const auto& row = props.categorical[static_cast<size_t>(reader.global_row(m))];
-    for (size_t c = 0; c < row.size(); ++c) ++categories[c][row[c]];
-  }
+  const store::ZooSummary sum = store::summarize_zoo(reader);
+  const auto& ranges = sum.numeric;
+  const auto& categories = sum.categories;
   const std::string hash = reader.content_hash();
 
   if (args.has("--json")) {
-    std::ostringstream os;
-    os << "{\n  \"zoo\": " << json_str(dir) << ",\n  \"task\": " << json_str(h.task)
-       << ",\n  \"members\": " << reader.num_members() << ",\n  \"checkpoints\": " << reader.num_checkpoints()
-       << ",\n  \"checkpoints_per_member\": [" << min_rows << ", " << max_rows << "],\n  \"epochs\": [" << min_epoch << ", "
-       << max_epoch << "],\n  \"parameters_per_member\": " << h.num_params
-       << ",\n  \"architecture\": " << json_list(h.architecture, json_str)
-       << ",\n  \"input_shape\": " << json_list(h.input_shape, [](int64_t v) { return std::to_string(v); })
-       << ",\n  \"shards\": " << reader.manifest().shards.size() << ",\n  \"shard_bytes\": " << bytes
-       << ",\n  \"split\": {\"fractions\": " << json_list(cfg.data.split, json_num) << ", \"seed\": " << cfg.data.split_seed
-       << ", \"train\": " << split.train.size() << ", \"val\": " << split.val.size() << ", \"test\": " << split.test.size()
-       << "},\n  \"numeric\": {";
+    JsonWriter w(/*pretty=*/true);
+    auto list = [&w](const auto& values) {
+      w.begin_array();
+      for (const auto& v : values) w.value(v);
+      w.end_array();
+    };
+    w.begin_object().key("zoo").value(dir).key("task").value(h.task);
+    w.key("members").value(reader.num_members()).key("checkpoints").value(reader.num_checkpoints());
+    w.key("checkpoints_per_member").begin_array().value(sum.min_rows).value(sum.max_rows).end_array();
+    w.key("epochs").begin_array().value(sum.min_epoch).value(sum.max_epoch).end_array();
+    w.key("parameters_per_member").value(h.num_params);
+    w.key("architecture");
+    list(h.architecture);
+    w.key("input_shape");
+    list(h.input_shape);
+    w.key("shards").value(static_cast<int64_t>(reader.manifest().shards.size())).key("shard_bytes").value(sum.shard_bytes);
+    w.key("split").begin_object().key("fractions");
+    list(cfg.data.split);
+    w.key("seed").value(static_cast<int64_t>(cfg.data.split_seed));
+    w.key("train").value(static_cast<int64_t>(split.train.size())).key("val").value(static_cast<int64_t>(split.val.size()));
+    w.key("test").value(static_cast<int64_t>(split.test.size())).end_object();
+    w.key("numeric").begin_object();
     for (size_t c = 0; c < ranges.size(); ++c) {
-      os << (c ? ", " : "") << "\n    " << json_str(props.numeric_names[c]) << ": {\"min\": " << json_num(ranges[c].min)
-         << ", \"max\": " << json_num(ranges[c].max) << ", \"non_finite\": " << ranges[c].non_finite << "}";
+      w.key(props.numeric_names[c]).begin_object();
+      // No finite value: min and max are null (min > max marks it).
+      if (ranges[c].min <= ranges[c].max) w.key("min").value(ranges[c].min).key("max").value(ranges[c].max);
+      else w.key("min").null().key("max").null();
+      w.key("non_finite").value(ranges[c].non_finite).end_object();
     }
-    os << "\n  },\n  \"categorical\": {";
+    w.end_object().key("categorical").begin_object();
     for (size_t c = 0; c < categories.size(); ++c) {
-      os << (c ? ", " : "") << "\n    " << json_str(props.categorical_names[c]) << ": {";
-      size_t k = 0;
-      for (const auto& [value, count] : categories[c]) os << (k++ ? ", " : "") << json_str(value) << ": " << count;
-      os << "}";
+      w.key(props.categorical_names[c]).begin_object();
+      for (const auto& [value, count] : categories[c]) w.key(value).value(count);
+      w.end_object();
     }
-    os << "\n  },\n  \"content_hash\": " << json_str(hash) << "\n}\n";
-    std::cout << os.str();
+    w.end_object().key("content_hash").value(hash).end_object();
+    std::cout << w.str() << "\n";
     return 0;
   }
   std::ostringstream os;
   os << "zoo           " << dir << "\ntask          " << h.task << "\nmembers       " << reader.num_members()
-     << "\ncheckpoints   " << reader.num_checkpoints() << " (" << min_rows;
-  if (max_rows != min_rows) os << ".." << max_rows;
-  os << " per member, epochs " << min_epoch << ".." << max_epoch << ")\nparameters    " << h.num_params
+     << "\ncheckpoints   " << reader.num_checkpoints() << " (" << sum.min_rows;
+  if (sum.max_rows != sum.min_rows) os << ".." << sum.max_rows;
+  os << " per member, epochs " << sum.min_epoch << ".." << sum.max_epoch << ")\nparameters    " << h.num_params
      << " per member\narchitecture  ";
   for (size_t i = 0; i < h.architecture.size(); ++i) os << (i ? ", " : "") << h.architecture[i];
   os << "  (input";
   for (auto d : h.input_shape) os << " " << d;
-  os << ")\nshards        " << reader.manifest().shards.size() << " (" << bytes << " bytes)\nsplit         train "
+  os << ")\nshards        " << reader.manifest().shards.size() << " (" << sum.shard_bytes << " bytes)\nsplit         train "
      << split.train.size() << ", val " << split.val.size() << ", test " << split.test.size() << " members (fractions "
      << cfg.data.split[0] << "/" << cfg.data.split[1] << "/" << cfg.data.split[2] << ", seed " << cfg.data.split_seed << ")\n";
   os << "numeric properties (min .. max over checkpoints)\n";
   for (size_t c = 0; c < ranges.size(); ++c) {
     os << "  " << std::left << std::setw(14) << props.numeric_names[c] << std::right;
-    if (ranges[c].min <= ranges[c].max) os << zoo::format_double(ranges[c].min) << " .. " << zoo::format_double(ranges[c].max);
+    if (ranges[c].min <= ranges[c].max) os << format_double(ranges[c].min) << " .. " << format_double(ranges[c].max);
     else os << "-";
     if (ranges[c].non_finite) os << "  (" << ranges[c].non_finite << " non-finite)";
     os << "\n";
@@ -167,10 +137,10 @@ int zoo_verify(Context& ctx, const std::vector<std::string>& rest) {
   if (args.help()) return std::cout << "usage:\n" << kZooToolsUsage, 0;
   const std::string dir = only_zoo(args, "verify", kZooToolsUsage);
   if (ctx.mpi.rank() != 0) return 0;
-  const zoo::VerifyReport report = zoo::verify_zoo(dir);
+  const store::VerifyReport report = store::verify_zoo(dir);
   for (const auto& f : report.files) std::cout << (f.ok ? "ok   " : "BAD  ") << f.path << (f.ok ? "" : ": " + f.problem) << "\n";
   if (report.ok()) {
-    zoo::ZooReader(dir).properties();  // checksums can match while the CSV disagrees with the index
+    store::ZooReader(dir).properties();  // checksums can match while the CSV disagrees with the index
     std::cout << "zoo " << dir << ": " << report.files.size() << " files, every checksum matches\n";
     return 0;
   }
@@ -190,11 +160,11 @@ int zoo_export(Context& ctx, const std::vector<std::string>& rest) {
   const int64_t epoch = args.int_or("--epoch", -1);
   const std::string out = args.required("--out");
   if (ctx.mpi.rank() != 0) return 0;
-  const zoo::ZooReader reader(dir);
+  const store::ZooReader reader(dir);
   const auto arch = zoo::Architecture::parse(reader.header().architecture, reader.header().input_shape);
   const torch::Tensor flat = reader.row(member, epoch);
-  const zoo::NamedTensors sd = zoo::state_dict_from_flat(arch, flat);
-  zoo::write_state_dict(out, sd);
+  const interop::NamedTensors sd = interop::state_dict_from_flat(arch, flat);
+  interop::write_state_dict(out, sd);
   std::cout << "wrote " << out << ": member " << member << ", epoch " << epoch << "\n";
   for (const auto& [key, t] : sd) std::cout << "  " << key << " " << t.sizes() << "\n";
   return 0;
@@ -222,15 +192,15 @@ int zoo_import(Context& ctx, const std::vector<std::string>& rest) {
     shape = cfg.zoo.task == "tetris" ? std::vector<int64_t>{1, 4, 4} : std::vector<int64_t>{1, 28, 28};
   }
   if (ctx.mpi.rank() != 0) return 0;
-  const zoo::ImportedZoo imported = zoo::import_modelzoo(src, cfg.zoo.architecture, shape);
+  const interop::ImportedZoo imported = interop::import_modelzoo(src, cfg.zoo.architecture, shape);
   HYPERREP_CHECK(!imported.members.empty(), DataError, "no model folders in '", src, "'");
-  zoo::ZooWriter writer(out, imported.header, 0);
+  store::ZooWriter writer(out, imported.header, 0);
   for (const auto& m : imported.members) {
     if (!writer.has_member(m.member)) writer.write_member(m);
   }
   dist::LocalCommunicator local;
   writer.finalize(local, static_cast<int64_t>(imported.members.size()));
-  const zoo::ZooReader reader(out);
+  const store::ZooReader reader(out);
   std::cout << "imported " << reader.num_members() << " members, " << reader.num_checkpoints() << " checkpoints from " << src
             << " into " << out << " (content hash " << reader.content_hash() << ")\n";
   return 0;

@@ -9,7 +9,7 @@ pkgs=(
   libopenmpi-dev openmpi-bin
   libboost-serialization-dev
   libtomlplusplus-dev libspdlog-dev libfmt-dev
-  libgtest-dev zlib1g-dev
+  libgtest-dev zlib1g-dev rapidjson-dev
   dataset-fashion-mnist gnuplot-nox
 )
 

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "common/fs.h"
+#include "common/hash.h"
 
 namespace hyperrep {
 namespace {
@@ -342,18 +343,16 @@ std::string to_toml(const Config& c, bool with_docs) {
 
 std::string science_hash(const Config& c) {
   // FNV-1a 64 over "section.key=value\n" of every hashed field.
-  uint64_t h = 1469598103934665603ULL;
+  Fnv64 h;
   for (const auto& s : sections()) {
     const void* sec = access_const(s, c);
     for (const auto& f : s.fields) {
       if (!f.hashed) continue;
       const std::string line = s.name + "." + f.name + "=" + format_value(f.get(sec)) + "\n";
-      for (unsigned char ch : line) { h ^= ch; h *= 1099511628211ULL; }
+      h.add(line);
     }
   }
-  std::ostringstream os;
-  os << std::hex << std::setw(16) << std::setfill('0') << h;
-  return os.str();
+  return h.hex();
 }
 
 std::vector<std::string> science_diff(const Config& a, const Config& b) {

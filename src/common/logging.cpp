@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "common/fs.h"
+#include "common/json.h"
 
 namespace hyperrep {
 namespace {
@@ -39,47 +40,14 @@ void add_log_file(const std::string& path) {
 
 int log_rank() { return g_rank; }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
-
 void MetricsWriter::write(const std::map<std::string, double>& values, const std::map<std::string, std::string>& tags) const {
   if (rank_ != 0 || path_.empty()) return;
-  std::string line = "{";
-  bool first = true;
-  for (const auto& [k, v] : tags) {
-    line += (first ? "\"" : ", \"") + json_escape(k) + "\": \"" + json_escape(v) + "\"";
-    first = false;
-  }
-  for (const auto& [k, v] : values) {
-    line += (first ? "\"" : ", \"") + json_escape(k) + "\": " + json_number(v);
-    first = false;
-  }
-  append_line(path_, line + "}");
+  JsonWriter line;
+  line.begin_object();
+  for (const auto& [k, v] : tags) line.key(k).value(v);
+  for (const auto& [k, v] : values) line.key(k).value(v);
+  line.end_object();
+  append_line(path_, line.str());
 }
 
 }  // namespace hyperrep

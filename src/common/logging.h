@@ -27,9 +27,4 @@ class MetricsWriter {
   int rank_ = 0;
 };
 
-// Escapes a string for a JSON document.
-std::string json_escape(const std::string& s);
-// Formats a double for JSON (non-finite values become null).
-std::string json_number(double v);
-
 }  // namespace hyperrep

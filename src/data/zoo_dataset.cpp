@@ -35,12 +35,12 @@ MemberSplit split_members(int64_t n, const std::vector<double>& f, int64_t seed)
 
 ZooFilter ZooFilter::from_config(const DataConfig& data) { return ZooFilter{data.max_abs_weight, data.epochs}; }
 
-ZooDataset::ZooDataset(const zoo::ZooReader& reader, std::vector<int64_t> members, const ZooFilter& filter)
+ZooDataset::ZooDataset(const store::ZooReader& reader, std::vector<int64_t> members, const ZooFilter& filter)
     : members_(std::move(members)) {
   std::sort(members_.begin(), members_.end());
   HYPERREP_CHECK(std::adjacent_find(members_.begin(), members_.end()) == members_.end(), DataError,
                  "zoo dataset: a member is requested twice");
-  const zoo::PropertyTable& props = reader.properties();
+  const store::PropertyTable& props = reader.properties();
   const std::set<int64_t> wanted_epochs(filter.epochs.begin(), filter.epochs.end());
   numeric_names_ = reader.header().numeric_properties;
   if (std::find(numeric_names_.begin(), numeric_names_.end(), "epoch") == numeric_names_.end()) numeric_names_.push_back("epoch");
@@ -104,7 +104,7 @@ const std::vector<std::string>& ZooDataset::categorical(const std::string& name)
   return it->second;
 }
 
-std::vector<int64_t> block_sizes_of(const zoo::ZooHeader& header) {
+std::vector<int64_t> block_sizes_of(const store::ZooHeader& header) {
   const auto arch = zoo::Architecture::parse(header.architecture, header.input_shape);
   HYPERREP_CHECK(arch.num_params() == header.num_params, DataError, "zoo header: architecture has ", arch.num_params(),
                  " parameters, the header says ", header.num_params);

@@ -12,7 +12,7 @@
 
 #include "common/config_sections.h"
 #include "distributed/communicator.h"
-#include "zoo/zoo_reader.h"
+#include "store/reader.h"
 
 namespace hyperrep::data {
 
@@ -35,7 +35,7 @@ class ZooDataset {
  public:
   // Reads only the given members' rows (the reader maps only their shards), applies the
   // filter (non-finite rows are always dropped) and copies what is kept into memory.
-  ZooDataset(const zoo::ZooReader& reader, std::vector<int64_t> members, const ZooFilter& filter);
+  ZooDataset(const store::ZooReader& reader, std::vector<int64_t> members, const ZooFilter& filter);
 
   int64_t size() const { return static_cast<int64_t>(member_.size()); }
   int64_t num_params() const { return weights_.size(1); }
@@ -64,7 +64,7 @@ class ZooDataset {
 };
 
 // Sizes of the parameter blocks (weight, bias, ...) of the zoo's architecture, in flat order.
-std::vector<int64_t> block_sizes_of(const zoo::ZooHeader& header);
+std::vector<int64_t> block_sizes_of(const store::ZooHeader& header);
 
 // Mean and std of every parameter block over a set of rows (the training split), population
 // (biased) estimate. Built from per-block sum, sum of squares and count in float64, which

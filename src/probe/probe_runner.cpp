@@ -4,11 +4,14 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "common/config_sections.h"
+#include "common/csv.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "distributed/communicator.h"
 #include "probe/metrics.h"
 #include "probe/ridge_probe.h"
@@ -85,20 +88,6 @@ torch::Tensor label_indices(const ProbeSplit& s, const std::string& target, cons
     p[i] = it != vocab.end() && *it == labels[i] ? it - vocab.begin() : -1;  // -1: unseen, never predicted
   }
   return out;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
-std::string csv_number(double v) {
-  if (std::isnan(v)) return "nan";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
 }
 
 }  // namespace
@@ -215,9 +204,49 @@ std::vector<std::string> to_csv_rows(const std::vector<ProbeResult>& results, in
   std::vector<std::string> rows;
   for (const auto& r : results) {
     rows.push_back(std::to_string(epoch) + "," + csv_field(r.target) + "," + csv_field(r.method) + "," + csv_field(r.metric) +
-                   "," + csv_number(r.value) + "," + csv_number(r.lambda));
+                   "," + format_double(r.value) + "," + format_double(r.lambda));
   }
   return rows;
+}
+
+std::string results_csv(const std::vector<ProbeResult>& results) {
+  std::string out = "target,method,metric,value,lambda\n";
+  for (const auto& r : results) {
+    out += csv_field(r.target) + "," + csv_field(r.method) + "," + csv_field(r.metric) + "," + format_double(r.value) + "," +
+           format_double(r.lambda) + "\n";
+  }
+  return out;
+}
+
+std::string results_table(const std::vector<ProbeResult>& results, const std::vector<std::string>& methods) {
+  std::vector<std::pair<std::string, std::string>> rows;  // (target, metric) in first-seen order
+  std::map<std::pair<std::string, std::string>, std::map<std::string, double>> cell;
+  for (const auto& r : results) {
+    auto key = std::make_pair(r.target, r.metric);
+    if (!cell.count(key)) rows.push_back(key);
+    cell[key][r.method] = r.value;
+  }
+  std::string out = "| target | metric |";
+  for (const auto& m : methods) out += " " + m + " |";
+  out += "\n|---|---|";
+  for (size_t i = 0; i < methods.size(); ++i) out += "---:|";
+  out += "\n";
+  char buf[32];
+  for (const auto& key : rows) {
+    out += "| " + key.first + " | " + key.second + " |";
+    for (const auto& m : methods) {
+      auto it = cell[key].find(m);
+      if (it == cell[key].end()) out += " - |";
+      else {
+        // R^2 and accuracy in percent as in the paper's tables; tau as is.
+        const bool percent = key.second != "tau" && key.second != "ood_tau";
+        std::snprintf(buf, sizeof buf, percent ? " %.1f |" : " %.3f |", percent ? 100 * it->second : it->second);
+        out += buf;
+      }
+    }
+    out += "\n";
+  }
+  return out;
 }
 
 }  // namespace hyperrep::probe

@@ -63,5 +63,10 @@ std::vector<ProbeResult> run_probes(const std::string& method, const ProbeSplit&
 // classifier, which pandas reads as NaN.
 std::string probes_csv_header();
 std::vector<std::string> to_csv_rows(const std::vector<ProbeResult>& results, int64_t epoch);
+// RUN/results.csv: target,method,metric,value,lambda, a line per result.
+std::string results_csv(const std::vector<ProbeResult>& results);
+// A markdown table: one row per target and metric, one column per method in `methods` order;
+// R^2 and accuracy in percent as in the paper's tables, Kendall's tau as is.
+std::string results_table(const std::vector<ProbeResult>& results, const std::vector<std::string>& methods);
 
 }  // namespace hyperrep::probe

@@ -27,8 +27,4 @@ std::string collected_markdown(const Sweep& sweep, const Collected& c);
 // Writes OUT/results.csv and OUT/results.md.
 void write_collected(const Sweep& sweep, const Collected& c);
 
-// RFC 4180 fields: split one line, quote one field when needed.
-std::vector<std::string> parse_csv_line(const std::string& line);
-std::string csv_field(const std::string& s);
-
 }  // namespace hyperrep::sweep

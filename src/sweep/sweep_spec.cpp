@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/fs.h"
+#include "common/hash.h"
 
 namespace hyperrep::sweep {
 namespace {
@@ -32,11 +33,9 @@ bool is_rule_issue(const ConfigIssue& i, const std::string& source) { return i.s
 const std::set<std::string> kDerivedKeys = {"run.name", "run.dir", "zoo.path", "data.zoo"};
 
 std::string short_hash(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) { h ^= c; h *= 1099511628211ULL; }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08llx", static_cast<unsigned long long>(h & 0xffffffffULL));
-  return buf;
+  Fnv64 h;
+  h.add(s);
+  return h.hex().substr(8);  // the low 32 bits
 }
 
 // Joins "key=value" parts; names stay below common file-name limits (255 bytes).

@@ -1,7 +1,6 @@
 #include "train/checkpoint.h"
 
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -10,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/hash.h"
 #include "common/logging.h"
 
 namespace hyperrep::train {
@@ -59,17 +59,6 @@ void write_synced(const std::string& path, const std::string& bytes) { write_fil
 
 }  // namespace
 
-uint32_t crc32_of(const std::string& bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  size_t off = 0;
-  while (off < bytes.size()) {
-    const auto n = static_cast<uInt>(std::min<size_t>(bytes.size() - off, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + off), n);
-    off += n;
-  }
-  return static_cast<uint32_t>(crc);
-}
-
 CheckpointManager::CheckpointManager(std::string run_dir, int64_t keep_last, int64_t keep_every)
     : root_(std::move(run_dir) + "/checkpoints"), keep_last_(keep_last), keep_every_(keep_every) {}
 
@@ -91,7 +80,7 @@ void CheckpointManager::save(dist::Communicator& comm, int64_t epoch, const Chec
     for (const auto& [name, bytes] : files) {
       HYPERREP_CHECK(name != kDone && name.find('/') == std::string::npos, InternalError, "bad checkpoint file name ", name);
       write_synced(tmp_dir + "/" + name, bytes);
-      done += name + " " + std::to_string(bytes.size()) + " " + std::to_string(crc32_of(bytes)) + "\n";
+      done += name + " " + std::to_string(bytes.size()) + " " + std::to_string(crc32_bytes(bytes)) + "\n";
     }
     write_synced(tmp_dir + "/" + kDone, done);
     fsync_dir(tmp_dir);
@@ -121,7 +110,7 @@ void CheckpointManager::update_file(int64_t epoch, const std::string& name, cons
   const std::string dir = dir_for(epoch);
   auto entries = parse_done(read_file(dir + "/" + kDone, kMaxDoneBytes), dir + "/" + kDone);
   write_synced(dir + "/" + name, bytes);
-  entries[name] = {bytes.size(), crc32_of(bytes)};
+  entries[name] = {bytes.size(), crc32_bytes(bytes)};
   std::string done = std::string(kDoneMagic) + "\n";
   for (const auto& [n, e] : entries) done += n + " " + std::to_string(e.first) + " " + std::to_string(e.second) + "\n";
   write_synced(dir + "/" + kDone, done);
@@ -173,14 +162,14 @@ CheckpointFiles CheckpointManager::load_dir(const std::string& dir) {
         bytes = read_file(path);
       } catch (const Error&) {
       }
-      if (bytes.size() == expect.first && crc32_of(bytes) == expect.second) files[name] = std::move(bytes);
+      if (bytes.size() == expect.first && crc32_bytes(bytes) == expect.second) files[name] = std::move(bytes);
       else spdlog::warn("checkpoint file '{}' does not match its DONE entry; ignored", path);
       continue;
     }
     std::string bytes = read_file(path);
     HYPERREP_CHECK(bytes.size() == expect.first, DataError, "checkpoint file '", path, "' has ", bytes.size(),
                    " bytes, DONE recorded ", expect.first, " (truncated or replaced)");
-    HYPERREP_CHECK(crc32_of(bytes) == expect.second, DataError, "checkpoint file '", path, "' fails its checksum (corrupt)");
+    HYPERREP_CHECK(crc32_bytes(bytes) == expect.second, DataError, "checkpoint file '", path, "' fails its checksum (corrupt)");
     files[name] = std::move(bytes);
   }
   return files;

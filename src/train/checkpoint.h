@@ -45,7 +45,4 @@ class CheckpointManager {
   int64_t keep_every_;
 };
 
-// CRC-32 of bytes (zlib), as written into DONE.
-uint32_t crc32_of(const std::string& bytes);
-
 }  // namespace hyperrep::train

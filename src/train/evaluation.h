@@ -25,12 +25,4 @@ std::vector<probe::ProbeResult> probe_features(const std::string& method, const 
 // Baselines through the same probes: W (raw flat weights) and s(W) (per-layer statistics).
 std::vector<probe::ProbeResult> probe_baselines(const TrainData& data, const Config& cfg, dist::Communicator& comm);
 
-// results.csv: target,method,metric,value,lambda.
-std::string results_csv(const std::vector<probe::ProbeResult>& results);
-// A markdown table: one row per target and metric, one column per method in `methods` order.
-std::string results_table(const std::vector<probe::ProbeResult>& results, const std::vector<std::string>& methods);
-
-// Writes a float32 matrix as a .npy file (format 1.0) that numpy.load reads.
-void write_npy(const std::string& path, const torch::Tensor& matrix);
-
 }  // namespace hyperrep::train

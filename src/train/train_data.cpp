@@ -29,7 +29,7 @@ std::string pack_keys(const data::ZooDataset& d) {
 
 }  // namespace
 
-void check_config_against_zoo(const Config& cfg, const zoo::ZooReader& reader) {
+void check_config_against_zoo(const Config& cfg, const store::ZooReader& reader) {
   std::vector<ConfigIssue> issues;
   const auto& h = reader.header();
   std::set<int64_t> stored;
@@ -59,7 +59,7 @@ void check_config_against_zoo(const Config& cfg, const zoo::ZooReader& reader) {
 }
 
 TrainData::TrainData(const Config& cfg, dist::Communicator& comm) {
-  reader_ = std::make_unique<zoo::ZooReader>(cfg.data.zoo);
+  reader_ = std::make_unique<store::ZooReader>(cfg.data.zoo);
   const auto& header = reader_->header();
   arch_ = zoo::Architecture::parse(header.architecture, header.input_shape);
   check_config_against_zoo(cfg, *reader_);

@@ -16,7 +16,7 @@
 #include "data/zoo_dataset.h"
 #include "distributed/communicator.h"
 #include "zoo/architecture.h"
-#include "zoo/zoo_reader.h"
+#include "store/reader.h"
 
 namespace hyperrep::train {
 
@@ -29,14 +29,14 @@ struct ShardedSplit {
 // stored by some member, every probe.targets entry a config names is a property of the zoo
 // (default targets the zoo lacks are skipped with a warning). Throws ConfigErrors naming the
 // key, its line and what the zoo has.
-void check_config_against_zoo(const Config& cfg, const zoo::ZooReader& reader);
+void check_config_against_zoo(const Config& cfg, const store::ZooReader& reader);
 
 class TrainData {
  public:
   // Collective. Reads only this rank's members.
   TrainData(const Config& cfg, dist::Communicator& comm);
 
-  const zoo::ZooReader& reader() const { return *reader_; }
+  const store::ZooReader& reader() const { return *reader_; }
   const zoo::Architecture& architecture() const { return arch_; }
   const ShardedSplit& split(const std::string& name) const;  // "train", "val", "test"
   // Training rows over all ranks, in (member, epoch) order: global row id -> local row or -1.
@@ -51,7 +51,7 @@ class TrainData {
   const data::MemberSplit& members() const { return members_; }
 
  private:
-  std::unique_ptr<zoo::ZooReader> reader_;
+  std::unique_ptr<store::ZooReader> reader_;
   zoo::Architecture arch_;
   data::MemberSplit members_;
   ShardedSplit train_, val_, test_;

@@ -10,7 +10,9 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/clock.h"
 #include "common/fs.h"
+#include "common/json.h"
 #include "common/logging.h"
 #include "distributed/watchdog.h"
 #include "probe/probe_runner.h"
@@ -23,7 +25,6 @@
 namespace hyperrep::train {
 namespace {
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 std::string serialize_module(const std::function<void(torch::serialize::OutputArchive&)>& fill) {
   torch::serialize::OutputArchive ar;
@@ -46,14 +47,13 @@ void deserialize_module(const std::string& bytes, const std::string& where,
 }
 
 std::string probes_json(const std::vector<probe::ProbeResult>& results, int64_t epoch) {
-  std::string out = "{\"epoch\": " + std::to_string(epoch) + ", \"results\": [";
-  for (size_t i = 0; i < results.size(); ++i) {
-    const auto& r = results[i];
-    out += std::string(i ? ", " : "") + "{\"target\": \"" + json_escape(r.target) + "\", \"method\": \"" +
-           json_escape(r.method) + "\", \"metric\": \"" + r.metric + "\", \"value\": " + json_number(r.value) +
-           ", \"val_value\": " + json_number(r.val_value) + ", \"lambda\": " + json_number(r.lambda) + "}";
+  JsonWriter w;
+  w.begin_object().key("epoch").value(epoch).key("results").begin_array();
+  for (const auto& r : results) {
+    w.begin_object().key("target").value(r.target).key("method").value(r.method).key("metric").value(r.metric);
+    w.key("value").value(r.value).key("val_value").value(r.val_value).key("lambda").value(r.lambda).end_object();
   }
-  return out + "]}";
+  return w.end_array().end_object().str();
 }
 
 // Fault injection for the robustness tests: HYPERREP_FAULT="hang:RANK:STEP" makes that rank

@@ -146,4 +146,20 @@ torch::Tensor functional_forward(const Architecture& arch, const std::string& ac
   return h;
 }
 
+std::vector<ConfigIssue> check_zoo_architecture(const Config& cfg, const std::vector<int64_t>& input_shape,
+                                                int64_t num_classes) {
+  std::vector<ConfigIssue> issues;
+  try {
+    const Architecture arch = Architecture::parse(cfg.zoo.architecture, input_shape);
+    if (arch.num_classes() != num_classes) {
+      issues.push_back(config_issue(cfg, "zoo.architecture",
+                                    "the last layer has " + std::to_string(arch.num_classes()) + " outputs, task '" +
+                                        cfg.zoo.task + "' has " + std::to_string(num_classes) + " classes"));
+    }
+  } catch (const ConfigError& e) {
+    issues.push_back(config_issue(cfg, "zoo.architecture", e.what()));
+  }
+  return issues;
+}
+
 }  // namespace hyperrep::zoo

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "common/config.h"
+
 namespace hyperrep::zoo {
 
 enum class LayerKind { kConv, kLinear, kMaxPool, kAvgPool, kAct, kFlatten, kDropout };
@@ -68,5 +70,11 @@ torch::Tensor apply_activation(const torch::Tensor& x, const std::string& activa
 // dropout layers are the identity (evaluation). Returns logits [N, classes].
 torch::Tensor functional_forward(const Architecture& arch, const std::string& activation,
                                  const torch::Tensor& flat_weights, const torch::Tensor& x);
+
+// The [zoo] section against its task (per-sample input shape, class count): the layers parse,
+// shapes fit layer by layer, and the last layer has one output per class. Each issue is placed
+// at the zoo.architecture line. The one check behind `config check` and `zoo generate`.
+std::vector<ConfigIssue> check_zoo_architecture(const Config& cfg, const std::vector<int64_t>& input_shape,
+                                                int64_t num_classes);
 
 }  // namespace hyperrep::zoo

@@ -96,7 +96,9 @@ TEST_F(DistTraining, SynchronizerStrategiesGiveTheFullBatchGradient) {
       opt.strategy = strategy;
       opt.op = ReduceOp::kSum;
       GradientSynchronizer sync(comm, net->parameters(), opt);
-      if (strategy == SyncStrategy::kBucketed) EXPECT_GT(sync.num_buckets(), 2u);
+      if (strategy == SyncStrategy::kBucketed) {
+        EXPECT_GT(sync.num_buckets(), 2u);
+      }
       sync.broadcast_parameters(0);
       torch::manual_seed(100);
       auto reference = std::make_shared<Net>();  // rank 0's initialisation

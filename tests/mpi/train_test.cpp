@@ -10,7 +10,7 @@
 #include "distributed/mpi_communicator.h"
 #include "tests/mpi/mpi_env.h"
 #include "train/trainer.h"
-#include "zoo/zoo_store.h"
+#include "store/store.h"
 
 namespace hyperrep::train {
 namespace {
@@ -20,17 +20,17 @@ namespace fs = std::filesystem;
 std::string make_zoo(dist::Communicator& comm, const std::string& root) {
   const std::string dir = root + "/zoo";
   if (comm.rank() == 0) {
-    zoo::ZooHeader h;
+    store::ZooHeader h;
     h.architecture = {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"};
     h.input_shape = {1, 4, 4};
     h.num_params = 100;
     h.task = "tetris";
     h.numeric_properties = {"test_acc", "epoch"};
     h.categorical_properties = {"activation"};
-    zoo::ZooWriter writer(dir, h, 0);
+    store::ZooWriter writer(dir, h, 0);
     auto gen = at::detail::createCPUGenerator(7);
     for (int64_t m = 0; m < 24; ++m) {
-      zoo::MemberRecord r;
+      store::MemberRecord r;
       r.member = m;
       r.epochs = {0, 1, 2, 3};
       auto base = torch::randn({1, 100}, gen) * 0.5;
@@ -157,10 +157,14 @@ TEST_F(TrainTest, RanksGiveTheSingleProcessLossesAndParameters) {
         EXPECT_EQ(dp_result.step_losses[s].rows, ref_result.step_losses[s].rows);
       }
       const double rel = max_rel_diff(params_of(dp), params_of(ref));
-      if (optimizer == "sgd") EXPECT_LE(rel, gamma == 1.0 ? 1e-3 : 1e-5) << "parameters after 20 steps differ by " << rel;
+      if (optimizer == "sgd") {
+        EXPECT_LE(rel, gamma == 1.0 ? 1e-3 : 1e-5) << "parameters after 20 steps differ by " << rel;
+      }
       // The learned function: every rank embeds its validation rows with both models.
       const double zrel = embedding_rel_diff(dp, ref);
-      if (optimizer == "adam") EXPECT_LE(zrel, 1e-5) << "embeddings after 20 steps differ by " << zrel;
+      if (optimizer == "adam") {
+        EXPECT_LE(zrel, 1e-5) << "embeddings after 20 steps differ by " << zrel;
+      }
       if (comm.rank() == 0) {
         std::printf("[ equivalence ] world %d, %s, gamma %.1f: max rel diff of losses %.3g (20 steps), parameters %.3g, "
                     "embeddings %.3g\n", comm.world_size(), optimizer.c_str(), gamma, worst_loss, rel, zrel);

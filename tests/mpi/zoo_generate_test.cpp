@@ -7,12 +7,12 @@
 
 #include "distributed/communicator.h"
 #include "tests/mpi/mpi_env.h"
-#include "zoo/generate.h"
-#include "zoo/population.h"
-#include "zoo/zoo_reader.h"
+#include "population/generate.h"
+#include "population/population.h"
+#include "store/reader.h"
 #include "zoo/zoo_spec.h"
 
-namespace hyperrep::zoo {
+namespace hyperrep::population {
 namespace {
 
 Config small_zoo(const std::string& path) {
@@ -48,7 +48,7 @@ class ZooGenerate : public ::testing::Test {
 };
 
 void expect_same_zoo(const std::string& a, const std::string& b) {
-  ZooReader ra(a), rb(b);
+  store::ZooReader ra(a), rb(b);
   ASSERT_EQ(ra.num_members(), 12);
   ASSERT_EQ(rb.num_members(), 12);
   EXPECT_EQ(ra.content_hash(), rb.content_hash());
@@ -70,10 +70,10 @@ TEST_F(ZooGenerate, RanksProduceTheZooOfOneProcess) {
     ok = ::testing::Test::HasFailure() ? 0 : 1;
     // The stored weights are the trained ones: member 7 retrained alone gives the same rows.
     auto cfg = small_zoo("");
-    auto task = data::load_task(cfg.zoo);
-    auto arch = Architecture::parse(cfg.zoo.architecture, task.input_shape);
-    auto rec = train_population(arch, {expand_grid(cfg.zoo)[7]}, population_options(cfg.zoo), task, torch::kCPU);
-    EXPECT_TRUE(torch::allclose(ZooReader(root + "/world").weights(7), rec[0].weights, 1e-5, 1e-6));
+    auto task = tasks::load_task(cfg.zoo);
+    auto arch = zoo::Architecture::parse(cfg.zoo.architecture, task.input_shape);
+    auto rec = train_population(arch, {zoo::expand_grid(cfg.zoo)[7]}, population_options(cfg.zoo), task, torch::kCPU);
+    EXPECT_TRUE(torch::allclose(store::ZooReader(root + "/world").weights(7), rec[0].weights, 1e-5, 1e-6));
   }
   EXPECT_EQ(comm->all_reduce_int(ok, dist::ReduceOp::kMin), 1);
 }
@@ -81,13 +81,13 @@ TEST_F(ZooGenerate, RanksProduceTheZooOfOneProcess) {
 TEST_F(ZooGenerate, RestartAfterKillEndsWithTheSameZoo) {
   // A "killed" run: each rank stored the first member of its first population, nothing else.
   const auto cfg = small_zoo(root + "/resumed");
-  const auto members = expand_grid(cfg.zoo);
-  const auto pops = group_populations(members, cfg.zoo.population_size);
-  const auto mine = populations_of_rank(pops.size(), comm->rank(), comm->world_size());
+  const auto members = zoo::expand_grid(cfg.zoo);
+  const auto pops = zoo::group_populations(members, cfg.zoo.population_size);
+  const auto mine = zoo::populations_of_rank(pops.size(), comm->rank(), comm->world_size());
   {
-    auto task = data::load_task(cfg.zoo);
-    auto arch = Architecture::parse(cfg.zoo.architecture, task.input_shape);
-    ZooWriter writer(cfg.zoo.path, make_zoo_header(cfg, arch, task.name), comm->rank());
+    auto task = tasks::load_task(cfg.zoo);
+    auto arch = zoo::Architecture::parse(cfg.zoo.architecture, task.input_shape);
+    store::ZooWriter writer(cfg.zoo.path, make_zoo_header(cfg, arch, task.name), comm->rank());
     if (!mine.empty()) {
       auto rec = train_population(arch, {members[pops[mine[0]][0]]}, population_options(cfg.zoo), task, torch::kCPU);
       writer.write_member(rec[0]);
@@ -108,4 +108,4 @@ TEST_F(ZooGenerate, RestartAfterKillEndsWithTheSameZoo) {
 }
 
 }  // namespace
-}  // namespace hyperrep::zoo
+}  // namespace hyperrep::population

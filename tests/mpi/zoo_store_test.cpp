@@ -10,13 +10,13 @@
 #include "data/zoo_dataset.h"
 #include "distributed/mpi_communicator.h"
 #include "tests/mpi/mpi_env.h"
-#include "tests/unit/zoo/zoo_store_fixture.h"
-#include "zoo/zoo_reader.h"
+#include "tests/support/zoo_store_fixture.h"
+#include "store/reader.h"
 
-namespace hyperrep::zoo {
+namespace hyperrep::store {
 namespace {
 
-using namespace hyperrep::zoo::testing;
+using namespace hyperrep::testing;
 
 // A scratch directory made by rank 0 and known to every rank; removed by rank 0 at the end.
 class SharedDir {
@@ -99,4 +99,4 @@ TEST(MpiZooStore, StandardizerFromRankSlicesEqualsWholeSplit) {
 }
 
 }  // namespace
-}  // namespace hyperrep::zoo
+}  // namespace hyperrep::store

@@ -10,7 +10,7 @@
 #include <set>
 
 #include "data/augment.h"
-#include "data/image_data.h"
+#include "tasks/image_data.h"
 #include "data/permutation.h"
 #include "zoo/architecture.h"
 
@@ -52,14 +52,14 @@ void expect_same_logits(const zoo::Architecture& arch, const torch::Tensor& x, i
 }
 
 TEST(PermutationPool, CnnSKeepsLogitsOnFashionMnist) {
-  if (!std::filesystem::exists(kFashionMnistDir)) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  auto task = load_idx_task(kFashionMnistDir, 0, 10000, 2000, 42);
+  if (!std::filesystem::exists(tasks::kFashionMnistDir)) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  auto task = tasks::load_idx_task(tasks::kFashionMnistDir, 0, 10000, 2000, 42);
   auto arch = zoo::Architecture::parse(kCnnS, {1, 28, 28});
   expect_same_logits(arch, task.test.x, 200);
 }
 
 TEST(PermutationPool, TetrisMlpKeepsLogitsOnTetrisData) {
-  auto task = make_tetris_task(200, 50, 500, 0.1, 42);
+  auto task = tasks::make_tetris_task(200, 50, 500, 0.1, 42);
   auto arch = zoo::Architecture::parse(kTetris, {1, 4, 4});
   expect_same_logits(arch, task.test.x, 25000);
 }

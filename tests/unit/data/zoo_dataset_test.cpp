@@ -6,12 +6,12 @@
 
 #include "common/error.h"
 #include "data/zoo_dataset.h"
-#include "tests/unit/zoo/zoo_store_fixture.h"
+#include "tests/support/zoo_store_fixture.h"
 
 namespace hyperrep::data {
 namespace {
 
-using namespace hyperrep::zoo::testing;
+using namespace hyperrep::testing;
 
 TEST(ZooSplit, DisjointCoveringDeterministicAndSized) {
   const MemberSplit s = split_members(100, {0.7, 0.15, 0.15}, 42);
@@ -45,9 +45,9 @@ class ZooDatasetTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir = tmp.zoo();
-    zoo::ZooWriter w(dir, small_header(), 0);
+    store::ZooWriter w(dir, small_header(), 0);
     for (int64_t m = 0; m < 5; ++m) {
-      zoo::MemberRecord r = make_record(m);
+      store::MemberRecord r = make_record(m);
       if (m == 2) r.weights[1][4] = std::nanf("");                     // member 2, epoch 2
       if (m == 3) r.weights[0][0] = -std::numeric_limits<float>::infinity();  // member 3, epoch 0
       if (m == 1) r.weights[1][9] = -7.0f;                              // member 1, epoch 5
@@ -61,7 +61,7 @@ class ZooDatasetTest : public ::testing::Test {
 };
 
 TEST_F(ZooDatasetTest, FiltersDropExactlyTheBadRows) {
-  zoo::ZooReader reader(dir);
+  store::ZooReader reader(dir);
   ZooDataset all(reader, {0, 1, 2, 3, 4}, ZooFilter{5.0, {}});
   EXPECT_EQ(all.dropped_nonfinite(), 2);
   EXPECT_EQ(all.dropped_large(), 1);
@@ -92,7 +92,7 @@ TEST_F(ZooDatasetTest, FiltersDropExactlyTheBadRows) {
 }
 
 TEST_F(ZooDatasetTest, ReadsOnlyTheRequestedMembers) {
-  zoo::ZooReader reader(dir);
+  store::ZooReader reader(dir);
   ZooDataset part(reader, {4, 0}, ZooFilter::from_config(DataConfig{}));
   EXPECT_EQ(part.members(), (std::vector<int64_t>{0, 4}));
   EXPECT_EQ(part.member_ids(), (std::vector<int64_t>{0, 0, 0, 4, 4, 4}));

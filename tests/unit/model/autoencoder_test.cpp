@@ -116,7 +116,9 @@ TEST(NeuronAutoencoder, TokenScaleStaysFiniteOnAnErasedMember) {
   EXPECT_TRUE(torch::isfinite(z).all().item<bool>());
   z.sum().backward();
   for (const auto& p : ae.named_parameters()) {
-    if (p.value().grad().defined()) EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << p.key();
+    if (p.value().grad().defined()) {
+      EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << p.key();
+    }
   }
 }
 
@@ -152,7 +154,9 @@ TEST(Attention, PlainMatchesTorchMultiheadAttention) {
 TEST(Attention, ModesResolve) {
   EXPECT_EQ(resolve_attention("plain"), AttentionKind::kPlain);
   EXPECT_EQ(resolve_attention("auto"), fused_attention_available() ? AttentionKind::kFused : AttentionKind::kPlain);
-  if (!fused_attention_available()) EXPECT_THROW(resolve_attention("fused"), ConfigError);
+  if (!fused_attention_available()) {
+    EXPECT_THROW(resolve_attention("fused"), ConfigError);
+  }
 }
 
 TEST(SequenceAutoencoder, WindowsAndMeanEmbedding) {

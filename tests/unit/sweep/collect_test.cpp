@@ -49,12 +49,5 @@ TEST_F(SweepTest, CollectRejectsMalformedResults) {
   EXPECT_THROW(collect(s), DataError);
 }
 
-TEST(Csv, QuotedFieldsRoundTrip) {
-  EXPECT_EQ(parse_csv_line(R"(a,"b, c","say ""hi""",)"), (std::vector<std::string>{"a", "b, c", "say \"hi\"", ""}));
-  EXPECT_EQ(csv_field("b, c"), "\"b, c\"");
-  EXPECT_EQ(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-  EXPECT_EQ(csv_field("plain"), "plain");
-}
-
 }  // namespace
 }  // namespace hyperrep::sweep::testing

@@ -4,7 +4,7 @@
 
 #include "common/error.h"
 #include "zoo/architecture.h"
-#include "zoo/generate.h"
+#include "population/generate.h"
 
 namespace hyperrep::zoo {
 namespace {

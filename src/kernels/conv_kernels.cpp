@@ -1,0 +1,344 @@
+#include "kernels/conv_kernels.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "common/error.h"
+#include "kernels/vector_math.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HYPERREP_DIRECT_CONV 1
+#else
+#define HYPERREP_DIRECT_CONV 0
+#endif
+
+namespace hyperrep::kernels {
+
+#if HYPERREP_DIRECT_CONV
+namespace {
+
+// The library is built for baseline x86-64: the kernels are compiled for AVX2 + FMA on their own
+// and chosen at run time. Vector values never cross into code compiled without AVX.
+#define HYPERREP_AVX2_FMA __attribute__((target("avx2,fma")))
+
+constexpr int kMaxVectors = 3;   // an output block is at most 24 floats wide
+constexpr int kMaxChannels = 4;  // and covers at most 4 output channels
+
+HYPERREP_AVX2_FMA inline __m256i lane_mask(int lanes) {  // lanes [0, lanes) set, lanes in 1..8
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+HYPERREP_AVX2_FMA inline float hsum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+// Where one output block reads and writes.
+struct Block {
+  const float* x;      // input plane of channel 0 at the block's (row, first column)
+  int64_t xs_channel;  // input channel stride
+  int64_t W;           // input row stride
+  const float* w;      // weights [C, k, k] of the block's first output channel
+  int64_t ckk;         // output channel stride of w
+  int64_t C, k;
+  const float* bias;   // of the block's first output channel, or null
+  float* y;            // output plane of the first channel at (row, first column)
+  int64_t ys;          // output channel stride
+  int64_t Wo;          // output row stride
+  int tail;            // lanes of the last vector (1..8)
+};
+
+// OB output channels x RB output rows x NV vectors of 8 columns (the last one masked to b.tail
+// lanes), accumulated in registers over C x k x k taps: each input vector feeds OB FMAs and each
+// broadcast weight RB x NV.
+template <int NV, int OB, int RB>
+HYPERREP_AVX2_FMA void forward_block(const Block& b) {
+  const __m256i mask = lane_mask(b.tail);
+  __m256 acc[OB][RB][NV];
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+    const __m256 b0 = b.bias ? _mm256_set1_ps(b.bias[o]) : _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[o][r][v] = b0;
+    }
+  }
+  for (int64_t c = 0; c < b.C; ++c) {
+    for (int64_t ky = 0; ky < b.k; ++ky) {
+      const float* row = b.x + c * b.xs_channel + ky * b.W;
+      const float* wr = b.w + (c * b.k + ky) * b.k;
+      for (int64_t kx = 0; kx < b.k; ++kx) {
+        __m256 in[RB][NV];
+#pragma GCC unroll 2
+        for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 3
+          for (int v = 0; v + 1 < NV; ++v) in[r][v] = _mm256_loadu_ps(row + r * b.W + kx + 8 * v);
+          in[r][NV - 1] = _mm256_maskload_ps(row + r * b.W + kx + 8 * (NV - 1), mask);
+        }
+#pragma GCC unroll 4
+        for (int o = 0; o < OB; ++o) {
+          const __m256 wv = _mm256_broadcast_ss(wr + o * b.ckk + kx);
+#pragma GCC unroll 2
+          for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; ++v) acc[o][r][v] = _mm256_fmadd_ps(wv, in[r][v], acc[o][r][v]);
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+#pragma GCC unroll 2
+    for (int r = 0; r < RB; ++r) {
+      float* out = b.y + o * b.ys + r * b.Wo;
+#pragma GCC unroll 3
+      for (int v = 0; v + 1 < NV; ++v) _mm256_storeu_ps(out + 8 * v, acc[o][r][v]);
+      _mm256_maskstore_ps(out + 8 * (NV - 1), mask, acc[o][r][NV - 1]);
+    }
+  }
+}
+
+using BlockFn = void (*)(const Block&);
+
+template <int NV, int OB>
+constexpr std::array<BlockFn, 2> forward_rows() {
+  return {&forward_block<NV, OB, 1>, &forward_block<NV, OB, 2>};
+}
+template <int NV>
+constexpr std::array<std::array<BlockFn, 2>, kMaxChannels> forward_channels() {
+  return {forward_rows<NV, 1>(), forward_rows<NV, 2>(), forward_rows<NV, 3>(), forward_rows<NV, 4>()};
+}
+// kForward[NV - 1][OB - 1][RB - 1]
+constexpr std::array<std::array<std::array<BlockFn, 2>, kMaxChannels>, kMaxVectors> kForward = {
+    forward_channels<1>(), forward_channels<2>(), forward_channels<3>()};
+
+// The same block with 16-float AVX-512 vectors (the tail masked to b.tail lanes, 1..16) for rows
+// wider than 8: 24-wide rows take 2 vectors instead of 3 and 12-wide rows 1 instead of 2. Each
+// output still sums its taps in the same order, so the results equal forward_block's bit for bit.
+template <int NV, int OB, int RB>
+__attribute__((target("avx512f"))) void forward_block512(const Block& b) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << b.tail) - 1u);
+  __m512 acc[OB][RB][NV];
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+    const __m512 b0 = b.bias ? _mm512_set1_ps(b.bias[o]) : _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[o][r][v] = b0;
+    }
+  }
+  for (int64_t c = 0; c < b.C; ++c) {
+    for (int64_t ky = 0; ky < b.k; ++ky) {
+      const float* row = b.x + c * b.xs_channel + ky * b.W;
+      const float* wr = b.w + (c * b.k + ky) * b.k;
+      for (int64_t kx = 0; kx < b.k; ++kx) {
+        __m512 in[RB][NV];
+#pragma GCC unroll 2
+        for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 2
+          for (int v = 0; v + 1 < NV; ++v) in[r][v] = _mm512_loadu_ps(row + r * b.W + kx + 16 * v);
+          in[r][NV - 1] = _mm512_maskz_loadu_ps(mask, row + r * b.W + kx + 16 * (NV - 1));
+        }
+#pragma GCC unroll 4
+        for (int o = 0; o < OB; ++o) {
+          const __m512 wv = _mm512_set1_ps(wr[o * b.ckk + kx]);
+#pragma GCC unroll 2
+          for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[o][r][v] = _mm512_fmadd_ps(wv, in[r][v], acc[o][r][v]);
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+#pragma GCC unroll 2
+    for (int r = 0; r < RB; ++r) {
+      float* out = b.y + o * b.ys + r * b.Wo;
+#pragma GCC unroll 2
+      for (int v = 0; v + 1 < NV; ++v) _mm512_storeu_ps(out + 16 * v, acc[o][r][v]);
+      _mm512_mask_storeu_ps(out + 16 * (NV - 1), mask, acc[o][r][NV - 1]);
+    }
+  }
+}
+
+template <int NV, int OB>
+constexpr std::array<BlockFn, 2> forward512_rows() {
+  return {&forward_block512<NV, OB, 1>, &forward_block512<NV, OB, 2>};
+}
+template <int NV>
+constexpr std::array<std::array<BlockFn, 2>, kMaxChannels> forward512_channels() {
+  return {forward512_rows<NV, 1>(), forward512_rows<NV, 2>(), forward512_rows<NV, 3>(), forward512_rows<NV, 4>()};
+}
+// kForward512[NV - 1][OB - 1][RB - 1], blocks up to 32 floats wide.
+constexpr std::array<std::array<std::array<BlockFn, 2>, kMaxChannels>, 2> kForward512 = {forward512_channels<1>(),
+                                                                                          forward512_channels<2>()};
+
+bool cpu_has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
+// Sums over (n, y, x) of gy[o0 + o] * x[c] shifted by (ky, kx), for OB output channels and the
+// K taps kx of one kernel row: OB x K accumulators, each input vector feeding OB FMAs.
+struct GradBlock {
+  const float* x;   // input plane (p, c, n = 0) at row ky
+  int64_t xs_image, W;
+  const float* g;   // gy plane (p, o0, n = 0)
+  int64_t gs_channel, gs_image;
+  int64_t images, Ho, Wo;
+  float* dw;        // dw[p, o0, c, ky, 0]
+  int64_t dws;      // output channel stride of dw
+};
+
+template <int K, int OB>
+HYPERREP_AVX2_FMA void weight_grad_block(const GradBlock& b) {
+  __m256 acc[OB][K];
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+#pragma GCC unroll 7
+    for (int kx = 0; kx < K; ++kx) acc[o][kx] = _mm256_setzero_ps();
+  }
+  const int64_t full = b.Wo / 8 * 8;
+  const int tail = static_cast<int>(b.Wo - full);
+  const __m256i mask = lane_mask(tail > 0 ? tail : 8);
+  for (int64_t n = 0; n < b.images; ++n) {
+    for (int64_t y = 0; y < b.Ho; ++y) {
+      const float* xr = b.x + n * b.xs_image + y * b.W;
+      const float* gr = b.g + n * b.gs_image + y * b.Wo;
+      for (int64_t x0 = 0; x0 < full; x0 += 8) {
+        __m256 gv[OB];
+#pragma GCC unroll 4
+        for (int o = 0; o < OB; ++o) gv[o] = _mm256_loadu_ps(gr + o * b.gs_channel + x0);
+#pragma GCC unroll 7
+        for (int kx = 0; kx < K; ++kx) {
+          const __m256 in = _mm256_loadu_ps(xr + x0 + kx);
+#pragma GCC unroll 4
+          for (int o = 0; o < OB; ++o) acc[o][kx] = _mm256_fmadd_ps(gv[o], in, acc[o][kx]);
+        }
+      }
+      if (tail > 0) {  // masked lanes load as zero and are never read past the row
+        __m256 gv[OB];
+#pragma GCC unroll 4
+        for (int o = 0; o < OB; ++o) gv[o] = _mm256_maskload_ps(gr + o * b.gs_channel + full, mask);
+#pragma GCC unroll 7
+        for (int kx = 0; kx < K; ++kx) {
+          const __m256 in = _mm256_maskload_ps(xr + full + kx, mask);
+#pragma GCC unroll 4
+          for (int o = 0; o < OB; ++o) acc[o][kx] = _mm256_fmadd_ps(gv[o], in, acc[o][kx]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+#pragma GCC unroll 7
+    for (int kx = 0; kx < K; ++kx) b.dw[o * b.dws + kx] = hsum(acc[o][kx]);
+  }
+}
+
+using GradFn = void (*)(const GradBlock&);
+
+// Output channels per weight-gradient block: OB x K accumulators plus OB gradient vectors and one
+// input vector stay within the 16 vector registers (K 2: 13, 3: 13, 4 and 5: 13, 6 and 7: 9).
+constexpr int grad_channels(int K) { return K <= 2 ? 4 : (K == 3 ? 3 : (K <= 5 ? 2 : 1)); }
+
+template <int K>
+constexpr std::array<GradFn, kMaxChannels> grad_channels_table() {
+  return {&weight_grad_block<K, 1>, &weight_grad_block<K, 2>, &weight_grad_block<K, 3>, &weight_grad_block<K, 4>};
+}
+// kGrad[K - 2][OB - 1]; entries past grad_channels(K) are never called.
+constexpr std::array<std::array<GradFn, kMaxChannels>, 6> kGrad = {grad_channels_table<2>(), grad_channels_table<3>(),
+                                                                   grad_channels_table<4>(), grad_channels_table<5>(),
+                                                                   grad_channels_table<6>(), grad_channels_table<7>()};
+
+}  // namespace
+
+bool direct_conv_suits(int64_t k, int64_t Wo) { return avx2_fma_available() && k >= 2 && k <= 7 && Wo >= 8; }
+
+void conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s, bool allow_avx512) {
+  HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), DataError, "conv_forward: no direct kernel for kernel ", s.k, " and output width ",
+                 s.Wo());
+  const int64_t Ho = s.Ho(), Wo = s.Wo(), ckk = s.in * s.k * s.k, ys = s.images * Ho * Wo;
+  const bool avx512 = allow_avx512 && cpu_has_avx512();
+  at::parallel_for(0, s.members * s.images, 1, [&](int64_t first, int64_t last) {
+    for (int64_t pn = first; pn < last; ++pn) {
+      const int64_t p = pn / s.images, n = pn % s.images;
+      for (int64_t o0 = 0; o0 < s.out; o0 += kMaxChannels) {
+        const int64_t ob = std::min<int64_t>(kMaxChannels, s.out - o0);
+        Block blk{};
+        blk.xs_channel = s.xs_channel, blk.W = s.W, blk.ckk = ckk, blk.C = s.in, blk.k = s.k, blk.ys = ys, blk.Wo = Wo;
+        blk.w = w + (p * s.out + o0) * ckk;
+        blk.bias = bias ? bias + p * s.out + o0 : nullptr;
+        const float* xin = x + p * s.xs_member + n * s.xs_image;
+        float* yplane = y + ((p * s.out + o0) * s.images + n) * Ho * Wo;
+        // Rows wider than 8 take 16-float vectors where the CPU has AVX-512 (blocks of 32 columns,
+        // two rows at a time); otherwise 8-float vectors in blocks of 24, one-vector rows two at a time.
+        const bool wide = avx512 && Wo > 8;
+        const int64_t lanes = wide ? 16 : 8, block = wide ? 32 : 8 * kMaxVectors;
+        for (int64_t x0 = 0; x0 < Wo; x0 += block) {
+          const int64_t width = std::min(block, Wo - x0), nv = (width + lanes - 1) / lanes;
+          blk.tail = static_cast<int>(width - lanes * (nv - 1));
+          const int64_t rows = wide || nv == 1 ? 2 : 1;
+          for (int64_t r = 0; r < Ho;) {
+            const int64_t rb = std::min(rows, Ho - r);
+            blk.x = xin + r * s.W + x0;
+            blk.y = yplane + r * Wo + x0;
+            if (wide) {
+              kForward512[nv - 1][ob - 1][rb - 1](blk);
+            } else {
+              kForward[nv - 1][ob - 1][rb - 1](blk);
+            }
+            r += rb;
+          }
+        }
+      }
+    }
+  });
+}
+
+void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShape& s) {
+  HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), DataError, "conv_weight_grad: no direct kernel for kernel ", s.k,
+                 " and output width ", s.Wo());
+  const int64_t Ho = s.Ho(), Wo = s.Wo(), kk = s.k * s.k, ckk = s.in * kk;
+  const int64_t obmax = grad_channels(static_cast<int>(s.k)), blocks = (s.out + obmax - 1) / obmax;
+  // One task per (member, block of output channels, input channel): disjoint parts of dw.
+  at::parallel_for(0, s.members * blocks * s.in, 1, [&](int64_t first, int64_t last) {
+    for (int64_t t = first; t < last; ++t) {
+      const int64_t c = t % s.in, ob_index = (t / s.in) % blocks, p = t / (s.in * blocks);
+      const int64_t o0 = ob_index * obmax, ob = std::min(obmax, s.out - o0);
+      GradBlock blk{};
+      blk.xs_image = s.xs_image, blk.W = s.W, blk.images = s.images, blk.Ho = Ho, blk.Wo = Wo, blk.dws = ckk;
+      blk.gs_channel = s.images * Ho * Wo, blk.gs_image = Ho * Wo;
+      blk.g = gy + (p * s.out + o0) * s.images * Ho * Wo;
+      for (int64_t ky = 0; ky < s.k; ++ky) {
+        blk.x = x + p * s.xs_member + c * s.xs_channel + ky * s.W;
+        blk.dw = dw + (p * s.out + o0) * ckk + c * kk + ky * s.k;
+        kGrad[s.k - 2][ob - 1](blk);
+      }
+    }
+  });
+}
+
+#else  // no x86-64 vector kernels: callers take the im2col + GEMM path
+
+bool direct_conv_suits(int64_t, int64_t) { return false; }
+void conv_forward(const float*, const float*, const float*, float*, const ConvShape&, bool) {
+  HYPERREP_CHECK(false, DataError, "conv_forward: direct convolution kernels need x86-64");
+}
+void conv_weight_grad(const float*, const float*, float*, const ConvShape&) {
+  HYPERREP_CHECK(false, DataError, "conv_weight_grad: direct convolution kernels need x86-64");
+}
+
+#endif
+
+}  // namespace hyperrep::kernels

@@ -1,0 +1,39 @@
+// Direct (no im2col) convolution kernels for the population's small convolutions on the CPU:
+// valid, stride-1 correlations of float32 planes, vectorised along output rows with AVX2 + FMA
+// and register-blocked over output channels. Members have 1-8 channels and 5x5 kernels, so an
+// im2col matrix is 25x larger than the input and the GEMMs behind it have 6-8 columns; computing
+// straight from the input keeps everything in L1 and the FMA units busy.
+//
+// Layouts: input plane (member p, channel c, image n) of H x W floats starts at
+// x + p * xs_member + c * xs_channel + n * xs_image (xs_member = 0: one input shared by every
+// member); weights w [P, out, C, k, k] and outputs y [P, out, b, Ho, Wo] are contiguous.
+#pragma once
+
+#include <cstdint>
+
+namespace hyperrep::kernels {
+
+struct ConvShape {
+  int64_t members = 1, images = 1;  // P, b
+  int64_t in = 1, out = 1, k = 1;   // channels and kernel size
+  int64_t H = 1, W = 1;             // input plane
+  int64_t xs_member = 0, xs_channel = 0, xs_image = 0;
+  int64_t Ho() const { return H - k + 1; }
+  int64_t Wo() const { return W - k + 1; }
+};
+
+// True when this CPU runs the kernels (x86-64 with AVX2 and FMA) and they suit the shape: output
+// rows at least one vector (8 floats) wide and 2 <= k <= 7. Otherwise callers use im2col + GEMM.
+bool direct_conv_suits(int64_t k, int64_t Wo);
+
+// y[p, o, n] = bias[p, o] + sum over c, ky, kx of w[p, o, c, ky, kx] * x[p, c, n, y + ky, x + kx]
+// (bias may be null). Work is split over (member, image) pairs with at::parallel_for. Rows wider
+// than 8 use AVX-512 where the CPU has it and allow_avx512 holds; the results are bitwise the same
+// either way (allow_avx512 = false is for tests).
+void conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s, bool allow_avx512 = true);
+
+// dw[p, o, c, ky, kx] = sum over n, y, x of gy[p, o, n, y, x] * x[p, c, n, y + ky, x + kx]
+// (overwrites dw; gy is contiguous [P, out, b, Ho, Wo]).
+void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShape& s);
+
+}  // namespace hyperrep::kernels

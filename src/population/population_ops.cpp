@@ -1,0 +1,428 @@
+#include "population/population_ops.h"
+
+#include <ATen/Parallel.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
+#include <cmath>
+#include <cstring>
+
+#include "common/error.h"
+#include "kernels/conv_kernels.h"
+#include "kernels/vector_math.h"
+
+namespace hyperrep::population {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+void check_input(const torch::Tensor& x, int64_t dims, const char* what) {
+  HYPERREP_CHECK(x.dim() == dims && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(), DataError, what,
+                 ": expected a ", dims, "-d float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type(), " on ", x.device().str());
+}
+
+// Weights [P, out, fan] and bias [P, out] (or undefined) as the raw kernels read them: float32 on the CPU.
+void check_params(const torch::Tensor& w, const torch::Tensor& bias, const char* what) {
+  HYPERREP_CHECK(w.scalar_type() == torch::kFloat32 && w.device().is_cpu(), DataError, what, ": weights must be float32 on the CPU, got ",
+                 w.scalar_type(), " on ", w.device().str());
+  if (!bias.defined()) return;
+  HYPERREP_CHECK(bias.dim() == 2 && bias.size(0) == w.size(0) && bias.size(1) == w.size(1) && bias.scalar_type() == torch::kFloat32 &&
+                     bias.device().is_cpu(),
+                 DataError, what, ": bias ", bias.sizes(), " ", bias.scalar_type(), " on ", bias.device().str(),
+                 " does not match weights ", w.sizes(), " (expected [P, out] float32 on the CPU)");
+}
+
+// im2col of planes [s, e) (one plane = one member's channel over the batch, [b, H, W]) into
+// their k*k rows of cols. kWo > 0 fixes the output width at compile time (fully unrolled copies).
+template <int64_t kWo>
+void im2col_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, int64_t k) {
+  const int64_t Ho = H - k + 1, Wo = kWo > 0 ? kWo : W - k + 1, L = Ho * Wo, kk = k * k;
+  for (int64_t pc = s; pc < e; ++pc) {
+    const float* in = src + pc * b * H * W;
+    for (int64_t r = 0; r < kk; ++r) {
+      const int64_t ky = r / k, kx = r % k;
+      float* row = dst + (pc * kk + r) * b * L;
+      for (int64_t n = 0; n < b; ++n) {
+        const float* from = in + n * H * W + ky * W + kx;
+        float* to = row + n * L;
+        for (int64_t y = 0; y < Ho; ++y, from += W, to += Wo) {
+          for (int64_t i = 0; i < Wo; ++i) to[i] = from[i];  // 8-24 floats: inlined, not memcpy
+        }
+      }
+    }
+  }
+}
+
+// im2col of np members' planes: x [np, C, b, H, W] -> cols [np, C*k*k, b*Ho*Wo].
+void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
+  const int64_t Wo = W - k + 1;
+  // One (member, channel) plane per task: its k*k rows of cols are written by this task only.
+  at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
+    switch (Wo) {  // CNN-s's widths on 28x28 inputs
+      case 24: im2col_planes<24>(src, dst, s, e, b, H, W, k); break;
+      case 8: im2col_planes<8>(src, dst, s, e, b, H, W, k); break;
+      case 3: im2col_planes<3>(src, dst, s, e, b, H, W, k); break;
+      default: im2col_planes<0>(src, dst, s, e, b, H, W, k);
+    }
+  });
+}
+
+// The adjoint: adds cols [np, C*k*k, b*L] into x [np, C, b, H, W] (x must start zeroed).
+void col2im_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
+  const int64_t Ho = H - k + 1, Wo = W - k + 1, L = Ho * Wo, kk = k * k;
+  at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
+    for (int64_t pc = s; pc < e; ++pc) {
+      float* out = dst + pc * b * H * W;
+      for (int64_t r = 0; r < kk; ++r) {
+        const int64_t ky = r / k, kx = r % k;
+        const float* row = src + (pc * kk + r) * b * L;
+        for (int64_t n = 0; n < b; ++n) {
+          for (int64_t y = 0; y < Ho; ++y) {
+            float* o = out + n * H * W + (y + ky) * W + kx;
+            const float* c = row + n * L + y * Wo;
+            for (int64_t i = 0; i < Wo; ++i) o[i] += c[i];
+          }
+        }
+      }
+    }
+  });
+}
+
+// Members per chunk so that one chunk's im2col matrix stays small (~1 MB, in cache): large temporaries
+// are mmapped and page-faulted afresh on every step, which cost more than the GEMMs.
+int64_t members_per_chunk(int64_t P, int64_t cols_per_member) {
+  constexpr int64_t kChunkFloats = int64_t{1} << 18;
+  return std::max<int64_t>(1, std::min<int64_t>(P, kChunkFloats / std::max<int64_t>(1, cols_per_member)));
+}
+
+// The direct kernels' view of a member-major [P, C, b, H, W] input to a conv with `out` channels.
+kernels::ConvShape member_major_shape(const torch::Tensor& x, int64_t out, int64_t k) {
+  kernels::ConvShape s;
+  s.members = x.size(0), s.in = x.size(1), s.images = x.size(2), s.H = x.size(3), s.W = x.size(4);
+  s.out = out, s.k = k;
+  s.xs_image = s.H * s.W, s.xs_channel = s.images * s.xs_image, s.xs_member = s.in * s.xs_channel;
+  return s;
+}
+
+class PopulationConv : public torch::autograd::Function<PopulationConv> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias,
+                               int64_t k) {
+    auto x = x_in.contiguous();
+    const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
+    const int64_t Ho = H - k + 1, Wo = W - k + 1, L = b * Ho * Wo, out = w.size(1), ckk = C * k * k;
+    const bool has_bias = bias.numel() > 0;  // no bias: an empty tensor (apply() rejects undefined ones)
+    auto y = torch::empty({P, out, L}, x.options());
+    ctx->save_for_backward({x, w});
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["bias"] = has_bias;
+    if (kernels::direct_conv_suits(k, Wo)) {
+      kernels::conv_forward(x.data_ptr<float>(), w.contiguous().data_ptr<float>(), has_bias ? bias.contiguous().data_ptr<float>() : nullptr,
+                            y.data_ptr<float>(), member_major_shape(x, out, k));
+      return y.view({P, out, b, Ho, Wo});
+    }
+    const int64_t chunk = members_per_chunk(P, ckk * L);
+    auto cols = torch::empty({chunk, ckk, L}, x.options());
+    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+      const int64_t np = std::min(chunk, P - p0);
+      auto c = cols.narrow(0, 0, np);
+      im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, k);
+      auto yc = y.narrow(0, p0, np);
+      if (has_bias) {
+        torch::baddbmm_out(yc, bias.narrow(0, p0, np).unsqueeze(2), w.narrow(0, p0, np), c);
+      } else {
+        torch::bmm_out(yc, w.narrow(0, p0, np), c);
+      }
+    }
+    return y.view({P, out, b, Ho, Wo});
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto x = saved[0], w = saved[1];
+    const int64_t k = ctx->saved_data["k"].toInt();
+    const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
+    const int64_t out = w.size(1), ckk = C * k * k;
+    auto g = grads[0].contiguous().view({P, out, -1});  // [P, out, b*L]
+    const bool need_dx = ctx->needs_input_grad(0), need_dw = ctx->needs_input_grad(1);
+    torch::Tensor dx, dw, db;
+    if (need_dw) dw = torch::empty({P, out, ckk}, x.options());
+    if (kernels::direct_conv_suits(k, W - k + 1)) {
+      if (need_dw) kernels::conv_weight_grad(x.data_ptr<float>(), g.data_ptr<float>(), dw.data_ptr<float>(), member_major_shape(x, out, k));
+      if (need_dx) {
+        // The input gradient is the full correlation of the output gradient with the flipped
+        // kernels: a valid convolution of gy zero-padded by k - 1, channels in and out swapped.
+        auto gp = torch::constant_pad_nd(g.view({P, out, b, H - k + 1, W - k + 1}), {k - 1, k - 1, k - 1, k - 1});
+        auto wf = w.view({P, out, C, k, k}).flip({3, 4}).transpose(1, 2).contiguous();
+        dx = torch::empty({P, C, b, H, W}, x.options());
+        kernels::conv_forward(gp.data_ptr<float>(), wf.data_ptr<float>(), nullptr, dx.data_ptr<float>(), member_major_shape(gp, C, k));
+      }
+    } else {
+      if (need_dx) dx = torch::zeros({P, C, b, H, W}, x.options());
+      backward_im2col(x, w, g, dx, dw, k);
+    }
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) db = g.sum(2);
+    return {dx, dw, db, torch::Tensor()};
+  }
+
+  // dx (zeroed) and dw (either may be undefined) through im2col + bmm and col2im.
+  static void backward_im2col(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& g, const torch::Tensor& dx,
+                              const torch::Tensor& dw, int64_t k) {
+    const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
+    const int64_t ckk = C * k * k, L = g.size(2);
+    const bool need_dx = dx.defined(), need_dw = dw.defined();
+    const int64_t chunk = members_per_chunk(P, ckk * L);
+    auto cols = torch::empty({chunk, ckk, L}, x.options());
+    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+      const int64_t np = std::min(chunk, P - p0);
+      auto c = cols.narrow(0, 0, np);
+      auto gc = g.narrow(0, p0, np);
+      if (need_dw) {  // the weight gradient needs the im2col matrix again: recomputed, not stored
+        im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, k);
+        auto dwc = dw.narrow(0, p0, np);
+        torch::bmm_out(dwc, gc, c.transpose(1, 2));
+      }
+      if (need_dx) {
+        torch::bmm_out(c, w.narrow(0, p0, np).transpose(1, 2), gc);
+        col2im_raw(c.data_ptr<float>(), dx.data_ptr<float>() + p0 * C * b * H * W, np, C, b, H, W, k);
+      }
+    }
+  }
+};
+
+// One output row of a 2x2 pool from input rows r0, r1: max and window position (0..3) of
+// outputs [from, Wo), first maximum wins, NaN propagates (torch's CPU rule).
+void pool2_row_scalar(const float* r0, const float* r1, float* d, uint8_t* a, int64_t from, int64_t Wo) {
+  for (int64_t ox = from; ox < Wo; ++ox) {
+    const float v0 = r0[2 * ox], v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+    const bool t1 = (v1 > v0) | (v1 != v1);
+    const float m1 = t1 ? v1 : v0;
+    const int b1 = t1 ? 1 : 0;
+    const bool t2 = (v2 > m1) | (v2 != v2);
+    const float m2 = t2 ? v2 : m1;
+    const int b2 = t2 ? 2 : b1;
+    const bool t3 = (v3 > m2) | (v3 != v3);
+    d[ox] = t3 ? v3 : m2;
+    a[ox] = static_cast<uint8_t>(t3 ? 3 : b2);
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// The same, eight outputs per step with AVX2 (the library is built for baseline x86-64, so the
+// kernel is compiled for AVX2 on its own and chosen at run time).
+__attribute__((target("avx2"))) void pool2_row_avx2(const float* r0, const float* r1, float* d, uint8_t* a, int64_t Wo) {
+  int64_t ox = 0;
+  // Lambdas would not inherit the target attribute: the steps are spelled out.
+  for (; ox + 8 <= Wo; ox += 8) {
+    const __m256 a0 = _mm256_loadu_ps(r0 + 2 * ox), a1 = _mm256_loadu_ps(r0 + 2 * ox + 8);
+    const __m256 b0 = _mm256_loadu_ps(r1 + 2 * ox), b1 = _mm256_loadu_ps(r1 + 2 * ox + 8);
+    // De-interleave even/odd columns; the 64-bit permute restores their order across lanes.
+    const __m256 v0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+    const __m256 v1 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+    const __m256 v2 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0x88)), 0xD8));
+    const __m256 v3 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0xDD)), 0xD8));
+    __m256 m = v0, idx = _mm256_setzero_ps(), t;
+    t = _mm256_or_ps(_mm256_cmp_ps(v1, m, _CMP_GT_OQ), _mm256_cmp_ps(v1, v1, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, v1, t), idx = _mm256_blendv_ps(idx, _mm256_set1_ps(1.0f), t);
+    t = _mm256_or_ps(_mm256_cmp_ps(v2, m, _CMP_GT_OQ), _mm256_cmp_ps(v2, v2, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, v2, t), idx = _mm256_blendv_ps(idx, _mm256_set1_ps(2.0f), t);
+    t = _mm256_or_ps(_mm256_cmp_ps(v3, m, _CMP_GT_OQ), _mm256_cmp_ps(v3, v3, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, v3, t), idx = _mm256_blendv_ps(idx, _mm256_set1_ps(3.0f), t);
+    _mm256_storeu_ps(d + ox, m);
+    const __m256i i32 = _mm256_cvttps_epi32(idx);
+    const __m128i i16 = _mm_packus_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(a + ox), _mm_packus_epi16(i16, i16));
+  }
+  for (; ox + 4 <= Wo; ox += 4) {  // CNN-s's rows are 12 and 4 outputs wide: a 4-wide step too
+    const __m128 a0 = _mm_loadu_ps(r0 + 2 * ox), a1 = _mm_loadu_ps(r0 + 2 * ox + 4);
+    const __m128 b0 = _mm_loadu_ps(r1 + 2 * ox), b1 = _mm_loadu_ps(r1 + 2 * ox + 4);
+    const __m128 v0 = _mm_shuffle_ps(a0, a1, 0x88), v1 = _mm_shuffle_ps(a0, a1, 0xDD);
+    const __m128 v2 = _mm_shuffle_ps(b0, b1, 0x88), v3 = _mm_shuffle_ps(b0, b1, 0xDD);
+    __m128 m = v0, idx = _mm_setzero_ps(), t;
+    t = _mm_or_ps(_mm_cmp_ps(v1, m, _CMP_GT_OQ), _mm_cmp_ps(v1, v1, _CMP_UNORD_Q));
+    m = _mm_blendv_ps(m, v1, t), idx = _mm_blendv_ps(idx, _mm_set1_ps(1.0f), t);
+    t = _mm_or_ps(_mm_cmp_ps(v2, m, _CMP_GT_OQ), _mm_cmp_ps(v2, v2, _CMP_UNORD_Q));
+    m = _mm_blendv_ps(m, v2, t), idx = _mm_blendv_ps(idx, _mm_set1_ps(2.0f), t);
+    t = _mm_or_ps(_mm_cmp_ps(v3, m, _CMP_GT_OQ), _mm_cmp_ps(v3, v3, _CMP_UNORD_Q));
+    m = _mm_blendv_ps(m, v3, t), idx = _mm_blendv_ps(idx, _mm_set1_ps(3.0f), t);
+    _mm_storeu_ps(d + ox, m);
+    const __m128i i32 = _mm_cvttps_epi32(idx);
+    const __m128i i8 = _mm_packus_epi16(_mm_packus_epi32(i32, i32), _mm_setzero_si128());
+    const int32_t four = _mm_cvtsi128_si32(i8);
+    std::memcpy(a + ox, &four, 4);
+  }
+  pool2_row_scalar(r0, r1, d, a, ox, Wo);
+}
+#else
+void pool2_row_avx2(const float* r0, const float* r1, float* d, uint8_t* a, int64_t Wo) { pool2_row_scalar(r0, r1, d, a, 0, Wo); }
+#endif
+
+// k x k max-pool with stride k over the last two dims (floor sizes, as torch's max_pool2d).
+// The first maximum of a window in row-major order wins, NaN propagates: torch's CPU rule.
+class MaxPool : public torch::autograd::Function<MaxPool> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, int64_t k) {
+    auto x = x_in.contiguous();
+    const int64_t H = x.size(-2), W = x.size(-1), Ho = H / k, Wo = W / k, planes = x.numel() / (H * W);
+    auto sizes = x.sizes().vec();
+    sizes[sizes.size() - 2] = Ho, sizes[sizes.size() - 1] = Wo;
+    auto y = torch::empty(sizes, x.options());
+    auto arg = torch::empty(sizes, x.options().dtype(torch::kUInt8));  // window position of the max
+    const float* src = x.data_ptr<float>();
+    float* dst = y.data_ptr<float>();
+    uint8_t* am = arg.data_ptr<uint8_t>();
+    const bool avx2 = k == 2 && kernels::avx2_fma_available();
+    at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
+      for (int64_t pl = s; pl < e; ++pl) {
+        const float* in = src + pl * H * W;
+        if (k == 2) {  // CNN-s's pools
+          for (int64_t oy = 0; oy < Ho; ++oy) {
+            const float* r0 = in + 2 * oy * W;
+            float* d = dst + (pl * Ho + oy) * Wo;
+            uint8_t* a = am + (pl * Ho + oy) * Wo;
+            if (avx2) {
+              pool2_row_avx2(r0, r0 + W, d, a, Wo);
+            } else {
+              pool2_row_scalar(r0, r0 + W, d, a, 0, Wo);
+            }
+          }
+          continue;
+        }
+        for (int64_t oy = 0; oy < Ho; ++oy) {
+          for (int64_t ox = 0; ox < Wo; ++ox) {
+            const float* win = in + oy * k * W + ox * k;
+            float m = win[0];
+            int64_t best = 0;
+            for (int64_t dy = 0; dy < k; ++dy) {
+              for (int64_t dx = 0; dx < k; ++dx) {
+                const float v = win[dy * W + dx];
+                if (v > m || std::isnan(v)) m = v, best = dy * k + dx;
+              }
+            }
+            const int64_t o = (pl * Ho + oy) * Wo + ox;
+            dst[o] = m;
+            am[o] = static_cast<uint8_t>(best);
+          }
+        }
+      }
+    });
+    ctx->saved_data["arg"] = arg;
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["in"] = x.sizes().vec();
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto arg = ctx->saved_data["arg"].toTensor();
+    const int64_t k = ctx->saved_data["k"].toInt();
+    auto in_sizes = ctx->saved_data["in"].toIntVector();
+    auto g = grads[0].contiguous();
+    auto dx = torch::zeros(in_sizes, g.options());
+    const int64_t H = dx.size(-2), W = dx.size(-1), Ho = H / k, Wo = W / k, planes = dx.numel() / (H * W);
+    const float* gs = g.data_ptr<float>();
+    const uint8_t* am = arg.data_ptr<uint8_t>();
+    float* out = dx.data_ptr<float>();
+    at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
+      for (int64_t pl = s; pl < e; ++pl) {
+        for (int64_t oy = 0; oy < Ho; ++oy) {
+          for (int64_t ox = 0; ox < Wo; ++ox) {
+            const int64_t o = (pl * Ho + oy) * Wo + ox, a = am[o];
+            out[pl * H * W + (oy * k + a / k) * W + ox * k + a % k] += gs[o];
+          }
+        }
+      }
+    });
+    return {dx, torch::Tensor()};
+  }
+};
+
+// tanh with the vector kernel; the gradient from the saved output, as torch's tanh_backward.
+class FastTanh : public torch::autograd::Function<FastTanh> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in) {
+    auto x = x_in.contiguous();
+    auto y = torch::empty_like(x);
+    const float* src = x.data_ptr<float>();
+    float* dst = y.data_ptr<float>();
+    at::parallel_for(0, x.numel(), 1 << 14, [&](int64_t s, int64_t e) { kernels::tanh_avx2(src + s, dst + s, e - s); });
+    ctx->save_for_backward({y});
+    return y;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {torch::tanh_backward(grads[0], ctx->get_saved_variables()[0])};
+  }
+};
+
+}  // namespace
+
+torch::Tensor population_tanh(const torch::Tensor& x) {
+  if (!kernels::avx2_fma_available() || x.scalar_type() != torch::kFloat32 || !x.device().is_cpu()) return torch::tanh(x);
+  return FastTanh::apply(x);
+}
+
+torch::Tensor population_im2col(const torch::Tensor& x_in, int64_t k) {
+  check_input(x_in, 5, "population_im2col");
+  auto x = x_in.contiguous();
+  const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
+  const int64_t Ho = H - k + 1, Wo = W - k + 1;
+  HYPERREP_CHECK(Ho > 0 && Wo > 0, DataError, "population_im2col: kernel ", k, " larger than the input ", H, "x", W);
+  auto cols = torch::empty({P, C * k * k, b * Ho * Wo}, x.options());
+  im2col_raw(x.data_ptr<float>(), cols.data_ptr<float>(), P, C, b, H, W, k);
+  return cols;
+}
+
+torch::Tensor population_col2im(const torch::Tensor& cols_in, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
+  check_input(cols_in, 3, "population_col2im");
+  auto cols = cols_in.contiguous();
+  const int64_t P = cols.size(0), Ho = H - k + 1, Wo = W - k + 1;
+  HYPERREP_CHECK(cols.size(1) == C * k * k && cols.size(2) == b * Ho * Wo, DataError, "population_col2im: cols ", cols.sizes(),
+                 " do not match C=", C, " b=", b, " ", H, "x", W, " kernel ", k);
+  auto x = torch::zeros({P, C, b, H, W}, cols.options());
+  col2im_raw(cols.data_ptr<float>(), x.data_ptr<float>(), P, C, b, H, W, k);
+  return x;
+}
+
+torch::Tensor population_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
+  check_input(x, 5, "population_conv2d");
+  HYPERREP_CHECK(w.dim() == 3 && w.size(0) == x.size(0) && w.size(2) == x.size(1) * k * k, DataError,
+                 "population_conv2d: weights ", w.sizes(), " do not match input ", x.sizes(), " kernel ", k);
+  check_params(w, bias, "population_conv2d");
+  return PopulationConv::apply(x, w, bias.defined() ? bias : torch::empty({0}, w.options()), k);
+}
+
+torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
+  check_input(x_in, 4, "shared_conv2d");
+  const torch::Tensor& x = x_in;
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), P = w.size(0), out = w.size(1);
+  HYPERREP_CHECK(w.dim() == 3 && w.size(2) == C * k * k, DataError, "shared_conv2d: weights ", w.sizes(), " do not match input ",
+                 x.sizes(), " kernel ", k);
+  check_params(w, bias, "shared_conv2d");
+  if (kernels::direct_conv_suits(k, W - k + 1)) {  // every member reads the same planes: member stride 0
+    auto xs = x.contiguous();
+    auto y = torch::empty({P, out, N, H - k + 1, W - k + 1}, x.options());
+    kernels::ConvShape s;
+    s.members = P, s.images = N, s.in = C, s.out = out, s.k = k, s.H = H, s.W = W;
+    s.xs_member = 0, s.xs_channel = H * W, s.xs_image = C * H * W;
+    kernels::conv_forward(xs.data_ptr<float>(), w.contiguous().data_ptr<float>(),
+                          bias.defined() ? bias.contiguous().data_ptr<float>() : nullptr, y.data_ptr<float>(), s);
+    return y;
+  }
+  auto xc = x.transpose(0, 1).contiguous().unsqueeze(0);  // [1, C, N, H, W]; no copy for C = 1
+  auto cols = population_im2col(xc, k)[0];  // [C*k*k, N*L]
+  auto wm = w.reshape({P * out, C * k * k});
+  auto y = bias.defined() ? torch::addmm(bias.reshape({P * out, 1}), wm, cols) : torch::mm(wm, cols);
+  return y.view({P, out, N, H - k + 1, W - k + 1});
+}
+
+torch::Tensor population_max_pool2d(const torch::Tensor& x, int64_t k) {
+  HYPERREP_CHECK(x.dim() >= 2 && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(), DataError,
+                 "population_max_pool2d: expected a float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type());
+  HYPERREP_CHECK(k >= 1 && k * k <= 255 && x.size(-2) >= k && x.size(-1) >= k, DataError, "population_max_pool2d: window ", k,
+                 " does not fit ", x.sizes());
+  return MaxPool::apply(x, k);
+}
+
+}  // namespace hyperrep::population

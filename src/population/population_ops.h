@@ -1,0 +1,36 @@
+// Batched convolution kernels for population training on the CPU: activations are laid out
+// member-major and channel-before-batch, [P, C, b, H, W]. Rows at least 8 wide run on the direct
+// kernels of conv_kernels.h; narrower ones make each member's convolution one GEMM (im2col over
+// the whole mini-batch) and run all members as one bmm.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace hyperrep::population {
+
+// Valid (no padding), stride-1 convolution of every member on its own inputs.
+// x [P, C, b, H, W] float32 CPU contiguous, w [P, out, C*k*k] (a member's filters in the
+// [out, C, k, k] row-major order), bias [P, out] or undefined. Returns [P, out, b, H-k+1, W-k+1].
+// Differentiable in w, bias and (only when it requires grad) x.
+torch::Tensor population_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k);
+
+// The same convolution with one input batch shared by every member (evaluation; no autograd).
+// x [N, C, H, W], w [P, out, C*k*k], bias [P, out] or undefined. Returns [P, out, N, Ho, Wo].
+torch::Tensor shared_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k);
+
+// k x k max-pool, stride k, over the last two dims of a float32 CPU tensor of any rank >= 2
+// (floor output sizes; first maximum of a window in row-major order wins, NaN propagates, as in
+// torch's CPU max_pool2d). Differentiable in x.
+torch::Tensor population_max_pool2d(const torch::Tensor& x, int64_t k);
+
+// tanh of a float32 CPU tensor with the AVX2 kernel of vector_math.h (within 2.5e-7 relative of
+// the exact value; torch::tanh where that kernel cannot run). Differentiable in x.
+torch::Tensor population_tanh(const torch::Tensor& x);
+
+// The im2col / col2im pair behind population_conv2d, exposed for tests.
+// cols [P, C*k*k, b*Ho*Wo]: row c*k*k + ky*k + kx, column n*Ho*Wo + y*Wo + x.
+torch::Tensor population_im2col(const torch::Tensor& x, int64_t k);
+// The adjoint of population_im2col: sums cols back into [P, C, b, H, W].
+torch::Tensor population_col2im(const torch::Tensor& cols, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k);
+
+}  // namespace hyperrep::population

@@ -1,0 +1,99 @@
+#include "population/population_rng.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "common/error.h"
+
+namespace hyperrep::population {
+namespace {
+
+constexpr int64_t kMask32 = 0xFFFFFFFFLL;
+// A multiplier below 2^31 keeps every product of a 32-bit value below 2^63 (no int64 overflow).
+constexpr uint32_t kMul = 0x45d9f3bU;
+
+// Distinct streams per purpose, so that init, data order and dropout never share a seed.
+uint64_t stream_seed(int64_t seed, uint64_t stream, int64_t counter) {
+  uint64_t z = static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + stream * 0xBF58476D1CE4E5B9ULL +
+               static_cast<uint64_t>(counter) * 0x94D049BB133111EBULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+torch::Tensor init_member(const zoo::Architecture& arch, const std::string& init, int64_t seed, double bias_init) {
+  auto gen = at::detail::createCPUGenerator(stream_seed(seed, 1, 0));
+  auto flat = torch::empty({arch.num_params()}, torch::kFloat32);
+  for (auto li : arch.param_layers()) {
+    const zoo::Layer& l = arch.layers()[li];
+    const double k2 = l.kind == zoo::LayerKind::kConv ? static_cast<double>(l.kernel * l.kernel) : 1.0;
+    const double fan_in = static_cast<double>(l.fan_in());
+    const double fan_out = static_cast<double>(l.out) * k2;
+    auto w = flat.narrow(0, l.weight_offset, l.weight_numel());
+    if (init == "uniform") {
+      const double b = 1.0 / std::sqrt(fan_in);
+      w.uniform_(-b, b, gen);
+    } else if (init == "normal") {
+      w.normal_(0.0, 1.0 / std::sqrt(fan_in), gen);
+    } else if (init == "kaiming_uniform") {
+      const double b = std::sqrt(6.0 / fan_in);
+      w.uniform_(-b, b, gen);
+    } else if (init == "kaiming_normal") {
+      w.normal_(0.0, std::sqrt(2.0 / fan_in), gen);
+    } else if (init == "xavier_uniform") {
+      const double b = std::sqrt(6.0 / (fan_in + fan_out));
+      w.uniform_(-b, b, gen);
+    } else if (init == "xavier_normal") {
+      w.normal_(0.0, std::sqrt(2.0 / (fan_in + fan_out)), gen);
+    } else {
+      HYPERREP_THROW(ConfigError, "unknown zoo.init '", init, "'");
+    }
+    if (l.bias) flat.narrow(0, l.bias_offset, l.out).fill_(bias_init);
+  }
+  return flat;
+}
+
+torch::Tensor member_permutation(int64_t seed, int64_t epoch, int64_t n) {
+  auto gen = at::detail::createCPUGenerator(stream_seed(seed, 2, epoch));
+  return torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64));
+}
+
+uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x = static_cast<uint32_t>((static_cast<uint64_t>(x) * kMul) & 0xFFFFFFFFULL);
+  x ^= x >> 16;
+  x = static_cast<uint32_t>((static_cast<uint64_t>(x) * kMul) & 0xFFFFFFFFULL);
+  x ^= x >> 16;
+  return x;
+}
+
+torch::Tensor mix32(const torch::Tensor& x) {
+  auto h = x.bitwise_xor(x.__rshift__(16));
+  h.mul_(static_cast<int64_t>(kMul)).bitwise_and_(kMask32);
+  h.bitwise_xor_(h.__rshift__(16));
+  h.mul_(static_cast<int64_t>(kMul)).bitwise_and_(kMask32);
+  h.bitwise_xor_(h.__rshift__(16));
+  return h;
+}
+
+torch::Tensor dropout_bases(const std::vector<int64_t>& seeds, const torch::Device& device) {
+  std::vector<int64_t> base;
+  for (auto s : seeds) base.push_back(static_cast<int64_t>(stream_seed(s, 3, 0) & 0xFFFFFFFFULL));
+  return torch::tensor(base, torch::kInt64).to(device);
+}
+
+torch::Tensor dropout_keys(const torch::Tensor& base, int64_t epoch, int64_t step, int64_t layer) {
+  const uint32_t c = static_cast<uint32_t>(stream_seed(epoch, 4, step * 1024 + layer) & 0xFFFFFFFFULL);
+  return mix32(base.bitwise_xor(static_cast<int64_t>(c)));
+}
+
+torch::Tensor dropout_mask(const torch::Tensor& idx, const torch::Tensor& key, double p) {
+  auto h = mix32(mix32(idx.bitwise_xor(key)));
+  const auto threshold = static_cast<int64_t>(std::ceil(p * 4294967296.0));
+  return h.ge(threshold).to(torch::kFloat32).mul_(static_cast<float>(1.0 / (1.0 - p)));
+}
+
+}  // namespace hyperrep::population

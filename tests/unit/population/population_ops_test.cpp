@@ -1,0 +1,228 @@
+// Batched population convolution against torch's conv2d, forward and gradients, on random inputs
+// of odd sizes, for one member and several.
+#include <gtest/gtest.h>
+
+#include <tuple>
+
+#include "common/error.h"
+#include "kernels/conv_kernels.h"
+#include "population/population_ops.h"
+
+namespace hyperrep::population {
+namespace {
+
+// Member p's conv2d with torch's own op on its inputs x[p] ([C, b, H, W] in population layout).
+torch::Tensor reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
+  std::vector<torch::Tensor> out;
+  const int64_t P = x.size(0), C = x.size(1), O = w.size(1);
+  for (int64_t p = 0; p < P; ++p) {
+    auto y = torch::conv2d(x[p].transpose(0, 1), w[p].view({O, C, k, k}), bias.defined() ? bias[p] : torch::Tensor());
+    out.push_back(y.transpose(0, 1));  // [O, b, Ho, Wo]
+  }
+  return torch::stack(out);
+}
+
+void expect_conv_matches(int64_t P, int64_t C, int64_t O, int64_t b, int64_t H, int64_t W, int64_t k, bool with_bias) {
+  torch::manual_seed(P * 1000 + C * 100 + k);
+  auto x = torch::randn({P, C, b, H, W}).requires_grad_(true);
+  auto w = torch::randn({P, O, C * k * k}).requires_grad_(true);
+  auto bias = with_bias ? torch::randn({P, O}).requires_grad_(true) : torch::Tensor();
+  auto xr = x.detach().clone().requires_grad_(true), wr = w.detach().clone().requires_grad_(true);
+  auto br = with_bias ? bias.detach().clone().requires_grad_(true) : torch::Tensor();
+  auto y = population_conv2d(x, w, bias, k);
+  auto yr = reference(xr, wr, br, k);
+  ASSERT_EQ(y.sizes(), yr.sizes());
+  EXPECT_TRUE(torch::allclose(y, yr, 1e-4, 1e-5)) << "max diff " << (y - yr).abs().max().item<double>();
+  auto g = torch::randn(y.sizes());
+  (y * g).sum().backward();
+  (yr * g).sum().backward();
+  EXPECT_TRUE(torch::allclose(x.grad(), xr.grad(), 1e-4, 1e-4)) << "dx max diff " << (x.grad() - xr.grad()).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(w.grad(), wr.grad(), 1e-4, 1e-4)) << "dw max diff " << (w.grad() - wr.grad()).abs().max().item<double>();
+  if (with_bias) {
+    EXPECT_TRUE(torch::allclose(bias.grad(), br.grad(), 1e-4, 1e-4));
+  }
+  // Without an input gradient only the parameters receive one.
+  auto x2 = x.detach();
+  auto w2 = w.detach().clone().requires_grad_(true);
+  (population_conv2d(x2, w2, torch::Tensor(), k) * g).sum().backward();
+  EXPECT_FALSE(x2.grad().defined());
+  if (!with_bias) {
+    EXPECT_TRUE(torch::allclose(w2.grad(), wr.grad(), 1e-4, 1e-4));
+  }
+}
+
+TEST(PopulationOps, ConvMatchesTorchConv2dForwardAndBackward) {
+  expect_conv_matches(1, 1, 3, 2, 7, 9, 3, true);
+  expect_conv_matches(3, 2, 5, 3, 6, 5, 2, true);
+  expect_conv_matches(4, 3, 2, 1, 5, 5, 5, false);
+  expect_conv_matches(2, 8, 6, 4, 12, 12, 5, true);  // CNN-s's second layer
+  expect_conv_matches(2, 1, 8, 2, 28, 28, 5, true);  // its first (24 wide)
+  expect_conv_matches(3, 6, 4, 2, 4, 4, 2, false);   // and its third (3 wide)
+}
+
+// Shapes for the direct kernels' edges: masked last vectors, rows beyond 24 columns, channel
+// blocks of 4 plus a remainder, an odd number of one-vector rows, every supported kernel size.
+TEST(PopulationOps, DirectConvEdgesMatchTorchConv2d) {
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {  // these shapes do take the direct path
+    for (auto [k, Wo] : std::vector<std::pair<int64_t, int64_t>>{{3, 18}, {7, 34}, {2, 9}, {3, 8}, {4, 11}, {6, 9}}) {
+      EXPECT_TRUE(kernels::direct_conv_suits(k, Wo)) << "k " << k << " Wo " << Wo;
+    }
+  }
+  expect_conv_matches(2, 3, 5, 2, 20, 20, 3, true);   // 18 wide: 8 + 8 + 2, channels 4 + 1
+  expect_conv_matches(1, 2, 3, 1, 16, 40, 7, true);   // 34 wide: 24 + 10, kernel 7
+  expect_conv_matches(2, 2, 6, 3, 5, 10, 2, false);   // 9 wide: 8 + 1, kernel 2
+  expect_conv_matches(1, 2, 3, 2, 7, 10, 3, true);    // 8 wide, 5 rows: 2 + 2 + 1
+  expect_conv_matches(2, 1, 9, 2, 12, 14, 4, true);   // kernel 4, channels 4 + 4 + 1
+  expect_conv_matches(1, 3, 2, 2, 9, 14, 6, false);   // kernel 6
+}
+
+TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    GTEST_SKIP() << "needs AVX-512 and AVX2 + FMA";
+  }
+  // Widths: one 16-float vector (9, 12, 16), two (18, 24, 32), two blocks (34); odd row counts.
+  for (auto [H, W, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {10, 13, 5}, {7, 16, 5}, {9, 20, 5}, {6, 22, 3}, {28, 28, 5}, {5, 36, 5}, {8, 40, 7}}) {
+    torch::manual_seed(H * 100 + W);
+    const int64_t P = 2, C = 2, O = 5, b = 3;
+    auto x = torch::randn({P, C, b, H, W});
+    auto w = torch::randn({P, O, C * k * k});
+    auto bias = torch::randn({P, O});
+    kernels::ConvShape s;
+    s.members = P, s.images = b, s.in = C, s.out = O, s.k = k, s.H = H, s.W = W;
+    s.xs_image = H * W, s.xs_channel = b * H * W, s.xs_member = C * b * H * W;
+    auto y512 = torch::empty({P, O, b, H - k + 1, W - k + 1}), y256 = torch::empty_like(y512);
+    kernels::conv_forward(x.data_ptr<float>(), w.data_ptr<float>(), bias.data_ptr<float>(), y512.data_ptr<float>(), s, true);
+    kernels::conv_forward(x.data_ptr<float>(), w.data_ptr<float>(), bias.data_ptr<float>(), y256.data_ptr<float>(), s, false);
+    EXPECT_TRUE(torch::equal(y512, y256)) << H << "x" << W << " k " << k << " max diff " << (y512 - y256).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(y512, reference(x, w, bias, k), 1e-4, 1e-4)) << H << "x" << W << " k " << k;
+  }
+}
+
+TEST(PopulationOps, ConvRejectsABiasThatDoesNotMatchTheWeights) {
+  auto x = torch::randn({2, 1, 3, 12, 12});
+  auto w = torch::randn({2, 4, 25});
+  EXPECT_THROW(population_conv2d(x, w, torch::randn({4}), 5), DataError);      // [out], not [P, out]
+  EXPECT_THROW(population_conv2d(x, w, torch::randn({2, 3}), 5), DataError);   // too few channels
+  EXPECT_THROW(shared_conv2d(x[0].transpose(0, 1), w, torch::randn({2}), 5), DataError);
+  EXPECT_THROW(population_conv2d(x, w.to(torch::kFloat64), torch::Tensor(), 5), DataError);
+  EXPECT_EQ(population_conv2d(x, w, torch::randn({2, 4}), 5).sizes(), (std::vector<int64_t>{2, 4, 3, 8, 8}));
+}
+
+TEST(PopulationOps, DirectKernelsServeCnnSShapesWhereAvx2Runs) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "no AVX2 + FMA on this CPU";
+  // CNN-s's first two layers (24 and 8 wide) run direct; the third (3 wide) stays on im2col.
+  EXPECT_TRUE(kernels::direct_conv_suits(5, 24));
+  EXPECT_TRUE(kernels::direct_conv_suits(5, 8));
+  EXPECT_FALSE(kernels::direct_conv_suits(2, 3));
+  EXPECT_FALSE(kernels::direct_conv_suits(9, 20));
+  // The weight gradient alone, against the im2col formulation on the same inputs.
+  torch::manual_seed(11);
+  const int64_t P = 2, C = 3, O = 5, b = 2, H = 11, W = 13, k = 4, Ho = H - k + 1, Wo = W - k + 1;
+  auto x = torch::randn({P, C, b, H, W});
+  auto g = torch::randn({P, O, b, Ho, Wo});
+  kernels::ConvShape s;
+  s.members = P, s.images = b, s.in = C, s.out = O, s.k = k, s.H = H, s.W = W;
+  s.xs_image = H * W, s.xs_channel = b * H * W, s.xs_member = C * b * H * W;
+  auto dw = torch::full({P, O, C * k * k}, 99.0f);  // overwritten, not accumulated into
+  kernels::conv_weight_grad(x.data_ptr<float>(), g.data_ptr<float>(), dw.data_ptr<float>(), s);
+  auto ref = torch::bmm(g.view({P, O, -1}), population_im2col(x, k).transpose(1, 2));
+  EXPECT_TRUE(torch::allclose(dw, ref, 1e-4, 1e-4)) << "max diff " << (dw - ref).abs().max().item<double>();
+}
+
+// shared_conv2d of one input batch [N, C, H, W] against torch's conv2d, member by member.
+void expect_shared_conv_matches(int64_t P, int64_t C, int64_t O, int64_t N, int64_t H, int64_t W, int64_t k) {
+  torch::manual_seed(C * 100 + W);
+  auto x = torch::randn({N, C, H, W});
+  auto w = torch::randn({P, O, C * k * k});
+  auto bias = torch::randn({P, O});
+  auto y = shared_conv2d(x, w, bias, k);
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{P, O, N, H - k + 1, W - k + 1}));
+  for (int64_t p = 0; p < P; ++p) {
+    auto r = torch::conv2d(x, w[p].view({O, C, k, k}), bias[p]).transpose(0, 1);
+    EXPECT_TRUE(torch::allclose(y[p], r, 1e-4, 1e-4)) << "C=" << C << " W=" << W << " member " << p << " max diff "
+                                                      << (y[p] - r).abs().max().item<double>();
+  }
+  auto yn = shared_conv2d(x, w, torch::Tensor(), k);
+  EXPECT_TRUE(torch::allclose(yn, y - bias.view({P, O, 1, 1, 1}), 1e-4, 1e-4));
+}
+
+TEST(PopulationOps, SharedConvMatchesTorchConv2d) {
+  for (int64_t C : {1, 3}) expect_shared_conv_matches(3, C, 4, 5, 8, 7, 3);  // 5 wide: im2col
+  // Rows wide enough for the direct kernels (one input read by every member), with a masked tail.
+  for (int64_t C : {1, 2}) expect_shared_conv_matches(3, C, 6, 4, 14, 25, 5);
+}
+
+TEST(PopulationOps, TanhIsWithinThreeUlpOfTheExactValue) {
+  // A dense grid over every regime (the polynomial below |x| = 0.4, exp beyond, saturation),
+  // tiny and subnormal values, and the special values.
+  auto grid = torch::cat({torch::linspace(-12.0, 12.0, 480001), torch::logspace(-30, 0, 3001), -torch::logspace(-30, 0, 3001),
+                          torch::tensor({0.0f, -0.0f, 1e-40f, 0.39999998f, 0.4f, 0.40000001f, 9.0f, 20.0f, 88.0f, 3e38f})});
+  auto x = grid.to(torch::kFloat32);
+  auto y = population_tanh(x);
+  auto exact = torch::tanh(x.to(torch::kFloat64));
+  auto rel = ((y.to(torch::kFloat64) - exact).abs() / exact.abs().clamp_min(1e-300)).max().item<double>();
+  EXPECT_LT(rel, 2.5e-7) << "max relative error";
+  EXPECT_TRUE(std::signbit(population_tanh(torch::tensor({-0.0f}))[0].item<float>()));
+  auto special = population_tanh(torch::tensor({INFINITY, -INFINITY, NAN}));
+  EXPECT_EQ(special[0].item<float>(), 1.0f);
+  EXPECT_EQ(special[1].item<float>(), -1.0f);
+  EXPECT_TRUE(std::isnan(special[2].item<float>()));
+  // A value does not depend on where it sits (vector body or padded tail).
+  auto shifted = population_tanh(x.narrow(0, 3, 1001));
+  EXPECT_TRUE(torch::equal(shifted, y.narrow(0, 3, 1001)));
+  // The gradient is (1 - y^2) g.
+  auto xs = torch::randn({3, 37}).mul(2).requires_grad_(true);
+  auto g = torch::randn({3, 37});
+  auto ys = population_tanh(xs);
+  (ys * g).sum().backward();
+  EXPECT_TRUE(torch::allclose(xs.grad(), g * (1 - ys.detach().square()), 1e-6, 1e-7));
+}
+
+TEST(PopulationOps, Col2imIsTheAdjointOfIm2col) {
+  // <im2col(x), c> == <x, col2im(c)> for every x, c: checked on random tensors.
+  torch::manual_seed(7);
+  auto x = torch::randn({2, 3, 2, 6, 5});
+  auto cols = population_im2col(x, 3);
+  ASSERT_EQ(cols.sizes(), (std::vector<int64_t>{2, 27, 2 * 4 * 3}));
+  // Row 0 of member 0 is the top-left k x k window's first tap of channel 0: x[0,0,n,y,x].
+  EXPECT_TRUE(torch::equal(cols[0][0].view({2, 4, 3}), x[0][0].narrow(1, 0, 4).narrow(2, 0, 3)));
+  auto c = torch::randn(cols.sizes());
+  auto back = population_col2im(c, 3, 2, 6, 5, 3);
+  EXPECT_NEAR((cols * c).sum().item<double>(), (x * back).sum().item<double>(), 1e-3);
+}
+
+TEST(PopulationOps, MaxPoolMatchesTorchForwardAndBackward) {
+  for (int64_t k : {2, 3}) {
+    for (int64_t W : {9, 25, 37}) {  // k = 2: 4 | 8 + 4 | 8 + 8 + 2 outputs per row (vector steps, tail)
+      torch::manual_seed(k * 100 + W);
+      // Odd sizes (the last row/column is dropped), 5-d population layout, ties inside windows.
+      auto base = torch::randn({2, 3, 2, 7, W});
+      base.index_put_({0, 0, 0, 0, 1}, base.index({0, 0, 0, 0, 0}));  // a tie: the first one wins
+      base.index_put_({1, 2, 1, 3, 3}, base.index({1, 2, 1, 2, 3}));  // a tie across rows
+      base.index_put_({0, 1, 1, 5}, base.index({0, 1, 1, 4}));        // whole rows equal
+      auto x = base.clone().requires_grad_(true), xr = base.clone().requires_grad_(true);
+      auto y = population_max_pool2d(x, k);
+      auto yr = torch::max_pool2d(xr.view({6, 2, 7, W}), k).view({2, 3, 2, 7 / k, W / k});
+      ASSERT_EQ(y.sizes(), yr.sizes());
+      EXPECT_TRUE(torch::equal(y, yr)) << "k=" << k << " W=" << W;
+      auto g = torch::randn(y.sizes());
+      (y * g).sum().backward();
+      (yr * g).sum().backward();
+      EXPECT_TRUE(torch::equal(x.grad(), xr.grad())) << "k=" << k << " W=" << W;
+    }
+  }
+  // NaN wins its window wherever it sits, in the vector part and in the tail.
+  auto n = torch::randn({2, 28});
+  n.index_put_({0, 3}, NAN);
+  n.index_put_({1, 18}, NAN);
+  n.index_put_({1, 27}, NAN);
+  auto y = population_max_pool2d(n, 2);
+  EXPECT_TRUE(std::isnan(y[0][1].item<float>()));
+  EXPECT_TRUE(std::isnan(y[0][9].item<float>()));
+  EXPECT_TRUE(std::isnan(y[0][13].item<float>()));
+  EXPECT_EQ(y.isnan().sum().item<int64_t>(), 3);
+}
+
+}  // namespace
+}  // namespace hyperrep::population

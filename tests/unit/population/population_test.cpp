@@ -1,0 +1,247 @@
+// Population training: a member trained among others equals the member trained alone, and equals
+// an independent torch::nn + torch::optim reference with the same init and data order.
+#include <gtest/gtest.h>
+
+#include "tasks/image_data.h"
+#include "population/population.h"
+#include "population/population_rng.h"
+
+namespace hyperrep::population {
+namespace {
+
+const std::vector<std::string> kMlp = {"flatten", "linear(16,5,nobias)", "act", "dropout", "linear(5,4,nobias)"};
+// A tiny CNN for 4x4 Tetris images: conv, dropout, pool and a linear head.
+const std::vector<std::string> kCnn = {"conv(1,4,2)", "act", "dropout", "conv(4,3,2)", "maxpool(2)", "act", "flatten", "linear(3,4)"};
+
+zoo::MemberSpec member(int64_t id, int64_t seed, double lr, double wd, double dropout, const std::string& opt = "adam",
+                  const std::string& act = "tanh", const std::string& init = "uniform") {
+  zoo::MemberSpec m;
+  m.id = id, m.seed = seed, m.lr = lr, m.weight_decay = wd, m.dropout = dropout, m.optimizer = opt;
+  m.activation = act, m.init = init;
+  return m;
+}
+
+PopulationOptions options(int64_t epochs, int64_t batch) {
+  PopulationOptions o;
+  o.epochs = epochs;
+  o.batch_size = batch;
+  o.keep_epochs = {};
+  for (int64_t e = 0; e <= epochs; ++e) o.keep_epochs.push_back(e);
+  return o;
+}
+
+tasks::TaskData tetris(int64_t n) { return tasks::make_tetris_task(n, 40, 60, 0.1, 5); }
+
+// Trains members together and each alone; every kept epoch's weights must agree.
+void expect_population_equals_alone(const std::vector<std::string>& spec, const std::vector<zoo::MemberSpec>& members,
+                                    const PopulationOptions& opt) {
+  auto task = tetris(103);  // not a multiple of the batch: the last batch is short
+  auto arch = zoo::Architecture::parse(spec, task.input_shape);
+  auto together = train_population(arch, members, opt, task, torch::kCPU);
+  ASSERT_EQ(together.size(), members.size());
+  for (size_t i = 0; i < members.size(); ++i) {
+    auto alone = train_population(arch, {members[i]}, opt, task, torch::kCPU);
+    ASSERT_EQ(alone[0].weights.sizes(), together[i].weights.sizes());
+    EXPECT_EQ(together[i].member, members[i].id);
+    EXPECT_TRUE(torch::allclose(together[i].weights, alone[0].weights, 1e-4, 1e-5))
+        << "member " << i << " max diff " << (together[i].weights - alone[0].weights).abs().max().item<double>();
+    // Training moved the weights (the comparison is not between two copies of the init).
+    EXPECT_GT((alone[0].weights[-1] - alone[0].weights[0]).abs().max().item<double>(), 1e-2);
+    EXPECT_NEAR(together[i].numeric.back().at("test_acc"), alone[0].numeric.back().at("test_acc"), 1e-9);
+  }
+}
+
+TEST(Population, MlpMemberInPopulationEqualsMemberAlone) {
+  std::vector<zoo::MemberSpec> m = {member(0, 1, 1e-2, 0.0, 0.3), member(1, 2, 3e-3, 1e-3, 0.3), member(2, 3, 3e-2, 0.0, 0.3),
+                               member(3, 1, 1e-2, 0.0, 0.3, "adam", "tanh", "kaiming_normal")};
+  expect_population_equals_alone(kMlp, m, options(3, 10));
+}
+
+TEST(Population, CnnMemberInPopulationEqualsMemberAlone) {
+  std::vector<zoo::MemberSpec> m = {member(0, 11, 1e-2, 0.0, 0.2, "sgd", "relu"), member(1, 12, 5e-2, 1e-3, 0.2, "sgd", "relu"),
+                               member(2, 13, 2e-2, 0.0, 0.2, "sgd", "relu", "xavier_uniform")};
+  expect_population_equals_alone(kCnn, m, options(3, 7));
+  std::vector<zoo::MemberSpec> a = {member(0, 21, 1e-2, 1e-4, 0.5), member(1, 22, 3e-3, 0.0, 0.5)};
+  expect_population_equals_alone(kCnn, a, options(2, 10));
+}
+
+TEST(Population, ChunksOfMembersDoNotChangeResults) {
+  // 5 members in chunks of 2 (the last chunk is short) against all 5 in one chunk, with dropout
+  // after a convolution and evaluation chunked by members as well.
+  auto task = tetris(53);
+  auto arch = zoo::Architecture::parse(kCnn, task.input_shape);
+  std::vector<zoo::MemberSpec> m;
+  for (int64_t i = 0; i < 5; ++i) m.push_back(member(i, 40 + i, 1e-2 * (i + 1), i % 2 ? 1e-3 : 0.0, 0.3));
+  auto opt = options(2, 7);
+  opt.chunk_members = 5;
+  auto whole = train_population(arch, m, opt, task, torch::kCPU);
+  opt.chunk_members = 2;
+  auto chunked = train_population(arch, m, opt, task, torch::kCPU);
+  for (size_t i = 0; i < m.size(); ++i) {
+    // Bitwise: ranks and thread counts change the chunking, and zoos must not depend on them.
+    EXPECT_TRUE(torch::equal(whole[i].weights, chunked[i].weights)) << "member " << i;
+    EXPECT_GT((whole[i].weights[-1] - whole[i].weights[0]).abs().max().item<double>(), 1e-2);
+    for (size_t k = 0; k < whole[i].epochs.size(); ++k) {
+      EXPECT_EQ(whole[i].numeric[k].at("val_loss"), chunked[i].numeric[k].at("val_loss"));
+      EXPECT_EQ(whole[i].numeric[k].at("train_acc"), chunked[i].numeric[k].at("train_acc"));
+    }
+  }
+}
+
+// 20x20 images whose class is the brightest quadrant: wide enough that both convolutions of the
+// architecture below run on the direct kernels (16 and 12 wide), the second with an input gradient.
+tasks::TaskData quadrant_task(int64_t n_train, int64_t n_eval) {
+  torch::manual_seed(3);
+  auto split = [](int64_t n) {
+    tasks::ImageSplit s;
+    s.x = torch::rand({n, 1, 20, 20});
+    auto q = s.x.view({n, 2, 10, 2, 10}).sum({2, 4}).view({n, 4});
+    s.y = q.argmax(1);
+    return s;
+  };
+  tasks::TaskData t;
+  t.name = "quadrants";
+  t.train = split(n_train), t.val = split(n_eval), t.test = split(n_eval);
+  t.input_shape = {1, 20, 20};
+  t.num_classes = 4;
+  return t;
+}
+
+TEST(Population, DirectKernelMembersAreBitwiseTheSameAloneAndAtAnyThreadCount) {
+  const std::vector<std::string> spec = {"conv(1,3,5)", "act", "conv(3,4,5)", "maxpool(2)", "act", "flatten", "linear(144,4)"};
+  auto task = quadrant_task(45, 30);
+  auto arch = zoo::Architecture::parse(spec, task.input_shape);
+  std::vector<zoo::MemberSpec> m = {member(0, 5, 1e-2, 0.0, 0.0), member(1, 6, 3e-3, 1e-3, 0.0), member(2, 7, 2e-2, 0.0, 0.0)};
+  const int threads = torch::get_num_threads();
+  // Two threads, three members: two chunks in parallel with serial ops inside. Alone, at two
+  // threads, the one chunk's kernels and torch ops split their own work over the threads instead.
+  torch::set_num_threads(2);
+  auto together = train_population(arch, m, options(2, 7), task, torch::kCPU);
+  for (size_t i = 0; i < m.size(); ++i) {
+    for (int t : {1, 2}) {
+      torch::set_num_threads(t);
+      auto alone = train_population(arch, {m[i]}, options(2, 7), task, torch::kCPU);
+      EXPECT_TRUE(torch::equal(together[i].weights, alone[0].weights)) << "member " << i << ", alone at " << t << " thread(s)";
+      EXPECT_EQ(together[i].numeric.back().at("test_loss"), alone[0].numeric.back().at("test_loss"));
+    }
+    // Trained networks are compared: the weights moved and the training loss fell.
+    EXPECT_GT((together[i].weights[-1] - together[i].weights[0]).abs().max().item<double>(), 1e-2);
+    EXPECT_LT(together[i].numeric.back().at("train_loss"), together[i].numeric.front().at("train_loss") - 0.01);
+  }
+  torch::set_num_threads(threads);
+}
+
+TEST(Population, DropoutMasksDifferByMemberSeedAndMatter) {
+  auto task = tetris(60);
+  auto arch = zoo::Architecture::parse(kMlp, task.input_shape);
+  auto with = train_population(arch, {member(0, 1, 1e-2, 0.0, 0.5)}, options(1, 10), task, torch::kCPU);
+  auto without = train_population(arch, {member(0, 1, 1e-2, 0.0, 0.0)}, options(1, 10), task, torch::kCPU);
+  EXPECT_TRUE(torch::equal(with[0].weights[0], without[0].weights[0]));  // same init
+  EXPECT_GT((with[0].weights[1] - without[0].weights[1]).abs().max().item<double>(), 1e-4);
+  // Masks: keep rate 1-p, scaled by 1/(1-p), and different streams for different members.
+  auto idx = torch::arange(100000, torch::kInt64);
+  auto keys = dropout_keys(dropout_bases({1, 2}, torch::kCPU), 1, 0, 3);
+  auto m1 = dropout_mask(idx, keys[0], 0.3), m2 = dropout_mask(idx, keys[1], 0.3);
+  EXPECT_NEAR(m1.gt(0).to(torch::kFloat64).mean().item<double>(), 0.7, 0.01);
+  EXPECT_NEAR(m1.max().item<double>(), 1.0 / 0.7, 1e-6);
+  EXPECT_NEAR(m1.eq(m2).to(torch::kFloat64).mean().item<double>(), 0.7 * 0.7 + 0.3 * 0.3, 0.01);  // independent
+  EXPECT_EQ(mix32(torch::tensor({int64_t{12345}})).item<int64_t>(), static_cast<int64_t>(mix32(uint32_t{12345})));
+}
+
+TEST(Population, InitBoundsFollowTheDocumentedRules) {
+  auto arch = zoo::Architecture::parse({"flatten", "linear(400,300)", "act", "linear(300,10)"}, {1, 20, 20});
+  auto u = init_member(arch, "uniform", 4, 0.01);
+  auto w0 = u.narrow(0, 0, 120000);
+  EXPECT_LE(w0.abs().max().item<double>(), 1.0 / 20.0);
+  EXPECT_GT(w0.abs().max().item<double>(), 0.99 / 20.0);
+  EXPECT_NEAR(u[120000].item<double>(), 0.01, 1e-7);  // the first bias
+  auto kn = init_member(arch, "kaiming_normal", 4, 0.0);
+  EXPECT_NEAR(kn.narrow(0, 0, 120000).std().item<double>(), std::sqrt(2.0 / 400), 2e-3);
+  auto xu = init_member(arch, "xavier_uniform", 4, 0.0);
+  EXPECT_NEAR(xu.narrow(0, 0, 120000).abs().max().item<double>(), std::sqrt(6.0 / 700), 1e-3);
+  auto nm = init_member(arch, "normal", 4, 0.0);
+  EXPECT_NEAR(nm.narrow(0, 0, 120000).std().item<double>(), 1.0 / 20.0, 5e-4);
+  EXPECT_TRUE(torch::equal(u, init_member(arch, "uniform", 4, 0.01)));
+  EXPECT_FALSE(torch::equal(u, init_member(arch, "uniform", 5, 0.01)));
+}
+
+// The reference: torch::nn modules and torch::optim with the member's init and data order.
+torch::Tensor reference_train(const zoo::Architecture& arch, const zoo::MemberSpec& m, const tasks::TaskData& task, int64_t epochs,
+                              int64_t batch, double momentum) {
+  torch::nn::Conv2d c1(torch::nn::Conv2dOptions(1, 4, 2)), c2(torch::nn::Conv2dOptions(4, 3, 2));
+  torch::nn::Linear l(3, 4);
+  std::vector<torch::Tensor> params = {c1->weight, c1->bias, c2->weight, c2->bias, l->weight, l->bias};
+  auto init = init_member(arch, m.init, m.seed, 0.01);
+  {
+    torch::NoGradGuard ng;
+    int64_t off = 0;
+    for (auto& p : params) {
+      p.copy_(init.narrow(0, off, p.numel()).view(p.sizes()));
+      off += p.numel();
+    }
+  }
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  if (m.optimizer == "adam") {
+    opt = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(m.lr).weight_decay(m.weight_decay));
+  } else {
+    opt = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(m.lr).momentum(momentum).weight_decay(m.weight_decay));
+  }
+  const int64_t n = task.train.size();
+  for (int64_t e = 1; e <= epochs; ++e) {
+    auto perm = member_permutation(m.seed, e, n);
+    for (int64_t s = 0; s < n; s += batch) {
+      auto idx = perm.narrow(0, s, std::min(batch, n - s));
+      auto x = task.train.x.index_select(0, idx);
+      auto y = task.train.y.index_select(0, idx);
+      auto h = torch::relu(c1(x));
+      h = torch::relu(torch::max_pool2d(c2(h), 2)).flatten(1);
+      auto loss = torch::nn::functional::cross_entropy(l(h), y);
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+    }
+  }
+  std::vector<torch::Tensor> flat;
+  for (auto& p : params) flat.push_back(p.detach().flatten());
+  return torch::cat(flat);
+}
+
+TEST(Population, MatchesTorchNnAndTorchOptimReference) {
+  auto task = tetris(95);
+  const std::vector<std::string> spec = {"conv(1,4,2)", "act", "conv(4,3,2)", "maxpool(2)", "act", "flatten", "linear(3,4)"};
+  auto arch = zoo::Architecture::parse(spec, task.input_shape);
+  std::vector<zoo::MemberSpec> adam = {member(0, 31, 1e-2, 1e-3, 0.0, "adam", "relu"), member(1, 32, 3e-3, 0.0, 0.0, "adam", "relu")};
+  std::vector<zoo::MemberSpec> sgd = {member(2, 33, 5e-2, 1e-3, 0.0, "sgd", "relu"), member(3, 34, 1e-2, 0.0, 0.0, "sgd", "relu")};
+  for (const auto& group : {adam, sgd}) {
+    auto got = train_population(arch, group, options(3, 10), task, torch::kCPU);
+    for (size_t i = 0; i < group.size(); ++i) {
+      auto ref = reference_train(arch, group[i], task, 3, 10, 0.9);
+      auto w = got[i].weights[-1];
+      EXPECT_TRUE(torch::allclose(w, ref, 1e-4, 1e-5)) << group[i].optimizer << " max diff " << (w - ref).abs().max().item<double>();
+      EXPECT_GT((w - got[i].weights[0]).abs().max().item<double>(), 1e-2);
+    }
+  }
+}
+
+TEST(Population, EvaluationMatchesFunctionalForward) {
+  auto task = tetris(50);
+  auto arch = zoo::Architecture::parse(kCnn, task.input_shape);
+  PopulationOptions opt = options(1, 10);
+  opt.eval_budget_floats = 2000;  // several evaluation chunks
+  auto rec = train_population(arch, {member(0, 1, 1e-2, 0.0, 0.2), member(1, 2, 1e-2, 0.0, 0.2)}, opt, task, torch::kCPU);
+  for (const auto& r : rec) {
+    for (size_t k = 0; k < r.epochs.size(); ++k) {
+      auto logits = zoo::functional_forward(arch, "tanh", r.weights[k], task.test.x);
+      const double loss = torch::nn::functional::cross_entropy(logits, task.test.y).item<double>();
+      const double acc = logits.argmax(1).eq(task.test.y).to(torch::kFloat64).mean().item<double>();
+      EXPECT_NEAR(r.numeric[k].at("test_loss"), loss, 1e-5);
+      EXPECT_NEAR(r.numeric[k].at("test_acc"), acc, 1e-12);
+      EXPECT_NEAR(r.numeric[k].at("ggap"), r.numeric[k].at("train_acc") - acc, 1e-12);
+      EXPECT_EQ(r.numeric[k].at("epoch"), static_cast<double>(r.epochs[k]));
+    }
+    EXPECT_EQ(r.categorical.at("init"), "uniform");
+  }
+}
+
+}  // namespace
+}  // namespace hyperrep::population
