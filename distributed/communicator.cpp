@@ -93,46 +93,46 @@ std::string LocalCommunicator::broadcast_bytes(const std::string& bytes, int roo
   return bytes;
 }
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, MpiRuntime* mpi) {
-  if (backend == "local") return std::make_unique<LocalCommunicator>();
+std::unique_ptr<Communicator> make_communicator(Backend backend, MpiRuntime* mpi) {
+  [[maybe_unused]] const bool mpi_up = mpi != nullptr && mpi->active();
+  switch (backend) {
+    case Backend::kLocal: return std::make_unique<LocalCommunicator>();
+    case Backend::kNccl: {
 #ifdef HYPERREP_WITH_NCCL
-  if (backend == "nccl") {
-    // The unique id travels over MPI; a job of one process without MPI makes it locally.
-    std::unique_ptr<Communicator> host;
+      // The unique id travels over MPI; a job of one process without MPI makes it locally.
+      std::unique_ptr<Communicator> host;
 #ifdef HYPERREP_WITH_MPI
-    if (mpi != nullptr && mpi->active()) host = std::make_unique<MpiCommunicator>(*mpi);
+      if (mpi_up) host = std::make_unique<MpiCommunicator>(*mpi);
 #endif
-    if (!host) {
-      HYPERREP_CHECK(mpi == nullptr || mpi->world_size() == 1, DistributedError,
-                     "backend 'nccl' with several ranks needs MPI to share the NCCL unique id");
-      host = std::make_unique<LocalCommunicator>();
-    }
-    return std::make_unique<NcclCommunicator>(std::move(host));
-  }
-#endif
-#ifdef HYPERREP_WITH_MPI
-  const bool mpi_up = mpi != nullptr && mpi->active();
-  if (backend == "mpi") {
-    HYPERREP_CHECK(mpi_up, DistributedError, "backend 'mpi' asked for, but MPI is not initialised");
-    return std::make_unique<MpiCommunicator>(*mpi);
-  }
-  HYPERREP_CHECK(backend != "nccl", DistributedError, "backend 'nccl': this build has no NCCL (configure with -DHYPERREP_WITH_NCCL=ON)");
-  if (backend == "auto") {
-    if (mpi_up) return std::make_unique<MpiCommunicator>(*mpi);
-    return std::make_unique<LocalCommunicator>();
-  }
+      if (!host) {
+        HYPERREP_CHECK(mpi == nullptr || mpi->world_size() == 1, DistributedError,
+                       "backend 'nccl' with several ranks needs MPI to share the NCCL unique id");
+        host = std::make_unique<LocalCommunicator>();
+      }
+      return std::make_unique<NcclCommunicator>(std::move(host));
 #else
-  (void)mpi;
-  if (backend == "auto") return std::make_unique<LocalCommunicator>();
-  HYPERREP_CHECK(backend != "mpi", DistributedError, "backend 'mpi': this build has no MPI (HYPERREP_WITH_MPI=OFF)");
-  HYPERREP_CHECK(backend != "nccl", DistributedError, "backend 'nccl': this build has no NCCL (configure with -DHYPERREP_WITH_NCCL=ON)");
+      HYPERREP_THROW(DistributedError, "backend 'nccl': this build has no NCCL (configure with -DHYPERREP_WITH_NCCL=ON)");
 #endif
-  HYPERREP_THROW(DistributedError, "unknown communicator backend '", backend, "'");
+    }
+    case Backend::kMpi:
+#ifdef HYPERREP_WITH_MPI
+      HYPERREP_CHECK(mpi_up, DistributedError, "backend 'mpi' asked for, but MPI is not initialised");
+      return std::make_unique<MpiCommunicator>(*mpi);
+#else
+      HYPERREP_THROW(DistributedError, "backend 'mpi': this build has no MPI (HYPERREP_WITH_MPI=OFF)");
+#endif
+    case Backend::kAuto:
+#ifdef HYPERREP_WITH_MPI
+      if (mpi_up) return std::make_unique<MpiCommunicator>(*mpi);
+#endif
+      return std::make_unique<LocalCommunicator>();
+  }
+  HYPERREP_THROW(InternalError, "communicator backend without a constructor");
 }
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool cuda_tensors, MpiRuntime* mpi) {
+std::unique_ptr<Communicator> make_communicator(Backend backend, bool cuda_tensors, MpiRuntime* mpi) {
 #ifdef HYPERREP_WITH_NCCL
-  if (backend == "auto" && cuda_tensors) return make_communicator("nccl", mpi);
+  if (backend == Backend::kAuto && cuda_tensors) return make_communicator(Backend::kNccl, mpi);
 #else
   (void)cuda_tensors;
 #endif

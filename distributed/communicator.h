@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/enums.h"
+
 namespace hyperrep::dist {
 
 enum class ReduceOp { kSum, kAvg, kMax, kMin };
@@ -70,10 +72,9 @@ class LocalCommunicator final : public Communicator {
 void check_supported_dtype(const torch::Tensor& t, const char* op);
 
 class MpiRuntime;
-// backend: "local", "mpi", "nccl" (needs a build with HYPERREP_WITH_NCCL) or "auto" (mpi when
-// MPI is up, else local).
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, MpiRuntime* mpi);
-// For training: "auto" picks nccl when the tensors live on CUDA and this build has NCCL.
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool cuda_tensors, MpiRuntime* mpi);
+// local, mpi, nccl (needs a build with HYPERREP_WITH_NCCL) or auto (mpi when MPI is up, else local).
+std::unique_ptr<Communicator> make_communicator(Backend backend, MpiRuntime* mpi);
+// For training: auto picks nccl when the tensors live on CUDA and this build has NCCL.
+std::unique_ptr<Communicator> make_communicator(Backend backend, bool cuda_tensors, MpiRuntime* mpi);
 
 }  // namespace hyperrep::dist

@@ -37,7 +37,7 @@ int cmd_version(Context& ctx) {
     std::cout << "hyperrep " << HYPERREP_VERSION << " (libtorch " << TORCH_VERSION << ", MPI: " << mpi_lib
               << ", backends: " << backends << ", cuda: " << (torch::cuda::is_available() ? "yes" : "no") << ")\n";
   }
-  auto comm = dist::make_communicator("auto", &ctx.mpi);
+  auto comm = dist::make_communicator(Backend::kAuto, &ctx.mpi);
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   const std::string me = std::string(host) + " pid " + std::to_string(getpid()) + " local rank " +

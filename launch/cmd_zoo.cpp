@@ -38,7 +38,7 @@ int zoo_generate(Context& ctx, const std::vector<std::string>& rest) {
   HYPERREP_CHECK(args.has("--config"), UsageError, "zoo generate needs --config FILE\n", kGenerateUsage);
   const Config cfg = load_config_from(args);
   configure_threads(cfg.run.threads, ctx.mpi.local_size());
-  auto comm = dist::make_communicator("auto", &ctx.mpi);
+  auto comm = dist::make_communicator(Backend::kAuto, &ctx.mpi);
   population::generate_zoo(cfg, *comm);
   return 0;
 }

@@ -18,6 +18,7 @@
 #include "interop/torch_format.h"
 #include "store/reader.h"
 #include "store/summary.h"
+#include "tasks/image_data.h"
 
 namespace hyperrep::cli {
 
@@ -189,7 +190,7 @@ int zoo_import(Context& ctx, const std::vector<std::string>& rest) {
       }
     }
   } else {
-    shape = cfg.zoo.task == "tetris" ? std::vector<int64_t>{1, 4, 4} : std::vector<int64_t>{1, 28, 28};
+    shape = tasks::task_input_shape(parse_enum<Task>(cfg.zoo.task, "zoo.task"));
   }
   if (ctx.mpi.rank() != 0) return 0;
   const interop::ImportedZoo imported = interop::import_modelzoo(src, cfg.zoo.architecture, shape);

@@ -3,15 +3,12 @@
 
 #include <cmath>
 
+#include "common/enums.h"
 #include "common/error.h"
 #include "common/layer_spec.h"
 
 namespace hyperrep {
 namespace {
-
-const std::vector<std::string> kActivations = {"tanh", "relu", "sigmoid", "gelu", "leaky_relu"};
-const std::vector<std::string> kInits = {"uniform", "normal", "kaiming_uniform", "kaiming_normal",
-                                         "xavier_uniform", "xavier_normal"};
 
 // Layer grammar of [zoo] architecture; shapes against the task are checked where the task is
 // known (zoo::check_zoo_architecture, run by `config check` and `zoo generate`).
@@ -46,7 +43,7 @@ void RunConfig::describe(SectionSchema<RunConfig>& s) {
 void ZooConfig::describe(SectionSchema<ZooConfig>& s) {
   s.field("path", &ZooConfig::path, "Output directory of the generated zoo.").non_empty().not_hashed();
   s.field("task", &ZooConfig::task, "Task data the members learn: tetris (procedural), fashion_mnist (Debian package), idx (MNIST-format files at task_path).")
-      .choices({"tetris", "fashion_mnist", "idx"});
+      .choices(enum_names<Task>());
   s.field("task_path", &ZooConfig::task_path, "Directory of the IDX files (train-images-idx3-ubyte[.gz] ...); empty = the task's default.");
   s.field("task_train_size", &ZooConfig::task_train_size, "Training images (tetris: generated; IDX: taken from the train file, 0 = all but the val split).").min(0);
   s.field("task_val_size", &ZooConfig::task_val_size, "Validation images held out of the training file by a seeded shuffle.").min(0);
@@ -57,10 +54,10 @@ void ZooConfig::describe(SectionSchema<ZooConfig>& s) {
       .non_empty().check(check_architecture);
   s.field("num_seeds", &ZooConfig::num_seeds, "Seeds per hyper-parameter combination.").min(1);
   s.field("seed_offset", &ZooConfig::seed_offset, "First seed; seeds are seed_offset .. seed_offset+num_seeds-1.").min(0);
-  s.field("activation", &ZooConfig::activation, "Activations of the grid.").non_empty().choices(kActivations);
-  s.field("init", &ZooConfig::init, "Weight initialisations of the grid.").non_empty().choices(kInits);
+  s.field("activation", &ZooConfig::activation, "Activations of the grid.").non_empty().choices(enum_names<Activation>());
+  s.field("init", &ZooConfig::init, "Weight initialisations of the grid.").non_empty().choices(enum_names<Init>());
   s.field("dropout", &ZooConfig::dropout, "Dropout rates of the grid (applied at the dropout layers).").non_empty().range(0, 0.95);
-  s.field("optimizer", &ZooConfig::optimizer, "Optimizers of the grid: adam or sgd (with momentum).").non_empty().choices({"adam", "sgd"});
+  s.field("optimizer", &ZooConfig::optimizer, "Optimizers of the grid: adam or sgd (with momentum).").non_empty().choices(enum_names<ZooOptimizer>());
   s.field("lr", &ZooConfig::lr, "Learning rates of the grid.").non_empty().above(0);
   s.field("weight_decay", &ZooConfig::weight_decay, "Weight decays of the grid.").non_empty().min(0);
   s.field("momentum", &ZooConfig::momentum, "SGD momentum.").range(0, 0.999);
@@ -84,12 +81,12 @@ void DataConfig::describe(SectionSchema<DataConfig>& s) {
   s.field("split_seed", &DataConfig::split_seed, "Seed of the member shuffle behind the split.").min(0);
   s.field("max_abs_weight", &DataConfig::max_abs_weight, "Drop checkpoints with any |w| above this; 0 = keep all (non-finite are always dropped).").min(0);
   s.field("standardize", &DataConfig::standardize, "Weight normalisation: none (raw weights) or layer (per-layer mean/std over the training split).")
-      .choices({"none", "layer"});
+      .choices(enum_names<Standardize>());
   s.field("epochs", &DataConfig::epochs, "Use only these member epochs; empty = all stored.").min(0);
 }
 
 void ModelConfig::describe(SectionSchema<ModelConfig>& s) {
-  s.field("tokenizer", &ModelConfig::tokenizer, "neuron (one token per output neuron) or padded (SANE chunks).").choices({"neuron", "padded"});
+  s.field("tokenizer", &ModelConfig::tokenizer, "neuron (one token per output neuron) or padded (SANE chunks).").choices(enum_names<Tokenizer>());
   s.field("d_model", &ModelConfig::d_model, "Transformer width.").min(1);
   s.field("heads", &ModelConfig::heads, "Attention heads; must divide d_model.").min(1);
   s.field("blocks", &ModelConfig::blocks, "Transformer blocks in the encoder and in the decoder.").min(1);
@@ -118,7 +115,7 @@ void LossConfig::describe(SectionSchema<LossConfig>& s) {
   s.field("gamma", &LossConfig::gamma, "Contrastive weight: 0 = reconstruction only (E_D), 1 = contrastive only (E_C).").range(0, 1);
   s.field("temperature", &LossConfig::temperature, "NT-Xent temperature.").above(0);
   s.field("reconstruction", &LossConfig::reconstruction, "mse or layer_norm (each layer's error divided by its weight variance).")
-      .choices({"mse", "layer_norm"});
+      .choices(enum_names<Reconstruction>());
   s.field("variance_floor", &LossConfig::variance_floor, "Floor of the per-layer variance in layer_norm.").above(0);
 }
 
@@ -141,22 +138,22 @@ void TrainConfig::describe(SectionSchema<TrainConfig>& s) {
   s.field("batch_size", &TrainConfig::batch_size, "Global batch size (split over ranks).").min(1);
   s.field("lr", &TrainConfig::lr, "Learning rate.").above(0);
   s.field("weight_decay", &TrainConfig::weight_decay, "Weight decay.").min(0);
-  s.field("optimizer", &TrainConfig::optimizer, "adam, adamw, or sgd (with momentum).").choices({"adam", "adamw", "sgd"});
+  s.field("optimizer", &TrainConfig::optimizer, "adam, adamw, or sgd (with momentum).").choices(enum_names<Optimizer>());
   s.field("momentum", &TrainConfig::momentum, "SGD momentum (optimizer = sgd).").range(0, 0.999);
   s.field("scheduler", &TrainConfig::scheduler, "none, plateau (ReduceLROnPlateau) or cosine (with warmup).")
-      .choices({"none", "plateau", "cosine"});
+      .choices(enum_names<Scheduler>());
   s.field("plateau_factor", &TrainConfig::plateau_factor, "ReduceLROnPlateau factor.").range(0, 1);
   s.field("plateau_patience", &TrainConfig::plateau_patience, "ReduceLROnPlateau patience in epochs.").min(0);
   s.field("warmup_epochs", &TrainConfig::warmup_epochs, "Linear warmup epochs of the cosine schedule.").min(0);
   s.field("grad_clip", &TrainConfig::grad_clip, "Clip the global gradient norm to this; 0 = off.").min(0);
-  s.field("precision", &TrainConfig::precision, "fp32, or bf16 autocast on CUDA.").choices({"fp32", "bf16"});
+  s.field("precision", &TrainConfig::precision, "fp32, or bf16 autocast on CUDA.").choices(enum_names<Precision>());
   s.field("seed", &TrainConfig::seed, "Seed of initialisation, sample order and augmentations.").min(0);
   s.field("max_steps", &TrainConfig::max_steps, "Stop after this many optimizer steps; 0 = run all epochs.").min(0).not_hashed();
 }
 
 void DistributedConfig::describe(SectionSchema<DistributedConfig>& s) {
   s.field("backend", &DistributedConfig::backend, "auto (nccl for CUDA tensors, else mpi), local, mpi or nccl.")
-      .choices({"auto", "local", "mpi", "nccl"}).not_hashed();
+      .choices(enum_names<Backend>()).not_hashed();
   s.field("bucket_mb", &DistributedConfig::bucket_mb, "Gradient bucket size in MiB.").above(0).not_hashed();
   s.field("overlap", &DistributedConfig::overlap, "All-reduce buckets from gradient hooks, overlapping backward.").not_hashed();
   s.field("timeout_s", &DistributedConfig::timeout_s, "Seconds a rank waits for its peers before aborting the job.").above(0).not_hashed();

@@ -1,6 +1,8 @@
 #include "model/autoencoder.h"
 
+#include "common/enums.h"
 #include "common/error.h"
+#include "tasks/image_data.h"
 
 namespace hyperrep::model {
 namespace {
@@ -31,11 +33,7 @@ AutoencoderOptions AutoencoderOptions::from_config(const ModelConfig& m) {
 }
 
 zoo::Architecture member_architecture(const Config& cfg) {
-  std::vector<int64_t> shape;
-  if (cfg.zoo.task == "tetris") shape = {1, 4, 4};
-  else if (cfg.zoo.task == "fashion_mnist" || cfg.zoo.task == "idx") shape = {1, 28, 28};
-  else HYPERREP_THROW(ConfigError, "zoo.task: no input shape known for '", cfg.zoo.task, "'");
-  return zoo::Architecture::parse(cfg.zoo.architecture, shape);
+  return zoo::Architecture::parse(cfg.zoo.architecture, tasks::task_input_shape(parse_enum<Task>(cfg.zoo.task, "zoo.task")));
 }
 
 ProjectionHeadImpl::ProjectionHeadImpl(int64_t latent, int64_t layers, int64_t hidden, int64_t out) {
@@ -169,11 +167,15 @@ AeOutput forward_view_keyed(AutoencoderBase& ae, const torch::Tensor& w, torch::
   return ae.forward_view(w, gen);
 }
 
-std::shared_ptr<AutoencoderBase> make_autoencoder(const Config& cfg) {
-  auto arch = member_architecture(cfg);
-  auto opt = AutoencoderOptions::from_config(cfg.model);
-  if (cfg.model.tokenizer == "padded") return std::make_shared<SequenceAutoencoder>(arch, opt);
-  return std::make_shared<NeuronAutoencoder>(arch, opt);
+std::shared_ptr<AutoencoderBase> make_autoencoder(const zoo::Architecture& arch, const ModelConfig& model) {
+  const auto opt = AutoencoderOptions::from_config(model);
+  switch (parse_enum<Tokenizer>(model.tokenizer, "model.tokenizer")) {
+    case Tokenizer::kPadded: return std::make_shared<SequenceAutoencoder>(arch, opt);
+    case Tokenizer::kNeuron: return std::make_shared<NeuronAutoencoder>(arch, opt);
+  }
+  HYPERREP_THROW(InternalError, "tokenizer without an autoencoder");
 }
+
+std::shared_ptr<AutoencoderBase> make_autoencoder(const Config& cfg) { return make_autoencoder(member_architecture(cfg), cfg.model); }
 
 }  // namespace hyperrep::model

@@ -125,12 +125,14 @@ class SequenceAutoencoder : public AutoencoderBase {
   KeyedDropout drop_{nullptr};
 };
 
-// The autoencoder of a config ([model] tokenizer picks the class).
 // A training forward of view w whose dropout masks are keyed (model/keyed_dropout.h): row i of
 // w is sample samples[i] (2 * global row + view), so no mask depends on which rank holds it.
 AeOutput forward_view_keyed(AutoencoderBase& ae, const torch::Tensor& w, torch::Generator& gen, uint64_t seed, uint64_t step,
                             const torch::Tensor& samples);
 
+// The autoencoder of a config ([model] tokenizer picks the class) for members of `arch`; the
+// second form takes the architecture of the config's [zoo] section.
+std::shared_ptr<AutoencoderBase> make_autoencoder(const zoo::Architecture& arch, const ModelConfig& model);
 std::shared_ptr<AutoencoderBase> make_autoencoder(const Config& cfg);
 
 }  // namespace hyperrep::model

@@ -84,7 +84,7 @@ GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm) {
                                                                                   z.dropout.size() * z.optimizer.size() *
                                                                                   z.lr.size() * z.weight_decay.size());
   // Tetris images are generated, so their count is whatever the config says (IDX files bound theirs).
-  const double images = z.task == "tetris" ? 4.0 * 16 * 2 * static_cast<double>(z.task_train_size + z.task_val_size + z.task_test_size) : 0;
+  const double images = parse_enum<Task>(z.task, "zoo.task") == Task::kTetris ? 4.0 * 16 * 2 * static_cast<double>(z.task_train_size + z.task_val_size + z.task_test_size) : 0;
   check_memory_estimate("zoo generation", {{"zoo.num_seeds (members of the grid)", grid_members * 512}, {"zoo.task_train_size", images}});
   tasks::TaskData task = tasks::load_task(cfg.zoo);
   task.to(device);

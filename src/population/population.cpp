@@ -47,15 +47,15 @@ Population::Population(const zoo::Architecture& arch, std::vector<zoo::MemberSpe
   for (const auto& m : members_) {
     HYPERREP_CHECK(m.structure_key() == key, DataError, "member ", m.id, " (", m.structure_key(),
                    ") cannot share a population with member ", members_[0].id, " (", key, ")");
-    init.push_back(init_member(arch_, m.init, m.seed, opt_.bias_init));
+    init.push_back(init_member(arch_, parse_enum<Init>(m.init, "zoo.init"), m.seed, opt_.bias_init));
     lr.push_back(static_cast<float>(m.lr));
     wd.push_back(static_cast<float>(m.weight_decay));
     any_wd_ = any_wd_ || m.weight_decay != 0.0;
     seeds.push_back(m.seed);
   }
   const int64_t P = size();
-  adam_ = members_[0].optimizer == "adam";
-  HYPERREP_CHECK(adam_ || members_[0].optimizer == "sgd", ConfigError, "unknown zoo.optimizer '", members_[0].optimizer, "'");
+  adam_ = parse_enum<ZooOptimizer>(members_[0].optimizer, "zoo.optimizer") == ZooOptimizer::kAdam;
+  activation_ = parse_enum<Activation>(members_[0].activation, "zoo.activation");
   flat_ = torch::stack(init).to(device_).requires_grad_(true);
   lr_ = torch::tensor(lr).view({P, 1}).to(device_);
   wd_ = torch::tensor(wd).view({P, 1}).to(device_);
@@ -138,7 +138,7 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
       }
       case zoo::LayerKind::kAct:
         // population_tanh is torch::tanh wherever its vector kernel cannot run (CUDA, no AVX2).
-        h = members_[0].activation == "tanh" ? population_tanh(h) : zoo::apply_activation(h, members_[0].activation);
+        h = activation_ == Activation::kTanh ? population_tanh(h) : zoo::apply_activation(h, activation_);
         break;
       case zoo::LayerKind::kFlatten:
         if (layout == Layout::kShared) {

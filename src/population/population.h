@@ -75,6 +75,7 @@ class Population {
   torch::Tensor lr_, wd_;    // [P, 1]
   bool any_wd_ = false;
   bool adam_ = true;
+  Activation activation_ = Activation::kTanh;  // shared by the population (part of its structure key)
   torch::Tensor exp_avg_, exp_avg_sq_, denom_, update_;  // optimizer state and work buffers
   int64_t step_count_ = 0;
   torch::Tensor dropout_base_;  // [P] int64

@@ -13,9 +13,12 @@ constexpr int64_t kMask32 = 0xFFFFFFFFLL;
 // A multiplier below 2^31 keeps every product of a 32-bit value below 2^63 (no int64 overflow).
 constexpr uint32_t kMul = 0x45d9f3bU;
 
-// Distinct streams per purpose, so that init, data order and dropout never share a seed.
-uint64_t stream_seed(int64_t seed, uint64_t stream, int64_t counter) {
-  uint64_t z = static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + stream * 0xBF58476D1CE4E5B9ULL +
+// Distinct streams per purpose, so that init, data order and dropout never share a seed. The
+// numbers are part of every stored zoo's content: never renumber them.
+enum class Stream : uint64_t { kInit = 1, kDataOrder = 2, kDropoutMember = 3, kDropoutStep = 4 };
+
+uint64_t stream_seed(int64_t seed, Stream stream, int64_t counter) {
+  uint64_t z = static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(stream) * 0xBF58476D1CE4E5B9ULL +
                static_cast<uint64_t>(counter) * 0x94D049BB133111EBULL;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
@@ -24,8 +27,8 @@ uint64_t stream_seed(int64_t seed, uint64_t stream, int64_t counter) {
 
 }  // namespace
 
-torch::Tensor init_member(const zoo::Architecture& arch, const std::string& init, int64_t seed, double bias_init) {
-  auto gen = at::detail::createCPUGenerator(stream_seed(seed, 1, 0));
+torch::Tensor init_member(const zoo::Architecture& arch, Init init, int64_t seed, double bias_init) {
+  auto gen = at::detail::createCPUGenerator(stream_seed(seed, Stream::kInit, 0));
   auto flat = torch::empty({arch.num_params()}, torch::kFloat32);
   for (auto li : arch.param_layers()) {
     const zoo::Layer& l = arch.layers()[li];
@@ -33,23 +36,25 @@ torch::Tensor init_member(const zoo::Architecture& arch, const std::string& init
     const double fan_in = static_cast<double>(l.fan_in());
     const double fan_out = static_cast<double>(l.out) * k2;
     auto w = flat.narrow(0, l.weight_offset, l.weight_numel());
-    if (init == "uniform") {
-      const double b = 1.0 / std::sqrt(fan_in);
-      w.uniform_(-b, b, gen);
-    } else if (init == "normal") {
-      w.normal_(0.0, 1.0 / std::sqrt(fan_in), gen);
-    } else if (init == "kaiming_uniform") {
-      const double b = std::sqrt(6.0 / fan_in);
-      w.uniform_(-b, b, gen);
-    } else if (init == "kaiming_normal") {
-      w.normal_(0.0, std::sqrt(2.0 / fan_in), gen);
-    } else if (init == "xavier_uniform") {
-      const double b = std::sqrt(6.0 / (fan_in + fan_out));
-      w.uniform_(-b, b, gen);
-    } else if (init == "xavier_normal") {
-      w.normal_(0.0, std::sqrt(2.0 / (fan_in + fan_out)), gen);
-    } else {
-      HYPERREP_THROW(ConfigError, "unknown zoo.init '", init, "'");
+    switch (init) {
+      case Init::kUniform: {
+        const double b = 1.0 / std::sqrt(fan_in);
+        w.uniform_(-b, b, gen);
+        break;
+      }
+      case Init::kNormal: w.normal_(0.0, 1.0 / std::sqrt(fan_in), gen); break;
+      case Init::kKaimingUniform: {
+        const double b = std::sqrt(6.0 / fan_in);
+        w.uniform_(-b, b, gen);
+        break;
+      }
+      case Init::kKaimingNormal: w.normal_(0.0, std::sqrt(2.0 / fan_in), gen); break;
+      case Init::kXavierUniform: {
+        const double b = std::sqrt(6.0 / (fan_in + fan_out));
+        w.uniform_(-b, b, gen);
+        break;
+      }
+      case Init::kXavierNormal: w.normal_(0.0, std::sqrt(2.0 / (fan_in + fan_out)), gen); break;
     }
     if (l.bias) flat.narrow(0, l.bias_offset, l.out).fill_(bias_init);
   }
@@ -57,7 +62,7 @@ torch::Tensor init_member(const zoo::Architecture& arch, const std::string& init
 }
 
 torch::Tensor member_permutation(int64_t seed, int64_t epoch, int64_t n) {
-  auto gen = at::detail::createCPUGenerator(stream_seed(seed, 2, epoch));
+  auto gen = at::detail::createCPUGenerator(stream_seed(seed, Stream::kDataOrder, epoch));
   return torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64));
 }
 
@@ -81,12 +86,12 @@ torch::Tensor mix32(const torch::Tensor& x) {
 
 torch::Tensor dropout_bases(const std::vector<int64_t>& seeds, const torch::Device& device) {
   std::vector<int64_t> base;
-  for (auto s : seeds) base.push_back(static_cast<int64_t>(stream_seed(s, 3, 0) & 0xFFFFFFFFULL));
+  for (auto s : seeds) base.push_back(static_cast<int64_t>(stream_seed(s, Stream::kDropoutMember, 0) & 0xFFFFFFFFULL));
   return torch::tensor(base, torch::kInt64).to(device);
 }
 
 torch::Tensor dropout_keys(const torch::Tensor& base, int64_t epoch, int64_t step, int64_t layer) {
-  const uint32_t c = static_cast<uint32_t>(stream_seed(epoch, 4, step * 1024 + layer) & 0xFFFFFFFFULL);
+  const uint32_t c = static_cast<uint32_t>(stream_seed(epoch, Stream::kDropoutStep, step * 1024 + layer) & 0xFFFFFFFFULL);
   return mix32(base.bitwise_xor(static_cast<int64_t>(c)));
 }
 

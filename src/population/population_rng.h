@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/enums.h"
 #include "zoo/architecture.h"
 
 namespace hyperrep::population {
@@ -21,7 +22,7 @@ namespace hyperrep::population {
 //   kaiming_normal   N(0, 2/fan_in)
 //   xavier_uniform   U(-sqrt(6/(fan_in+fan_out)), +...)
 //   xavier_normal    N(0, 2/(fan_in+fan_out))
-torch::Tensor init_member(const zoo::Architecture& arch, const std::string& init, int64_t seed, double bias_init);
+torch::Tensor init_member(const zoo::Architecture& arch, Init init, int64_t seed, double bias_init);
 
 // The member's order of the n training images in epoch (1-based): a permutation [n] (int64,
 // CPU) from a generator seeded by (seed, epoch).

@@ -178,16 +178,23 @@ TaskData make_tetris_task(int64_t train_size, int64_t val_size, int64_t test_siz
 }
 
 TaskData load_task(const ZooConfig& zoo) {
-  if (zoo.task == "tetris") {
-    return make_tetris_task(zoo.task_train_size, zoo.task_val_size, zoo.task_test_size, zoo.tetris_noise, zoo.task_split_seed);
+  switch (parse_enum<Task>(zoo.task, "zoo.task")) {
+    case Task::kTetris:
+      return make_tetris_task(zoo.task_train_size, zoo.task_val_size, zoo.task_test_size, zoo.tetris_noise,
+                              zoo.task_split_seed);
+    case Task::kFashionMnist:
+      return load_idx_task(zoo.task_path.empty() ? kFashionMnistDir : zoo.task_path, zoo.task_train_size,
+                           zoo.task_val_size, zoo.task_test_size, zoo.task_split_seed, "fashion_mnist");
+    case Task::kIdx:
+      HYPERREP_CHECK(!zoo.task_path.empty(), ConfigError, "zoo.task = \"idx\" needs zoo.task_path (a directory of IDX files)");
+      return load_idx_task(zoo.task_path, zoo.task_train_size, zoo.task_val_size, zoo.task_test_size, zoo.task_split_seed,
+                           "idx");
   }
-  if (zoo.task == "fashion_mnist") {
-    return load_idx_task(zoo.task_path.empty() ? kFashionMnistDir : zoo.task_path, zoo.task_train_size, zoo.task_val_size,
-                         zoo.task_test_size, zoo.task_split_seed, "fashion_mnist");
-  }
-  HYPERREP_CHECK(zoo.task == "idx", ConfigError, "unknown zoo.task '", zoo.task, "'");
-  HYPERREP_CHECK(!zoo.task_path.empty(), ConfigError, "zoo.task = \"idx\" needs zoo.task_path (a directory of IDX files)");
-  return load_idx_task(zoo.task_path, zoo.task_train_size, zoo.task_val_size, zoo.task_test_size, zoo.task_split_seed, "idx");
+  HYPERREP_THROW(InternalError, "task without a loader");
+}
+
+std::vector<int64_t> task_input_shape(Task task) {
+  return task == Task::kTetris ? std::vector<int64_t>{1, 4, 4} : std::vector<int64_t>{1, 28, 28};
 }
 
 }  // namespace hyperrep::tasks

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/config_sections.h"
+#include "common/enums.h"
 
 namespace hyperrep::tasks {
 
@@ -44,5 +45,9 @@ extern const char* const kFashionMnistDir;
 
 // The task of a [zoo] section (tetris, fashion_mnist, idx).
 TaskData load_task(const ZooConfig& zoo);
+
+// Per-sample input shape {C, H, W} of a task, known without loading it (tetris 1,4,4;
+// fashion_mnist and idx 1,28,28; an IDX directory of other images gives its own at load time).
+std::vector<int64_t> task_input_shape(Task task);
 
 }  // namespace hyperrep::tasks

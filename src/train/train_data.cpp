@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "common/enums.h"
 #include "common/error.h"
 #include "common/logging.h"
 
@@ -90,7 +91,7 @@ TrainData::TrainData(const Config& cfg, dist::Communicator& comm) {
 
   const auto blocks = data::block_sizes_of(header);
   standardizer_ = data::BlockStandardizer::compute(train_.rows->weights(), blocks, &comm);
-  standardized_ = cfg.data.standardize == "layer";
+  standardized_ = parse_enum<Standardize>(cfg.data.standardize, "data.standardize") == Standardize::kLayer;
   for (ShardedSplit* s : {&train_, &val_, &test_}) {
     s->weights = standardized_ ? standardizer_.standardize(s->rows->weights()) : s->rows->weights();
   }

@@ -38,7 +38,7 @@ void Trainer::check_model_memory() const {
   const auto& m = cfg_.model;
   double tokens = 1;  // the compression token
   for (auto i : data_->architecture().param_layers()) tokens += static_cast<double>(data_->architecture().layers()[i].out);
-  if (m.tokenizer == "padded") tokens = std::max(1.0, static_cast<double>(data_->architecture().num_params()) / m.token_size);
+  if (parse_enum<Tokenizer>(m.tokenizer, "model.tokenizer") == Tokenizer::kPadded) tokens = std::max(1.0, static_cast<double>(data_->architecture().num_params()) / m.token_size);
   const double d = static_cast<double>(m.d_model), ff = static_cast<double>(m.d_ff), blocks = 2.0 * m.blocks;
   const double params = blocks * (4 * d * d + 2 * d * ff) + tokens * d * 2;
   const double batch = std::ceil(static_cast<double>(std::min(cfg_.train.batch_size, data_->global_rows())) / comm_.world_size());
@@ -48,29 +48,37 @@ void Trainer::check_model_memory() const {
 }
 
 Trainer::Trainer(const Config& cfg, dist::Communicator& comm)
-    : cfg_(cfg), comm_(comm), device_(resolve_device(cfg.run.device, comm.local_rank())) {
+    : cfg_(cfg),
+      optimizer_kind_(parse_enum<Optimizer>(cfg.train.optimizer, "train.optimizer")),
+      scheduler_(parse_enum<Scheduler>(cfg.train.scheduler, "train.scheduler")),
+      reconstruction_(parse_enum<Reconstruction>(cfg.loss.reconstruction, "loss.reconstruction")),
+      precision_(parse_enum<Precision>(cfg.train.precision, "train.precision")),
+      comm_(comm),
+      device_(resolve_device(cfg.run.device, comm.local_rank())) {
   HYPERREP_CHECK(device_.is_cpu() || comm.world_size() == 1 || comm.name() == "nccl", ConfigError,
                  "training on CUDA with ", comm.world_size(), " ranks needs the nccl backend (build with HYPERREP_WITH_NCCL=ON)");
-  HYPERREP_CHECK(cfg.train.precision == "fp32" || device_.is_cuda(), ConfigError,
+  HYPERREP_CHECK(precision_ == Precision::kFp32 || device_.is_cuda(), ConfigError,
                  "train.precision = \"", cfg.train.precision, "\" needs a CUDA device");
   data_ = std::make_unique<TrainData>(cfg_, comm_.host());
   check_model_memory();
   // The member architecture is the zoo's, whatever [zoo] says.
   torch::manual_seed(static_cast<uint64_t>(cfg_.train.seed));
-  const auto opt = model::AutoencoderOptions::from_config(cfg_.model);
-  if (cfg_.model.tokenizer == "padded") model_ = std::make_shared<model::SequenceAutoencoder>(data_->architecture(), opt);
-  else model_ = std::make_shared<model::NeuronAutoencoder>(data_->architecture(), opt);
+  model_ = model::make_autoencoder(data_->architecture(), cfg_.model);
   model_->to(device_);
-  if (cfg_.train.optimizer == "adamw") {
-    optimizer_ = std::make_unique<torch::optim::AdamW>(
-        model_->parameters(), torch::optim::AdamWOptions(cfg_.train.lr).weight_decay(cfg_.train.weight_decay));
-  } else if (cfg_.train.optimizer == "sgd") {
-    optimizer_ = std::make_unique<torch::optim::SGD>(
-        model_->parameters(),
-        torch::optim::SGDOptions(cfg_.train.lr).momentum(cfg_.train.momentum).weight_decay(cfg_.train.weight_decay));
-  } else {
-    optimizer_ = std::make_unique<torch::optim::Adam>(
-        model_->parameters(), torch::optim::AdamOptions(cfg_.train.lr).weight_decay(cfg_.train.weight_decay));
+  switch (optimizer_kind_) {
+    case Optimizer::kAdamW:
+      optimizer_ = std::make_unique<torch::optim::AdamW>(
+          model_->parameters(), torch::optim::AdamWOptions(cfg_.train.lr).weight_decay(cfg_.train.weight_decay));
+      break;
+    case Optimizer::kSgd:
+      optimizer_ = std::make_unique<torch::optim::SGD>(
+          model_->parameters(),
+          torch::optim::SGDOptions(cfg_.train.lr).momentum(cfg_.train.momentum).weight_decay(cfg_.train.weight_decay));
+      break;
+    case Optimizer::kAdam:
+      optimizer_ = std::make_unique<torch::optim::Adam>(
+          model_->parameters(), torch::optim::AdamOptions(cfg_.train.lr).weight_decay(cfg_.train.weight_decay));
+      break;
   }
   dist::SyncOptions sync;
   sync.bucket_mb = cfg_.distributed.bucket_mb;
@@ -136,7 +144,7 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
 
   model_->train();
   const double gamma = cfg_.loss.gamma;
-  const bool bf16 = cfg_.train.precision == "bf16";  // checked at construction: CUDA only
+  const bool bf16 = precision_ == Precision::kBf16;  // checked at construction: CUDA only
   if (bf16) set_cuda_bf16_autocast(true);
   // Dropout masks are keyed by global sample and view, as augmentation is by global batch, so no
   // draw depends on which rank holds a row (model/keyed_dropout.h).
@@ -149,7 +157,7 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
   const double share = static_cast<double>(bl) / static_cast<double>(bg);
   torch::Tensor recon, contrast;
   if (gamma < 1) {
-    auto var = cfg_.loss.reconstruction == "layer_norm" ? layer_variance_ : torch::Tensor();
+    auto var = reconstruction_ == Reconstruction::kLayerNorm ? layer_variance_ : torch::Tensor();
     auto r1 = model::reconstruction_loss(out1.recon, out1.target, out1.mask, out1.layer, var, cfg_.loss.variance_floor);
     auto r2 = model::reconstruction_loss(out2.recon, out2.target, out2.mask, out2.layer, var, cfg_.loss.variance_floor);
     recon = bl > 0 ? 0.5 * (r1 + r2) * share : (out1.recon.sum() + out2.recon.sum()) * 0.0;

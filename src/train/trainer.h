@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/enums.h"
 #include "data/augment.h"
 #include "distributed/communicator.h"
 #include "distributed/gradient_synchronizer.h"
@@ -76,6 +77,11 @@ class Trainer {
   std::string run_probes(int64_t epoch);
 
   Config cfg_;
+  // The config's named choices, parsed once (common/enums.h).
+  Optimizer optimizer_kind_ = Optimizer::kAdam;
+  Scheduler scheduler_ = Scheduler::kNone;
+  Reconstruction reconstruction_ = Reconstruction::kMse;
+  Precision precision_ = Precision::kFp32;
   dist::Communicator& comm_;
   torch::Device device_;
   std::unique_ptr<TrainData> data_;

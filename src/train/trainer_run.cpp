@@ -214,7 +214,7 @@ TrainResult Trainer::run(bool resume) {
   int64_t rows_since = 0;
   while (state_.epoch < cfg_.train.epochs) {
     for (; state_.step_in_epoch < per_epoch; ++state_.step_in_epoch) {
-      if (cfg_.train.scheduler == "cosine") {
+      if (scheduler_ == Scheduler::kCosine) {
         set_lr(cosine_lr(cfg_.train.lr, state_.global_step, cfg_.train.warmup_epochs * per_epoch, total_steps));
       }
       auto losses = step(sampler.batch(state_.epoch, state_.step_in_epoch));
@@ -246,7 +246,7 @@ TrainResult Trainer::run(bool resume) {
       }
     }
     const double epoch_loss = state_.epoch_loss_sum / std::max<int64_t>(1, state_.epoch_batches);
-    const bool reduced = cfg_.train.scheduler == "plateau" && plateau_step(cfg_.train, epoch_loss, state_);
+    const bool reduced = scheduler_ == Scheduler::kPlateau && plateau_step(cfg_.train, epoch_loss, state_);
     if (reduced) set_lr(state_.lr);
     const auto& last = result.step_losses.empty() ? StepLosses{} : result.step_losses.back();
     const double now = now_s();

@@ -113,16 +113,18 @@ std::string Architecture::describe() const {
   return os.str();
 }
 
-torch::Tensor apply_activation(const torch::Tensor& x, const std::string& activation) {
-  if (activation == "tanh") return torch::tanh(x);
-  if (activation == "relu") return torch::relu(x);
-  if (activation == "sigmoid") return torch::sigmoid(x);
-  if (activation == "gelu") return torch::gelu(x);
-  if (activation == "leaky_relu") return torch::leaky_relu(x, 0.01);
-  HYPERREP_THROW(ConfigError, "unknown activation '", activation, "'");
+torch::Tensor apply_activation(const torch::Tensor& x, Activation activation) {
+  switch (activation) {
+    case Activation::kTanh: return torch::tanh(x);
+    case Activation::kRelu: return torch::relu(x);
+    case Activation::kSigmoid: return torch::sigmoid(x);
+    case Activation::kGelu: return torch::gelu(x);
+    case Activation::kLeakyRelu: return torch::leaky_relu(x, 0.01);
+  }
+  HYPERREP_THROW(InternalError, "activation without an implementation");
 }
 
-torch::Tensor functional_forward(const Architecture& arch, const std::string& activation,
+torch::Tensor functional_forward(const Architecture& arch, Activation activation,
                                  const torch::Tensor& flat_weights, const torch::Tensor& x) {
   HYPERREP_CHECK(flat_weights.dim() == 1 && flat_weights.numel() == arch.num_params(), DataError,
                  "functional_forward: expected ", arch.num_params(), " weights, got ", flat_weights.numel());

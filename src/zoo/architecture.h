@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/enums.h"
 
 namespace hyperrep::zoo {
 
@@ -63,12 +64,11 @@ class Architecture {
   int64_t num_params_ = 0;
 };
 
-// Applies an activation by name (tanh, relu, sigmoid, gelu, leaky_relu).
-torch::Tensor apply_activation(const torch::Tensor& x, const std::string& activation);
+torch::Tensor apply_activation(const torch::Tensor& x, Activation activation);
 
 // Forward pass of one member given its flat weights [L] on inputs x [N, ...input_shape];
 // dropout layers are the identity (evaluation). Returns logits [N, classes].
-torch::Tensor functional_forward(const Architecture& arch, const std::string& activation,
+torch::Tensor functional_forward(const Architecture& arch, Activation activation,
                                  const torch::Tensor& flat_weights, const torch::Tensor& x);
 
 // The [zoo] section against its task (per-sample input shape, class count): the layers parse,

@@ -14,7 +14,7 @@ class NcclTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-    if (!comm_) comm_ = dist::make_communicator("nccl", nullptr).release();
+    if (!comm_) comm_ = dist::make_communicator(Backend::kNccl, nullptr).release();
   }
   static dist::Communicator& comm() { return *comm_; }
   static dist::Communicator* comm_;

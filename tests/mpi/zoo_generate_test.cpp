@@ -35,7 +35,7 @@ Config small_zoo(const std::string& path) {
 class ZooGenerate : public ::testing::Test {
  protected:
   void SetUp() override {
-    comm = dist::make_communicator("auto", testing::g_runtime);
+    comm = dist::make_communicator(Backend::kAuto, testing::g_runtime);
     std::string dir = comm->rank() == 0 ? (std::filesystem::temp_directory_path() / ("hyperrep_zoo_gen_" + std::to_string(getpid()))).string() : "";
     root = comm->broadcast_bytes(dir, 0);
   }

@@ -35,7 +35,7 @@ torch::Tensor random_member(const zoo::Architecture& arch, uint64_t seed) {
 
 void expect_same_logits(const zoo::Architecture& arch, const torch::Tensor& x, int64_t pool_size) {
   PermutationPool pool(arch, pool_size, 11);
-  for (const std::string act : {"tanh", "relu"}) {
+  for (const Activation act : {Activation::kTanh, Activation::kRelu}) {
     auto members = torch::stack({random_member(arch, 1), random_member(arch, 2), random_member(arch, 3)});
     auto ids = torch::tensor({int64_t{1}, pool.size() / 2, pool.size() - 1});
     auto permuted = pool.apply(members, ids);
@@ -44,7 +44,7 @@ void expect_same_logits(const zoo::Architecture& arch, const torch::Tensor& x, i
       auto ref = zoo::functional_forward(arch, act, members[b], x);
       auto got = zoo::functional_forward(arch, act, permuted[b], x);
       EXPECT_GT(ref.abs().max().item<float>(), 0.05f);  // the logits are not trivially zero
-      EXPECT_LT((ref - got).abs().max().item<float>(), 1e-5f) << act << " member " << b;
+      EXPECT_LT((ref - got).abs().max().item<float>(), 1e-5f) << enum_name(act) << " member " << b;
       // the multiset of weights is preserved
       EXPECT_TRUE(torch::equal(std::get<0>(permuted[b].sort()), std::get<0>(members[b].sort())));
     }

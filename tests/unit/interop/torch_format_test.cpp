@@ -284,7 +284,7 @@ TEST(TorchFormat, KeysMatchTorchNnSequentialAndGiveTheSameLogits) {
     params[sd[i].first].copy_(sd[i].second);
   }
   const auto x = torch::randn({4, 1, 28, 28});
-  EXPECT_TRUE(torch::allclose(net->forward(x), zoo::functional_forward(cnn, "tanh", flat, x), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(net->forward(x), zoo::functional_forward(cnn, Activation::kTanh, flat, x), 1e-5, 1e-6));
 }
 
 TEST(TorchFormat, StrictMappingListsMissingUnexpectedAndMismatchedKeys) {

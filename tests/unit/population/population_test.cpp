@@ -150,19 +150,19 @@ TEST(Population, DropoutMasksDifferByMemberSeedAndMatter) {
 
 TEST(Population, InitBoundsFollowTheDocumentedRules) {
   auto arch = zoo::Architecture::parse({"flatten", "linear(400,300)", "act", "linear(300,10)"}, {1, 20, 20});
-  auto u = init_member(arch, "uniform", 4, 0.01);
+  auto u = init_member(arch, Init::kUniform, 4, 0.01);
   auto w0 = u.narrow(0, 0, 120000);
   EXPECT_LE(w0.abs().max().item<double>(), 1.0 / 20.0);
   EXPECT_GT(w0.abs().max().item<double>(), 0.99 / 20.0);
   EXPECT_NEAR(u[120000].item<double>(), 0.01, 1e-7);  // the first bias
-  auto kn = init_member(arch, "kaiming_normal", 4, 0.0);
+  auto kn = init_member(arch, Init::kKaimingNormal, 4, 0.0);
   EXPECT_NEAR(kn.narrow(0, 0, 120000).std().item<double>(), std::sqrt(2.0 / 400), 2e-3);
-  auto xu = init_member(arch, "xavier_uniform", 4, 0.0);
+  auto xu = init_member(arch, Init::kXavierUniform, 4, 0.0);
   EXPECT_NEAR(xu.narrow(0, 0, 120000).abs().max().item<double>(), std::sqrt(6.0 / 700), 1e-3);
-  auto nm = init_member(arch, "normal", 4, 0.0);
+  auto nm = init_member(arch, Init::kNormal, 4, 0.0);
   EXPECT_NEAR(nm.narrow(0, 0, 120000).std().item<double>(), 1.0 / 20.0, 5e-4);
-  EXPECT_TRUE(torch::equal(u, init_member(arch, "uniform", 4, 0.01)));
-  EXPECT_FALSE(torch::equal(u, init_member(arch, "uniform", 5, 0.01)));
+  EXPECT_TRUE(torch::equal(u, init_member(arch, Init::kUniform, 4, 0.01)));
+  EXPECT_FALSE(torch::equal(u, init_member(arch, Init::kUniform, 5, 0.01)));
 }
 
 // The reference: torch::nn modules and torch::optim with the member's init and data order.
@@ -171,7 +171,7 @@ torch::Tensor reference_train(const zoo::Architecture& arch, const zoo::MemberSp
   torch::nn::Conv2d c1(torch::nn::Conv2dOptions(1, 4, 2)), c2(torch::nn::Conv2dOptions(4, 3, 2));
   torch::nn::Linear l(3, 4);
   std::vector<torch::Tensor> params = {c1->weight, c1->bias, c2->weight, c2->bias, l->weight, l->bias};
-  auto init = init_member(arch, m.init, m.seed, 0.01);
+  auto init = init_member(arch, parse_enum<Init>(m.init, "zoo.init"), m.seed, 0.01);
   {
     torch::NoGradGuard ng;
     int64_t off = 0;
@@ -231,7 +231,7 @@ TEST(Population, EvaluationMatchesFunctionalForward) {
   auto rec = train_population(arch, {member(0, 1, 1e-2, 0.0, 0.2), member(1, 2, 1e-2, 0.0, 0.2)}, opt, task, torch::kCPU);
   for (const auto& r : rec) {
     for (size_t k = 0; k < r.epochs.size(); ++k) {
-      auto logits = zoo::functional_forward(arch, "tanh", r.weights[k], task.test.x);
+      auto logits = zoo::functional_forward(arch, Activation::kTanh, r.weights[k], task.test.x);
       const double loss = torch::nn::functional::cross_entropy(logits, task.test.y).item<double>();
       const double acc = logits.argmax(1).eq(task.test.y).to(torch::kFloat64).mean().item<double>();
       EXPECT_NEAR(r.numeric[k].at("test_loss"), loss, 1e-5);

@@ -84,7 +84,7 @@ TEST_F(CheckpointTest, MarkerNeverNamesAPathOutOfTheDirectory) {
   m.save(comm, 1, files(1));
   const std::string done = run + "/checkpoints/epoch_0001/DONE";
   const std::string good = read_file(done);
-  for (const std::string& name : {"../../../../etc/passwd", "/etc/passwd", "..", "sub/model.pt"}) {
+  for (const std::string name : {"../../../../etc/passwd", "/etc/passwd", "..", "sub/model.pt"}) {
     write_file_atomic(done, good + name + " 10 123\n");
     try {
       m.load(1);

@@ -59,7 +59,7 @@ TEST(Architecture, FunctionalForwardMatchesTorchModules) {
   h = torch::tanh(torch::max_pool2d(c2(h), 2));
   h = torch::tanh(c3(h)).flatten(1);
   auto expected = l2(torch::tanh(l1(h)));
-  auto got = functional_forward(a, "tanh", w, x);
+  auto got = functional_forward(a, Activation::kTanh, w, x);
   EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6));
 }
 
