@@ -87,9 +87,7 @@ LoadedRun load_run(Context& ctx, const Args& args) {
   LoadedRun r;
   const std::string run = args.required("--run");
   r.cfg = load_run_config(run);
-  init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), r.cfg.run.log_level);
-  configure_threads(r.cfg.run.threads, ctx.mpi.local_size());
-  r.comm = dist::make_communicator(Backend::kAuto, &ctx.mpi);
+  r.comm = start(ctx, r.cfg);
   r.trainer = std::make_unique<train::Trainer>(r.cfg, *r.comm);
   const auto epochs = r.trainer->checkpoints().complete_epochs();
   HYPERREP_CHECK(!epochs.empty(), UsageError, "run ", run, " has no complete checkpoint under ",
@@ -266,9 +264,7 @@ int cmd_baseline(Context& ctx) {
   const std::string zoo = args.required("--zoo");
   Config cfg = load_config_from(args);
   cfg.data.zoo = zoo;
-  init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), cfg.run.log_level);
-  configure_threads(cfg.run.threads, ctx.mpi.local_size());
-  auto comm = dist::make_communicator(Backend::kAuto, &ctx.mpi);
+  auto comm = start(ctx, cfg);
   train::TrainData data(cfg, *comm);
   const auto results = train::probe_baselines(data, cfg, *comm);
   HYPERREP_CHECK(!results.empty(), ConfigError, "none of probe.targets is a property of the zoo ", zoo);

@@ -25,10 +25,7 @@ int cmd_run(Context& ctx) {
   }
   HYPERREP_CHECK(args.positional().empty(), UsageError, "run takes no positional argument (see --help)");
   Config cfg = load_config_from(args);
-  init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), cfg.run.log_level);
-  configure_threads(cfg.run.threads, ctx.mpi.local_size());
-  const bool cuda = resolve_device(cfg.run.device, ctx.mpi.local_rank()).is_cuda();
-  auto comm = dist::make_communicator(parse_enum<Backend>(cfg.distributed.backend, "distributed.backend"), cuda, &ctx.mpi);
+  auto comm = start(ctx, cfg, CommFor::kTraining);
   const double t0 = now_s();
   auto result = pipeline::run_pipeline(cfg, *comm);
   const double seconds = now_s() - t0;

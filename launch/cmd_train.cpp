@@ -36,10 +36,7 @@ int cmd_train(Context& ctx) {
   // that a Slurm job signalled during start-up requeues like any other.
   train::install_stop_signal_handlers();
   Config cfg = load_config_from(args);
-  init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), cfg.run.log_level);
-  configure_threads(cfg.run.threads, ctx.mpi.local_size());
-  const bool cuda = resolve_device(cfg.run.device, ctx.mpi.local_rank()).is_cuda();
-  auto comm = dist::make_communicator(parse_enum<Backend>(cfg.distributed.backend, "distributed.backend"), cuda, &ctx.mpi);
+  auto comm = start(ctx, cfg, CommFor::kTraining);
   train::Trainer trainer(cfg, *comm);
   auto result = trainer.run(args.has("--resume"));
   if (!result.stopped_by_signal) {

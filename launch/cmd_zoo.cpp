@@ -37,8 +37,7 @@ int zoo_generate(Context& ctx, const std::vector<std::string>& rest) {
   HYPERREP_CHECK(args.positional().empty(), UsageError, "zoo generate takes no positional argument\n", kGenerateUsage);
   HYPERREP_CHECK(args.has("--config"), UsageError, "zoo generate needs --config FILE\n", kGenerateUsage);
   const Config cfg = load_config_from(args);
-  configure_threads(cfg.run.threads, ctx.mpi.local_size());
-  auto comm = dist::make_communicator(Backend::kAuto, &ctx.mpi);
+  auto comm = start(ctx, cfg);
   population::generate_zoo(cfg, *comm);
   return 0;
 }

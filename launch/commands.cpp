@@ -1,5 +1,9 @@
 #include "launch/commands.h"
 
+#include "common/enums.h"
+#include "common/logging.h"
+#include "common/runtime.h"
+
 namespace hyperrep::cli {
 
 const std::vector<Command>& commands() {
@@ -17,6 +21,14 @@ const std::vector<Command>& commands() {
       {"version", "print the version, the build's backends and the MPI world", cmd_version},
   };
   return kCommands;
+}
+
+std::unique_ptr<dist::Communicator> start(Context& ctx, const Config& cfg, CommFor use) {
+  init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), cfg.run.log_level);
+  configure_threads(cfg.run.threads, ctx.mpi.local_size());
+  if (use == CommFor::kHost) return dist::make_communicator(Backend::kAuto, &ctx.mpi);
+  const bool cuda = resolve_device(cfg.run.device, ctx.mpi.local_rank()).is_cuda();
+  return dist::make_communicator(parse_enum<Backend>(cfg.distributed.backend, "distributed.backend"), cuda, &ctx.mpi);
 }
 
 }  // namespace hyperrep::cli

@@ -2,9 +2,12 @@
 // name) and the process context, and returns an exit code; errors are thrown.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/config.h"
+#include "distributed/communicator.h"
 #include "distributed/mpi_runtime.h"
 
 namespace hyperrep::cli {
@@ -21,6 +24,16 @@ struct Command {
 };
 
 const std::vector<Command>& commands();
+
+// What a command needs its communicator for.
+enum class CommFor {
+  kHost,      // host collectives only (zoo generation, probes, embeddings): MPI when up, else local
+  kTraining,  // the autoencoder's tensors: distributed.backend, where auto picks nccl for CUDA
+};
+
+// The start-up every command that computes shares, in this order: logging at run.log_level,
+// intra-op threads from run.threads (per rank on this node), then the communicator.
+std::unique_ptr<dist::Communicator> start(Context& ctx, const Config& cfg, CommFor use = CommFor::kHost);
 
 int cmd_config(Context& ctx);
 int cmd_model(Context& ctx);

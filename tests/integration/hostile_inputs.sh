@@ -37,6 +37,10 @@ check "cross-key rule names its line" "[ $rc -eq 2 ] && grep -q 'heads.toml:3: m
 "$bin" zoo generate --config "$src/configs/quickstart.toml" --set zoo.path=zoo --set zoo.num_seeds=12 --set zoo.epochs=3 \
   --set 'zoo.keep_epochs=[0,1,2,3]' >gen.log 2>&1
 check "tiny zoo generated" "[ -f zoo/manifest ]" || cat gen.log
+check "zoo generate logs at info by default" "grep -q '\[info\]' gen.log"
+"$bin" zoo generate --config "$src/configs/quickstart.toml" --set zoo.path=quiet --set zoo.num_seeds=2 --set zoo.epochs=1 --set "zoo.keep_epochs=[0,1]" \
+  --set run.log_level=warn >quiet.log 2>&1
+check "zoo generate honours run.log_level = warn" "[ -f quiet/manifest ] && ! grep -q '\[info\]' quiet.log" || cat quiet.log
 small=(--config "$src/configs/quickstart.toml" --set data.zoo=zoo --set model.d_model=16 --set model.heads=2 --set model.blocks=1
   --set model.d_ff=32 --set model.latent=4 --set model.projection_hidden=8 --set model.projection_out=4
   --set train.batch_size=16 --set train.epochs=2 --set checkpoint.every_epochs=1 --set run.progress_seconds=1000)
