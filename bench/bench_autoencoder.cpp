@@ -69,15 +69,17 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
 
   auto step = [&] {
     ae->zero_grad();
-    if (bf16) set_cuda_bf16_autocast(true);
-    auto [v1, v2] = aug.two_views(w, gen);
-    // Keyed dropout, as the trainer runs it (model/keyed_dropout.h): masks hashed per sample.
-    auto o1 = model::forward_view_keyed(*ae, v1, gen, 0, 0, keys), o2 = model::forward_view_keyed(*ae, v2, gen, 0, 0, keys + 1);
-    auto recon = 0.5 * (model::reconstruction_loss(o1.recon, o1.target, o1.mask, o1.layer, layer_var, 1e-4) +
-                        model::reconstruction_loss(o2.recon, o2.target, o2.mask, o2.layer, layer_var, 1e-4));
-    auto contrast = model::nt_xent(ae->project(o1.z), ae->project(o2.z), 0.1);
-    auto loss = model::mix_losses(gamma, contrast, recon);
-    if (bf16) set_cuda_bf16_autocast(false);
+    torch::Tensor loss;
+    {
+      const CudaBf16Autocast autocast(bf16);
+      auto [v1, v2] = aug.two_views(w, gen);
+      // Keyed dropout, as the trainer runs it (model/keyed_dropout.h): masks hashed per sample.
+      auto o1 = model::forward_view_keyed(*ae, v1, gen, 0, 0, keys), o2 = model::forward_view_keyed(*ae, v2, gen, 0, 0, keys + 1);
+      auto recon = 0.5 * (model::reconstruction_loss(o1.recon, o1.target, o1.mask, o1.layer, layer_var, 1e-4) +
+                          model::reconstruction_loss(o2.recon, o2.target, o2.mask, o2.layer, layer_var, 1e-4));
+      auto contrast = model::nt_xent(ae->project(o1.z), ae->project(o2.z), 0.1);
+      loss = model::mix_losses(gamma, contrast, recon);
+    }
     loss.backward();
   };
   for (int i = 0; i < warmup; ++i) step();

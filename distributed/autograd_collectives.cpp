@@ -8,6 +8,10 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// The communicator rides in the autograd context as an integer (saved_data holds IValues, which
+// cannot own a Communicator). Lifetime: the caller's communicator outlives every graph built on
+// it, since the trainer (or test) owns both and runs backward before the step returns; a graph
+// kept past its communicator would be a bug in the caller.
 Communicator* comm_of(AutogradContext* ctx) {
   return reinterpret_cast<Communicator*>(ctx->saved_data["comm"].toInt());
 }

@@ -61,6 +61,8 @@ int set_blas_threads(int n) {
   return kBlasGet();
 }
 
+namespace {
+
 void set_cuda_bf16_autocast(bool on) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   at::autocast::set_autocast_enabled(at::kCUDA, on);
@@ -70,6 +72,16 @@ void set_cuda_bf16_autocast(bool on) {
   at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
 #endif
   if (!on) at::autocast::clear_cache();
+}
+
+}  // namespace
+
+CudaBf16Autocast::CudaBf16Autocast(bool on) : on_(on) {
+  if (on_) set_cuda_bf16_autocast(true);
+}
+
+CudaBf16Autocast::~CudaBf16Autocast() {
+  if (on_) set_cuda_bf16_autocast(false);
 }
 
 int64_t physical_memory_bytes() {

@@ -20,9 +20,19 @@ int configure_threads(int64_t threads, int local_size);
 int set_blas_threads(int n);
 int blas_threads();
 
-// bf16 autocast on CUDA for the ops that follow (on) until switched off (which also clears the
-// autocast cache); the backward follows the forward's dtypes.
-void set_cuda_bf16_autocast(bool on);
+// bf16 autocast on CUDA for the ops of its scope (when `on`); leaving the scope, by return or by
+// exception, switches it off again and clears the autocast cache. The backward follows the
+// forward's dtypes, so it may run outside the scope.
+class CudaBf16Autocast {
+ public:
+  explicit CudaBf16Autocast(bool on);
+  ~CudaBf16Autocast();
+  CudaBf16Autocast(const CudaBf16Autocast&) = delete;
+  CudaBf16Autocast& operator=(const CudaBf16Autocast&) = delete;
+
+ private:
+  bool on_;
+};
 
 // Bytes of physical memory of this machine.
 int64_t physical_memory_bytes();

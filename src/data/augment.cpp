@@ -31,7 +31,7 @@ torch::Tensor Augmenter::add_noise(const torch::Tensor& w, double sigma, torch::
 }
 
 torch::Tensor Augmenter::erase(const torch::Tensor& w, double p, double min_frac, double max_frac, torch::Generator& gen) {
-  HYPERREP_CHECK(w.dim() == 2, DataError, "erase: expected [B, L], got ", w.sizes());
+  HYPERREP_CHECK(w.dim() == 2, InternalError, "erase: expected [B, L], got ", w.sizes());
   if (p <= 0) return w.clone();
   const int64_t b = w.size(0), l = w.size(1);
   auto hit = torch::rand({b}, gen, kCpuF64).lt(p);

@@ -80,7 +80,7 @@ PermutationPool::PermutationPool(const zoo::Architecture& arch, int64_t max_size
 }
 
 torch::Tensor PermutationPool::source_index(const torch::Tensor& ids) const {
-  HYPERREP_CHECK(ids.dim() == 1, DataError, "PermutationPool: ids must be [B]");
+  HYPERREP_CHECK(ids.dim() == 1, InternalError, "PermutationPool: ids must be [B]");
   const auto dev = ids.device();
   const int64_t b = ids.size(0);
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(dev);
@@ -104,7 +104,7 @@ torch::Tensor PermutationPool::source_index(const torch::Tensor& ids) const {
 }
 
 torch::Tensor PermutationPool::apply(const torch::Tensor& flat, const torch::Tensor& ids) const {
-  HYPERREP_CHECK(flat.dim() == 2 && flat.size(1) == num_params_ && ids.numel() == flat.size(0), DataError,
+  HYPERREP_CHECK(flat.dim() == 2 && flat.size(1) == num_params_ && ids.numel() == flat.size(0), InternalError,
                  "PermutationPool: expected flat [B, ", num_params_, "] and ids [B], got ", flat.sizes(), " and ", ids.sizes());
   if (perms_.empty()) return flat.clone();
   return flat.gather(1, source_index(ids.to(flat.device(), torch::kInt64)));

@@ -41,7 +41,7 @@ std::vector<int64_t> NeuronTokenizer::token_dims() const {
 }
 
 std::vector<torch::Tensor> NeuronTokenizer::tokenize(const torch::Tensor& flat) const {
-  HYPERREP_CHECK(flat.dim() == 2 && flat.size(1) == num_params_, DataError, "NeuronTokenizer: expected [B, ",
+  HYPERREP_CHECK(flat.dim() == 2 && flat.size(1) == num_params_, InternalError, "NeuronTokenizer: expected [B, ",
                  num_params_, "], got ", flat.sizes());
   const int64_t b = flat.size(0);
   std::vector<torch::Tensor> out;
@@ -54,13 +54,13 @@ std::vector<torch::Tensor> NeuronTokenizer::tokenize(const torch::Tensor& flat) 
 }
 
 torch::Tensor NeuronTokenizer::detokenize(const std::vector<torch::Tensor>& tokens) const {
-  HYPERREP_CHECK(tokens.size() == layers_.size(), DataError, "NeuronTokenizer: expected ", layers_.size(),
+  HYPERREP_CHECK(tokens.size() == layers_.size(), InternalError, "NeuronTokenizer: expected ", layers_.size(),
                  " token tensors, got ", tokens.size());
   std::vector<torch::Tensor> parts;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
     const auto& t = tokens[i];
-    HYPERREP_CHECK(t.dim() == 3 && t.size(1) == l.neurons && t.size(2) == l.token_dim(), DataError,
+    HYPERREP_CHECK(t.dim() == 3 && t.size(1) == l.neurons && t.size(2) == l.token_dim(), InternalError,
                    "NeuronTokenizer: layer ", i, " tokens must be [B, ", l.neurons, ", ", l.token_dim(), "], got ", t.sizes());
     parts.push_back(t.narrow(2, 0, l.fan_in).reshape({t.size(0), l.neurons * l.fan_in}));
     if (l.bias) parts.push_back(t.select(2, l.fan_in));
@@ -77,7 +77,7 @@ torch::Tensor NeuronTokenizer::tokenize_padded(const torch::Tensor& flat) const 
 }
 
 torch::Tensor NeuronTokenizer::detokenize_padded(const torch::Tensor& padded) const {
-  HYPERREP_CHECK(padded.dim() == 3 && padded.size(1) == num_tokens_ && padded.size(2) == max_dim_, DataError,
+  HYPERREP_CHECK(padded.dim() == 3 && padded.size(1) == num_tokens_ && padded.size(2) == max_dim_, InternalError,
                  "NeuronTokenizer: padded tokens must be [B, ", num_tokens_, ", ", max_dim_, "], got ", padded.sizes());
   std::vector<torch::Tensor> tokens;
   int64_t start = 0;
@@ -96,12 +96,6 @@ torch::Tensor NeuronTokenizer::mask() const {
     start += l.neurons;
   }
   return m;
-}
-
-torch::Tensor NeuronTokenizer::token_layer_ids() const {
-  std::vector<int64_t> ids;
-  for (size_t i = 0; i < layers_.size(); ++i) ids.insert(ids.end(), layers_[i].neurons, static_cast<int64_t>(i));
-  return torch::tensor(ids, torch::kInt64);
 }
 
 PaddedTokenizer::PaddedTokenizer(const zoo::Architecture& arch, int64_t token_size)
@@ -134,7 +128,7 @@ PaddedTokenizer::PaddedTokenizer(const zoo::Architecture& arch, int64_t token_si
 }
 
 torch::Tensor PaddedTokenizer::tokenize(const torch::Tensor& flat) const {
-  HYPERREP_CHECK(flat.dim() == 2 && flat.size(1) == num_params_, DataError, "PaddedTokenizer: expected [B, ",
+  HYPERREP_CHECK(flat.dim() == 2 && flat.size(1) == num_params_, InternalError, "PaddedTokenizer: expected [B, ",
                  num_params_, "], got ", flat.sizes());
   auto idx = index_.to(flat.device());
   auto valid = idx.ge(0);
@@ -144,7 +138,7 @@ torch::Tensor PaddedTokenizer::tokenize(const torch::Tensor& flat) const {
 }
 
 torch::Tensor PaddedTokenizer::detokenize(const torch::Tensor& tokens) const {
-  HYPERREP_CHECK(tokens.dim() == 3 && tokens.size(1) == num_tokens() && tokens.size(2) == token_size_, DataError,
+  HYPERREP_CHECK(tokens.dim() == 3 && tokens.size(1) == num_tokens() && tokens.size(2) == token_size_, InternalError,
                  "PaddedTokenizer: tokens must be [B, ", num_tokens(), ", ", token_size_, "], got ", tokens.sizes());
   auto idx = index_.to(tokens.device()).flatten();
   auto keep = idx.ge(0).nonzero().squeeze(1);

@@ -45,8 +45,6 @@ class NeuronTokenizer {
   torch::Tensor detokenize_padded(const torch::Tensor& padded) const;
   // [T, max_dim] bool: true where the padded tensor holds a parameter.
   torch::Tensor mask() const;
-  // Layer (0-based position among the conv/linear layers) of each token, [T] int64.
-  torch::Tensor token_layer_ids() const;
 
  private:
   std::vector<TokenLayer> layers_;

@@ -266,7 +266,7 @@ constexpr std::array<std::array<GradFn, kMaxChannels>, 6> kGrad = {grad_channels
 bool direct_conv_suits(int64_t k, int64_t Wo) { return avx2_fma_available() && k >= 2 && k <= 7 && Wo >= 8; }
 
 void conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s, bool allow_avx512) {
-  HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), DataError, "conv_forward: no direct kernel for kernel ", s.k, " and output width ",
+  HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), InternalError, "conv_forward: no direct kernel for kernel ", s.k, " and output width ",
                  s.Wo());
   const int64_t Ho = s.Ho(), Wo = s.Wo(), ckk = s.in * s.k * s.k, ys = s.images * Ho * Wo;
   const bool avx512 = allow_avx512 && cpu_has_avx512();
@@ -307,7 +307,7 @@ void conv_forward(const float* x, const float* w, const float* bias, float* y, c
 }
 
 void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShape& s) {
-  HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), DataError, "conv_weight_grad: no direct kernel for kernel ", s.k,
+  HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), InternalError, "conv_weight_grad: no direct kernel for kernel ", s.k,
                  " and output width ", s.Wo());
   const int64_t Ho = s.Ho(), Wo = s.Wo(), kk = s.k * s.k, ckk = s.in * kk;
   const int64_t obmax = grad_channels(static_cast<int>(s.k)), blocks = (s.out + obmax - 1) / obmax;
@@ -333,10 +333,10 @@ void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShap
 
 bool direct_conv_suits(int64_t, int64_t) { return false; }
 void conv_forward(const float*, const float*, const float*, float*, const ConvShape&, bool) {
-  HYPERREP_CHECK(false, DataError, "conv_forward: direct convolution kernels need x86-64");
+  HYPERREP_CHECK(false, InternalError, "conv_forward: direct convolution kernels need x86-64");
 }
 void conv_weight_grad(const float*, const float*, float*, const ConvShape&) {
-  HYPERREP_CHECK(false, DataError, "conv_weight_grad: direct convolution kernels need x86-64");
+  HYPERREP_CHECK(false, InternalError, "conv_weight_grad: direct convolution kernels need x86-64");
 }
 
 #endif

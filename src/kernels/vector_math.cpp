@@ -72,14 +72,14 @@ bool avx2_fma_available() {
 }
 
 void tanh_avx2(const float* x, float* y, int64_t n) {
-  HYPERREP_CHECK(avx2_fma_available(), DataError, "tanh_avx2: this CPU has no AVX2 + FMA");
+  HYPERREP_CHECK(avx2_fma_available(), InternalError, "tanh_avx2: this CPU has no AVX2 + FMA");
   tanh_avx2_impl(x, y, n);
 }
 
 #else
 
 bool avx2_fma_available() { return false; }
-void tanh_avx2(const float*, float*, int64_t) { HYPERREP_CHECK(false, DataError, "tanh_avx2: needs x86-64"); }
+void tanh_avx2(const float*, float*, int64_t) { HYPERREP_CHECK(false, InternalError, "tanh_avx2: needs x86-64"); }
 
 #endif
 

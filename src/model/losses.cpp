@@ -8,11 +8,11 @@ namespace hyperrep::model {
 
 torch::Tensor reconstruction_loss(const torch::Tensor& recon, const torch::Tensor& target, const torch::Tensor& mask,
                                   const torch::Tensor& layer, const torch::Tensor& layer_variance, double floor) {
-  HYPERREP_CHECK(recon.sizes() == target.sizes(), DataError, "reconstruction_loss: recon ", recon.sizes(),
+  HYPERREP_CHECK(recon.sizes() == target.sizes(), InternalError, "reconstruction_loss: recon ", recon.sizes(),
                  " and target ", target.sizes(), " differ");
   auto err = (recon - target).pow(2);
   if (layer_variance.defined()) {
-    HYPERREP_CHECK(layer.defined(), DataError, "reconstruction_loss: layer-wise normalisation needs the layer ids");
+    HYPERREP_CHECK(layer.defined(), InternalError, "reconstruction_loss: layer-wise normalisation needs the layer ids");
     auto inv = 1.0 / layer_variance.to(recon.device(), recon.scalar_type()).clamp_min(floor);
     err = err * inv.index({layer.to(recon.device())});
   }
@@ -22,12 +22,12 @@ torch::Tensor reconstruction_loss(const torch::Tensor& recon, const torch::Tenso
 }
 
 torch::Tensor nt_xent(const torch::Tensor& a, const torch::Tensor& b, double temperature, ViewSlice local) {
-  HYPERREP_CHECK(a.dim() == 2 && a.sizes() == b.sizes(), DataError, "nt_xent: views must be two [M, o] tensors, got ",
+  HYPERREP_CHECK(a.dim() == 2 && a.sizes() == b.sizes(), InternalError, "nt_xent: views must be two [M, o] tensors, got ",
                  a.sizes(), " and ", b.sizes());
   HYPERREP_CHECK(temperature > 0, ConfigError, "loss.temperature must be positive");
   const int64_t m = a.size(0);
   const int64_t count = local.count < 0 ? m : local.count;
-  HYPERREP_CHECK(local.offset >= 0 && local.offset + count <= m, DataError, "nt_xent: local slice [", local.offset, ", ",
+  HYPERREP_CHECK(local.offset >= 0 && local.offset + count <= m, InternalError, "nt_xent: local slice [", local.offset, ", ",
                  local.offset + count, ") outside the ", m, " gathered rows");
   auto z = torch::nn::functional::normalize(torch::cat({a, b}, 0), torch::nn::functional::NormalizeFuncOptions().dim(1));
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(a.device());

@@ -39,13 +39,13 @@ PopulationOptions population_options(const ZooConfig& zoo) {
 
 Population::Population(const zoo::Architecture& arch, std::vector<zoo::MemberSpec> members, PopulationOptions opt, torch::Device device)
     : arch_(arch), members_(std::move(members)), opt_(std::move(opt)), device_(device) {
-  HYPERREP_CHECK(!members_.empty(), DataError, "a population needs at least one member");
+  HYPERREP_CHECK(!members_.empty(), InternalError, "a population needs at least one member");
   const auto key = members_[0].structure_key();
   std::vector<torch::Tensor> init;
   std::vector<float> lr, wd;
   std::vector<int64_t> seeds;
   for (const auto& m : members_) {
-    HYPERREP_CHECK(m.structure_key() == key, DataError, "member ", m.id, " (", m.structure_key(),
+    HYPERREP_CHECK(m.structure_key() == key, InternalError, "member ", m.id, " (", m.structure_key(),
                    ") cannot share a population with member ", members_[0].id, " (", key, ")");
     init.push_back(init_member(arch_, parse_enum<Init>(m.init, "zoo.init"), m.seed, opt_.bias_init));
     lr.push_back(static_cast<float>(m.lr));
@@ -153,7 +153,7 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
         break;
     }
   }
-  HYPERREP_CHECK(layout == Layout::kFlat && h.dim() == 3, DataError, "population forward: the architecture must end in a linear layer");
+  HYPERREP_CHECK(layout == Layout::kFlat && h.dim() == 3, ConfigError, "zoo.architecture: the last layer must be linear");
   return h;
 }
 

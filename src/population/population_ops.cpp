@@ -20,18 +20,18 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 void check_input(const torch::Tensor& x, int64_t dims, const char* what) {
-  HYPERREP_CHECK(x.dim() == dims && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(), DataError, what,
+  HYPERREP_CHECK(x.dim() == dims && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(), InternalError, what,
                  ": expected a ", dims, "-d float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type(), " on ", x.device().str());
 }
 
 // Weights [P, out, fan] and bias [P, out] (or undefined) as the raw kernels read them: float32 on the CPU.
 void check_params(const torch::Tensor& w, const torch::Tensor& bias, const char* what) {
-  HYPERREP_CHECK(w.scalar_type() == torch::kFloat32 && w.device().is_cpu(), DataError, what, ": weights must be float32 on the CPU, got ",
+  HYPERREP_CHECK(w.scalar_type() == torch::kFloat32 && w.device().is_cpu(), InternalError, what, ": weights must be float32 on the CPU, got ",
                  w.scalar_type(), " on ", w.device().str());
   if (!bias.defined()) return;
   HYPERREP_CHECK(bias.dim() == 2 && bias.size(0) == w.size(0) && bias.size(1) == w.size(1) && bias.scalar_type() == torch::kFloat32 &&
                      bias.device().is_cpu(),
-                 DataError, what, ": bias ", bias.sizes(), " ", bias.scalar_type(), " on ", bias.device().str(),
+                 InternalError, what, ": bias ", bias.sizes(), " ", bias.scalar_type(), " on ", bias.device().str(),
                  " does not match weights ", w.sizes(), " (expected [P, out] float32 on the CPU)");
 }
 
@@ -368,7 +368,7 @@ torch::Tensor population_im2col(const torch::Tensor& x_in, int64_t k) {
   auto x = x_in.contiguous();
   const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
   const int64_t Ho = H - k + 1, Wo = W - k + 1;
-  HYPERREP_CHECK(Ho > 0 && Wo > 0, DataError, "population_im2col: kernel ", k, " larger than the input ", H, "x", W);
+  HYPERREP_CHECK(Ho > 0 && Wo > 0, InternalError, "population_im2col: kernel ", k, " larger than the input ", H, "x", W);
   auto cols = torch::empty({P, C * k * k, b * Ho * Wo}, x.options());
   im2col_raw(x.data_ptr<float>(), cols.data_ptr<float>(), P, C, b, H, W, k);
   return cols;
@@ -378,7 +378,7 @@ torch::Tensor population_col2im(const torch::Tensor& cols_in, int64_t C, int64_t
   check_input(cols_in, 3, "population_col2im");
   auto cols = cols_in.contiguous();
   const int64_t P = cols.size(0), Ho = H - k + 1, Wo = W - k + 1;
-  HYPERREP_CHECK(cols.size(1) == C * k * k && cols.size(2) == b * Ho * Wo, DataError, "population_col2im: cols ", cols.sizes(),
+  HYPERREP_CHECK(cols.size(1) == C * k * k && cols.size(2) == b * Ho * Wo, InternalError, "population_col2im: cols ", cols.sizes(),
                  " do not match C=", C, " b=", b, " ", H, "x", W, " kernel ", k);
   auto x = torch::zeros({P, C, b, H, W}, cols.options());
   col2im_raw(cols.data_ptr<float>(), x.data_ptr<float>(), P, C, b, H, W, k);
@@ -387,7 +387,7 @@ torch::Tensor population_col2im(const torch::Tensor& cols_in, int64_t C, int64_t
 
 torch::Tensor population_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
   check_input(x, 5, "population_conv2d");
-  HYPERREP_CHECK(w.dim() == 3 && w.size(0) == x.size(0) && w.size(2) == x.size(1) * k * k, DataError,
+  HYPERREP_CHECK(w.dim() == 3 && w.size(0) == x.size(0) && w.size(2) == x.size(1) * k * k, InternalError,
                  "population_conv2d: weights ", w.sizes(), " do not match input ", x.sizes(), " kernel ", k);
   check_params(w, bias, "population_conv2d");
   return PopulationConv::apply(x, w, bias.defined() ? bias : torch::empty({0}, w.options()), k);
@@ -397,7 +397,7 @@ torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, c
   check_input(x_in, 4, "shared_conv2d");
   const torch::Tensor& x = x_in;
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), P = w.size(0), out = w.size(1);
-  HYPERREP_CHECK(w.dim() == 3 && w.size(2) == C * k * k, DataError, "shared_conv2d: weights ", w.sizes(), " do not match input ",
+  HYPERREP_CHECK(w.dim() == 3 && w.size(2) == C * k * k, InternalError, "shared_conv2d: weights ", w.sizes(), " do not match input ",
                  x.sizes(), " kernel ", k);
   check_params(w, bias, "shared_conv2d");
   if (kernels::direct_conv_suits(k, W - k + 1)) {  // every member reads the same planes: member stride 0
@@ -418,9 +418,9 @@ torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, c
 }
 
 torch::Tensor population_max_pool2d(const torch::Tensor& x, int64_t k) {
-  HYPERREP_CHECK(x.dim() >= 2 && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(), DataError,
+  HYPERREP_CHECK(x.dim() >= 2 && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(), InternalError,
                  "population_max_pool2d: expected a float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type());
-  HYPERREP_CHECK(k >= 1 && k * k <= 255 && x.size(-2) >= k && x.size(-1) >= k, DataError, "population_max_pool2d: window ", k,
+  HYPERREP_CHECK(k >= 1 && k * k <= 255 && x.size(-2) >= k && x.size(-1) >= k, InternalError, "population_max_pool2d: window ", k,
                  " does not fit ", x.sizes());
   return MaxPool::apply(x, k);
 }

@@ -106,6 +106,76 @@ ProbeOptions ProbeOptions::from_config(const ProbeConfig& cfg, uint64_t seed) {
   return o;
 }
 
+namespace {
+
+// The results of one run_probes call, by target: emitted at the end in the configured order.
+struct ProbeJob {
+  const ProbeSplit &train, &val, &test;
+  const ProbeSplit* ood;
+  const ProbeOptions& options;
+  dist::Communicator& comm;
+  const ProbeResult base;  // method and split sizes
+  const int64_t n_ood;
+  std::map<std::string, std::vector<ProbeResult>> by_target;
+
+  // One ridge over every continuous target (lambda chosen on val per target): R^2 and tau.
+  void ridge(const std::vector<std::string>& continuous) {
+    const int64_t k = static_cast<int64_t>(continuous.size());
+    RidgeProbe probe(options.standardize);
+    const auto& fit = probe.fit(stats_of(train, continuous_columns(train, continuous, "train"), comm),
+                                stats_of(val, continuous_columns(val, continuous, "val"), comm), options.lambdas);
+    // R² from all-reduced statistics; τ needs every row in one place, but only k predictions and
+    // k targets per row travel.
+    auto evaluate = [&](const ProbeSplit& s, const char* name, const std::string& prefix, int64_t n) {
+      auto y = continuous_columns(s, continuous, name);
+      auto score = probe.evaluate(stats_of(s, y, comm));
+      torch::Tensor gathered;
+      if (options.kendall_tau) gathered = comm.all_gather_varying(torch::cat({probe.predict(s.features), y}, 1).contiguous());
+      for (int64_t t = 0; t < k; ++t) {
+        ProbeResult r = base;
+        r.target = continuous[t];
+        r.metric = prefix + "r2";
+        r.value = score.r2[t].item<double>();
+        r.val_value = fit.best_val_r2(t);
+        r.lambda = fit.best_lambda[t];
+        r.n_test = n;
+        by_target[r.target].push_back(r);
+        if (options.kendall_tau) {
+          r.metric = prefix + "tau";
+          r.value = kendall_tau(gathered.select(1, t), gathered.select(1, k + t));
+          r.val_value = kNaN;
+          by_target[r.target].push_back(r);
+        }
+      }
+    };
+    evaluate(test, "test", "", base.n_test);
+    if (ood) evaluate(*ood, "ood", "ood_", n_ood);
+  }
+
+  // A linear classifier per categorical target: accuracy.
+  void classify(const std::string& target) {
+    const auto vocab = label_vocabulary(target, {&train, &val, &test}, comm);
+    HYPERREP_CHECK(vocab.size() >= 2, DataError, "run_probes: target '", target, "' has fewer than two labels");
+    LinearClassifierProbe clf(options.classifier);
+    clf.fit(train.features, label_indices(train, target, vocab, "train"), static_cast<int64_t>(vocab.size()), comm);
+    ProbeResult r = base;
+    r.target = target;
+    r.metric = "acc";
+    r.value = clf.accuracy(test.features, label_indices(test, target, vocab, "test"), comm);
+    r.val_value = clf.accuracy(val.features, label_indices(val, target, vocab, "val"), comm);
+    r.lambda = kNaN;
+    by_target[target].push_back(r);
+    if (ood) {
+      r.metric = "ood_acc";
+      r.value = clf.accuracy(ood->features, label_indices(*ood, target, vocab, "ood"), comm);
+      r.n_test = n_ood;
+      by_target[target].push_back(r);
+    }
+  }
+};
+
+}  // namespace
+
 std::vector<ProbeResult> run_probes(const std::string& method, const ProbeSplit& train, const ProbeSplit& val,
                                     const ProbeSplit& test, const ProbeOptions& options, dist::Communicator& comm,
                                     const ProbeSplit* ood) {
@@ -140,61 +210,11 @@ std::vector<ProbeResult> run_probes(const std::string& method, const ProbeSplit&
     (c ? continuous : categorical).push_back(t);
   }
 
-  std::map<std::string, std::vector<ProbeResult>> by_target;  // emitted in configured order
-  if (!continuous.empty()) {
-    const int64_t k = static_cast<int64_t>(continuous.size());
-    RidgeProbe ridge(options.standardize);
-    const auto& fit = ridge.fit(stats_of(train, continuous_columns(train, continuous, "train"), comm),
-                                stats_of(val, continuous_columns(val, continuous, "val"), comm), options.lambdas);
-    // R² from all-reduced statistics; τ needs every row in one place, but only k predictions and
-    // k targets per row travel.
-    auto evaluate = [&](const ProbeSplit& s, const char* name, const std::string& prefix, int64_t n) {
-      auto y = continuous_columns(s, continuous, name);
-      auto score = ridge.evaluate(stats_of(s, y, comm));
-      torch::Tensor gathered;
-      if (options.kendall_tau) gathered = comm.all_gather_varying(torch::cat({ridge.predict(s.features), y}, 1).contiguous());
-      for (int64_t t = 0; t < k; ++t) {
-        ProbeResult r = base;
-        r.target = continuous[t];
-        r.metric = prefix + "r2";
-        r.value = score.r2[t].item<double>();
-        r.val_value = fit.best_val_r2(t);
-        r.lambda = fit.best_lambda[t];
-        r.n_test = n;
-        by_target[r.target].push_back(r);
-        if (options.kendall_tau) {
-          r.metric = prefix + "tau";
-          r.value = kendall_tau(gathered.select(1, t), gathered.select(1, k + t));
-          r.val_value = kNaN;
-          by_target[r.target].push_back(r);
-        }
-      }
-    };
-    evaluate(test, "test", "", base.n_test);
-    if (ood) evaluate(*ood, "ood", "ood_", n_ood);
-  }
-  for (const auto& target : categorical) {
-    const auto vocab = label_vocabulary(target, {&train, &val, &test}, comm);
-    HYPERREP_CHECK(vocab.size() >= 2, DataError, "run_probes: target '", target, "' has fewer than two labels");
-    LinearClassifierProbe clf(options.classifier);
-    clf.fit(train.features, label_indices(train, target, vocab, "train"), static_cast<int64_t>(vocab.size()), comm);
-    ProbeResult r = base;
-    r.target = target;
-    r.metric = "acc";
-    r.value = clf.accuracy(test.features, label_indices(test, target, vocab, "test"), comm);
-    r.val_value = clf.accuracy(val.features, label_indices(val, target, vocab, "val"), comm);
-    r.lambda = kNaN;
-    by_target[target].push_back(r);
-    if (ood) {
-      r.metric = "ood_acc";
-      r.value = clf.accuracy(ood->features, label_indices(*ood, target, vocab, "ood"), comm);
-      r.n_test = n_ood;
-      by_target[target].push_back(r);
-    }
-  }
-
+  ProbeJob job{train, val, test, ood, options, comm, base, n_ood, {}};
+  if (!continuous.empty()) job.ridge(continuous);
+  for (const auto& target : categorical) job.classify(target);
   std::vector<ProbeResult> out;
-  for (const auto& t : options.targets) out.insert(out.end(), by_target.at(t).begin(), by_target.at(t).end());
+  for (const auto& t : options.targets) out.insert(out.end(), job.by_target.at(t).begin(), job.by_target.at(t).end());
   return out;
 }
 

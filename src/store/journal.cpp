@@ -48,12 +48,115 @@ bool parse_entry(const std::string& body, JournalEntry& e) {
   return !e.epochs.empty() && e.member >= 0 && e.props_end >= e.props_begin;
 }
 
-// A rank's part file read whole, its size checked against what the journal says is complete.
+// A rank's part files: its rows file open for reading, its properties read whole (their size
+// checked against what the journal says is complete).
 struct SourceRank {
-  int rows_fd = -1;
+  FileDescriptor rows_fd;
   std::string rows_path;
   std::string props;
 };
+
+// Every member's journal entry over all rank journals (whatever world size wrote them), with
+// the part files of the ranks that hold them.
+struct JournalSet {
+  std::map<int64_t, std::pair<int, JournalEntry>> found;  // member -> (rank, entry)
+  std::map<int, SourceRank> sources;
+};
+
+JournalSet read_journals(const std::string& dir, int64_t expected) {
+  JournalSet set;
+  for (const auto& [rank, journal] : list_rank_journals(dir)) {
+    const JournalScan scan = scan_journal(read_file(journal), journal);
+    if (scan.entries.empty()) continue;
+    for (const auto& e : scan.entries) {
+      HYPERREP_CHECK(e.member < expected, DataError, "zoo at ", dir, ": member ", e.member, " in ", journal,
+                     " is beyond the expected ", expected, " members");
+      auto it = set.found.find(e.member);
+      if (it != set.found.end()) {
+        const JournalEntry& first = it->second.second;
+        HYPERREP_CHECK(first.epochs == e.epochs && first.rows_crc == e.rows_crc, DataError, "zoo at ", dir, ": member ",
+                       e.member, " was written by ranks ", it->second.first, " and ", rank, " with different contents");
+        spdlog::warn("zoo: member {} written by ranks {} and {} (identical); keeping rank {}", e.member, it->second.first, rank,
+                     it->second.first);
+        continue;
+      }
+      set.found.emplace(e.member, std::make_pair(rank, e));
+    }
+    const RankFiles f = rank_files(dir, rank);
+    SourceRank src;
+    src.rows_path = f.rows;
+    src.props = path_exists(f.props) ? read_file(f.props) : std::string();
+    const JournalEntry& last = scan.entries.back();
+    HYPERREP_CHECK(static_cast<int64_t>(src.props.size()) >= last.props_end, DataError, "zoo file '", f.props, "' holds ",
+                   src.props.size(), " bytes, its journal records ", last.props_end);
+    src.rows_fd.reset(::open(f.rows.c_str(), O_RDONLY | O_CLOEXEC));
+    HYPERREP_CHECK(src.rows_fd, IoError, "cannot open '", f.rows, "': ", std::strerror(errno));
+    set.sources[rank] = std::move(src);
+  }
+  return set;
+}
+
+void check_all_members(const JournalSet& set, const std::string& dir, int64_t expected) {
+  std::vector<int64_t> missing;
+  for (int64_t m = 0; m < expected; ++m) {
+    if (!set.found.count(m)) missing.push_back(m);
+  }
+  if (missing.empty()) return;
+  std::ostringstream os;
+  for (size_t i = 0; i < std::min<size_t>(missing.size(), 10); ++i) os << (i ? ", " : "") << missing[i];
+  if (missing.size() > 10) os << ", ...";
+  HYPERREP_THROW(DataError, "zoo at ", dir, " is missing ", missing.size(), " of ", expected, " members (", os.str(),
+                 "); rerun the generation to complete them");
+}
+
+// Appends members' rows to numbered shards of about target_bytes each, into the manifest.
+class ShardWriter {
+ public:
+  ShardWriter(const std::string& dir, int64_t target_bytes, ZooManifest& man) : dir_(dir), target_(target_bytes), man_(man) {}
+
+  void add(int64_t member, const std::vector<int64_t>& epochs, const std::vector<char>& rows, int64_t num_rows) {
+    const auto nbytes = static_cast<int64_t>(rows.size());
+    if (fd_ && cur_.bytes > 0 && cur_.bytes + nbytes > target_) finish();
+    if (!fd_) {
+      cur_ = FileEntry{"shards/" + shard_name(static_cast<int64_t>(man_.shards.size())), 0, 0, 0};
+      path_ = dir_ + "/" + cur_.path;
+      fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      HYPERREP_CHECK(fd_, IoError, "cannot create '", path_, "': ", std::strerror(errno));
+    }
+    pwrite_all(fd_.get(), rows.data(), rows.size(), cur_.bytes, path_);
+    man_.members.push_back(MemberIndex{member, static_cast<int64_t>(man_.shards.size()), cur_.rows, epochs});
+    cur_.crc32 = crc32_bytes(rows.data(), rows.size(), cur_.crc32);
+    cur_.bytes += nbytes;
+    cur_.rows += num_rows;
+    man_.num_checkpoints += num_rows;
+  }
+
+  // Syncs and closes the shard being written, and records it.
+  void finish() {
+    if (!fd_) return;
+    sync_fd(fd_.get(), path_);
+    fd_.reset();
+    man_.shards.push_back(cur_);
+  }
+
+ private:
+  std::string dir_;
+  int64_t target_;
+  ZooManifest& man_;
+  FileDescriptor fd_;
+  std::string path_;
+  FileEntry cur_;
+};
+
+// Shards of an earlier, differently sized attempt must not linger.
+void remove_shards_from(const std::string& dir, size_t first) {
+  static const std::regex kShard(R"(shard-(\d+)\.bin)");
+  for (const auto& entry : fs::directory_iterator(shards_dir(dir))) {
+    std::smatch sm;
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, sm, kShard) && std::stoll(sm[1]) >= static_cast<int64_t>(first)) fs::remove(entry.path());
+  }
+}
 
 }  // namespace
 
@@ -135,129 +238,46 @@ void sync_fd(int fd, const std::string& path) {
 
 void compact_zoo(const std::string& dir, const ZooHeader& header, int64_t expected, int64_t shard_target_bytes) {
   const int64_t L = header.num_params;
-  // member -> (rank, entry); every journal counts, whatever world size wrote it.
-  std::map<int64_t, std::pair<int, JournalEntry>> found;
-  std::map<int, SourceRank> sources;
-  for (const auto& [rank, journal] : list_rank_journals(dir)) {
-    const JournalScan scan = scan_journal(read_file(journal), journal);
-    if (scan.entries.empty()) continue;
-    for (const auto& e : scan.entries) {
-      HYPERREP_CHECK(e.member < expected, DataError, "zoo at ", dir, ": member ", e.member, " in ", journal,
-                     " is beyond the expected ", expected, " members");
-      auto it = found.find(e.member);
-      if (it != found.end()) {
-        const JournalEntry& first = it->second.second;
-        HYPERREP_CHECK(first.epochs == e.epochs && first.rows_crc == e.rows_crc, DataError, "zoo at ", dir, ": member ",
-                       e.member, " was written by ranks ", it->second.first, " and ", rank, " with different contents");
-        spdlog::warn("zoo: member {} written by ranks {} and {} (identical); keeping rank {}", e.member, it->second.first, rank,
-                     it->second.first);
-        continue;
-      }
-      found.emplace(e.member, std::make_pair(rank, e));
-    }
-    const RankFiles f = rank_files(dir, rank);
-    SourceRank src;
-    src.rows_path = f.rows;
-    src.props = path_exists(f.props) ? read_file(f.props) : std::string();
-    const JournalEntry& last = scan.entries.back();
-    HYPERREP_CHECK(static_cast<int64_t>(src.props.size()) >= last.props_end, DataError, "zoo file '", f.props, "' holds ",
-                   src.props.size(), " bytes, its journal records ", last.props_end);
-    src.rows_fd = ::open(f.rows.c_str(), O_RDONLY | O_CLOEXEC);
-    HYPERREP_CHECK(src.rows_fd >= 0, IoError, "cannot open '", f.rows, "': ", std::strerror(errno));
-    sources[rank] = std::move(src);
-  }
-  auto close_sources = [&] {
-    for (auto& [r, src] : sources) ::close(src.rows_fd);
-  };
+  JournalSet set = read_journals(dir, expected);
+  check_all_members(set, dir, expected);
 
-  try {
-    std::vector<int64_t> missing;
-    for (int64_t m = 0; m < expected; ++m) {
-      if (!found.count(m)) missing.push_back(m);
-    }
-    if (!missing.empty()) {
-      std::ostringstream os;
-      for (size_t i = 0; i < std::min<size_t>(missing.size(), 10); ++i) os << (i ? ", " : "") << missing[i];
-      if (missing.size() > 10) os << ", ...";
-      HYPERREP_THROW(DataError, "zoo at ", dir, " is missing ", missing.size(), " of ", expected, " members (", os.str(),
-                     "); rerun the generation to complete them");
-    }
-
-    ZooManifest man;
-    man.header = header;
-    man.num_members = expected;
-    std::string csv = properties_csv_header(header);
+  ZooManifest man;
+  man.header = header;
+  man.num_members = expected;
+  std::string csv = properties_csv_header(header);
+  {
+    ShardWriter shards(dir, shard_target_bytes, man);
     std::vector<char> buf;
-    int out_fd = -1;
-    std::string out_path;
-    FileEntry cur;
-    auto finish_shard = [&] {
-      if (out_fd < 0) return;
-      sync_fd(out_fd, out_path);
-      ::close(out_fd);
-      out_fd = -1;
-      man.shards.push_back(cur);
-    };
-    try {
-      for (int64_t m = 0; m < expected; ++m) {
-        const auto& [rank, e] = found.at(m);
-        const SourceRank& src = sources.at(rank);
-        const int64_t nbytes = e.rows() * L * 4;
-        if (out_fd >= 0 && cur.bytes > 0 && cur.bytes + nbytes > shard_target_bytes) finish_shard();
-        if (out_fd < 0) {
-          cur = FileEntry{"shards/" + shard_name(static_cast<int64_t>(man.shards.size())), 0, 0, 0};
-          out_path = dir + "/" + cur.path;
-          out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-          HYPERREP_CHECK(out_fd >= 0, IoError, "cannot create '", out_path, "': ", std::strerror(errno));
-        }
-        buf.resize(static_cast<size_t>(nbytes));
-        const ssize_t r = ::pread(src.rows_fd, buf.data(), buf.size(), e.first_row * L * 4);
-        HYPERREP_CHECK(r == nbytes, DataError, "zoo file '", src.rows_path, "' ends before the rows of member ", m,
-                       " (journal records ", (e.first_row + e.rows()) * L * 4, " bytes)");
-        HYPERREP_CHECK(crc32_bytes(buf.data(), buf.size()) == e.rows_crc, DataError, "zoo file '", src.rows_path,
-                       "': rows of member ", m, " are corrupted (CRC32 mismatch)");
-        pwrite_all(out_fd, buf.data(), buf.size(), cur.bytes, out_path);
-        man.members.push_back(MemberIndex{m, static_cast<int64_t>(man.shards.size()), cur.rows, e.epochs});
-        cur.crc32 = crc32_bytes(buf.data(), buf.size(), cur.crc32);
-        cur.bytes += nbytes;
-        cur.rows += e.rows();
-        man.num_checkpoints += e.rows();
-        csv.append(src.props, static_cast<size_t>(e.props_begin), static_cast<size_t>(e.props_end - e.props_begin));
-      }
-      finish_shard();
-    } catch (...) {
-      if (out_fd >= 0) ::close(out_fd);
-      throw;
+    for (int64_t m = 0; m < expected; ++m) {
+      const auto& [rank, e] = set.found.at(m);
+      const SourceRank& src = set.sources.at(rank);
+      buf.resize(static_cast<size_t>(e.rows() * L * kValueBytes));
+      const ssize_t r = ::pread(src.rows_fd.get(), buf.data(), buf.size(), e.first_row * L * kValueBytes);
+      HYPERREP_CHECK(r == static_cast<ssize_t>(buf.size()), DataError, "zoo file '", src.rows_path,
+                     "' ends before the rows of member ", m, " (journal records ", (e.first_row + e.rows()) * L * kValueBytes,
+                     " bytes)");
+      HYPERREP_CHECK(crc32_bytes(buf.data(), buf.size()) == e.rows_crc, DataError, "zoo file '", src.rows_path,
+                     "': rows of member ", m, " are corrupted (CRC32 mismatch)");
+      shards.add(m, e.epochs, buf, e.rows());
+      csv.append(src.props, static_cast<size_t>(e.props_begin), static_cast<size_t>(e.props_end - e.props_begin));
     }
-    close_sources();
-    sources.clear();
-
-    // Shards of an earlier, differently sized attempt must not linger.
-    static const std::regex kShard(R"(shard-(\d+)\.bin)");
-    for (const auto& entry : fs::directory_iterator(shards_dir(dir))) {
-      std::smatch sm;
-      const std::string name = entry.path().filename().string();
-      if (std::regex_match(name, sm, kShard) && std::stoll(sm[1]) >= static_cast<int64_t>(man.shards.size())) {
-        fs::remove(entry.path());
-      }
-    }
-    fsync_dir(shards_dir(dir));
-    write_file_atomic(properties_path(dir), csv);
-    man.properties = FileEntry{"properties.csv", man.num_checkpoints, static_cast<int64_t>(csv.size()),
-                               crc32_bytes(csv.data(), csv.size())};
-    write_manifest(dir, man);  // the zoo is complete from here on
-
-    for (const auto& [rank, journal] : list_rank_journals(dir)) {
-      const RankFiles f = rank_files(dir, rank);
-      for (const auto& p : {f.rows, f.props, f.journal}) fs::remove(p);
-    }
-    fs::remove(header_path(dir));
-    fsync_dir(shards_dir(dir));
-    spdlog::info("zoo: {} members, {} checkpoints in {} shards at {}", man.num_members, man.num_checkpoints, man.shards.size(), dir);
-  } catch (...) {
-    close_sources();
-    throw;
+    shards.finish();
   }
+  set.sources.clear();  // closes the part files
+
+  remove_shards_from(dir, man.shards.size());
+  fsync_dir(shards_dir(dir));
+  write_file_atomic(properties_path(dir), csv);
+  man.properties = FileEntry{"properties.csv", man.num_checkpoints, static_cast<int64_t>(csv.size()), crc32_bytes(csv)};
+  write_manifest(dir, man);  // the zoo is complete from here on
+
+  for (const auto& [rank, journal] : list_rank_journals(dir)) {
+    const RankFiles f = rank_files(dir, rank);
+    for (const auto& p : {f.rows, f.props, f.journal}) fs::remove(p);
+  }
+  fs::remove(header_path(dir));
+  fsync_dir(shards_dir(dir));
+  spdlog::info("zoo: {} members, {} checkpoints in {} shards at {}", man.num_members, man.num_checkpoints, man.shards.size(), dir);
 }
 
 }  // namespace hyperrep::store

@@ -188,7 +188,7 @@ ZooManifest manifest_from_string(const std::string& text, const std::string& sou
   if (checkpoints != m.num_checkpoints) bad(checkpoints, " indexed rows for ", m.num_checkpoints, " checkpoints");
   for (size_t s = 0; s < m.shards.size(); ++s) {
     if (m.shards[s].rows != next_row[s]) bad("shard ", m.shards[s].path, " lists ", m.shards[s].rows, " rows, index ", next_row[s]);
-    if (m.shards[s].bytes != m.shards[s].rows * m.header.num_params * 4) bad("shard ", m.shards[s].path, " byte size");
+    if (m.shards[s].bytes != m.shards[s].rows * m.header.num_params * kValueBytes) bad("shard ", m.shards[s].path, " byte size");
   }
   return m;
 }

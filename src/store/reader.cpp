@@ -230,11 +230,11 @@ std::string ZooReader::content_hash() const {
   for (int64_t m = 0; m < num_members(); ++m) {
     const MemberIndex& e = member(m);
     auto mapping = map_shard(e.shard);
-    const auto* base = static_cast<const char*>(mapping->addr) + e.first_row * num_params() * 4;
+    const auto* base = static_cast<const char*>(mapping->addr) + e.first_row * num_params() * kValueBytes;
     for (int64_t r = 0; r < e.rows(); ++r) {
       h.add_pod(m);
       h.add_pod(e.epochs[static_cast<size_t>(r)]);
-      h.add(base + r * num_params() * 4, static_cast<size_t>(num_params()) * 4);
+      h.add(base + r * num_params() * kValueBytes, static_cast<size_t>(num_params() * kValueBytes));
     }
   }
   return h.hex();

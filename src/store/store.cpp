@@ -22,9 +22,9 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "zoo shards are little-
 namespace hyperrep::store {
 namespace {
 
-int open_rw(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) HYPERREP_THROW(IoError, "cannot open '", path, "': ", std::strerror(errno));
+FileDescriptor open_rw(const std::string& path) {
+  FileDescriptor fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) HYPERREP_THROW(IoError, "cannot open '", path, "': ", std::strerror(errno));
   return fd;
 }
 
@@ -54,17 +54,16 @@ struct ZooWriter::Impl {
   int rank = 0;
   bool complete = false;  // a manifest exists: every member is done, nothing is written
   int64_t complete_members = 0;
-  int rows_fd = -1, props_fd = -1, journal_fd = -1;
+  FileDescriptor rows_fd, props_fd, journal_fd;
   int64_t rows_end = 0, props_end = 0;  // rows and bytes of complete members in this rank's files
   std::set<int64_t> done;               // complete members of every rank
   int64_t shard_target_bytes = int64_t{256} << 20;
 
   RankFiles files() const { return rank_files(dir, rank); }
   void close_files() {
-    for (int* fd : {&rows_fd, &props_fd, &journal_fd}) {
-      if (*fd >= 0) ::close(*fd);
-      *fd = -1;
-    }
+    rows_fd.reset();
+    props_fd.reset();
+    journal_fd.reset();
   }
   void open();
 };
@@ -96,14 +95,14 @@ void ZooWriter::Impl::open() {
   rows_fd = open_rw(f.rows);
   props_fd = open_rw(f.props);
   const JournalScan own = scan_journal(read_file(f.journal), f.journal);
-  truncate_to(journal_fd, own.valid_bytes, f.journal);
+  truncate_to(journal_fd.get(), own.valid_bytes, f.journal);
   if (!own.entries.empty()) {
     rows_end = own.entries.back().first_row + own.entries.back().rows();
     props_end = own.entries.back().props_end;
   }
-  truncate_to(rows_fd, rows_end * header.num_params * 4, f.rows);
-  truncate_to(props_fd, props_end, f.props);
-  if (::lseek(journal_fd, 0, SEEK_END) < 0) HYPERREP_THROW(IoError, "cannot seek '", f.journal, "'");
+  truncate_to(rows_fd.get(), rows_end * header.num_params * kValueBytes, f.rows);
+  truncate_to(props_fd.get(), props_end, f.props);
+  if (::lseek(journal_fd.get(), 0, SEEK_END) < 0) HYPERREP_THROW(IoError, "cannot seek '", f.journal, "'");
 
   // Members finished by any rank (also of an earlier run with another world size) are done.
   for (const auto& [r, journal] : list_rank_journals(dir)) {
@@ -143,7 +142,7 @@ void ZooWriter::write_member(const MemberRecord& record) { write_members({record
 void ZooWriter::write_members(const std::vector<MemberRecord>& records) {
   Impl& s = *impl_;
   HYPERREP_CHECK(!s.complete, DataError, "zoo at ", s.dir, " is already complete (it has a manifest); nothing can be added");
-  HYPERREP_CHECK(s.rows_fd >= 0, DataError, "zoo writer of ", s.dir, " was finalized");
+  HYPERREP_CHECK(s.rows_fd, InternalError, "zoo writer of ", s.dir, " was finalized");
   const int64_t L = s.header.num_params;
   std::set<int64_t> batch;
   std::vector<std::string> props;
@@ -171,9 +170,9 @@ void ZooWriter::write_members(const std::vector<MemberRecord>& records) {
   std::string lines;
   int64_t row = s.rows_end, props_at = s.props_end;
   for (size_t i = 0; i < records.size(); ++i) {
-    const size_t nbytes = static_cast<size_t>(rows[i].numel()) * 4;
-    pwrite_all(s.rows_fd, rows[i].data_ptr(), nbytes, row * L * 4, f.rows);
-    pwrite_all(s.props_fd, props[i].data(), props[i].size(), props_at, f.props);
+    const size_t nbytes = static_cast<size_t>(rows[i].numel() * kValueBytes);
+    pwrite_all(s.rows_fd.get(), rows[i].data_ptr(), nbytes, row * L * kValueBytes, f.rows);
+    pwrite_all(s.props_fd.get(), props[i].data(), props[i].size(), props_at, f.props);
     JournalEntry entry;
     entry.member = records[i].member;
     entry.first_row = row;
@@ -187,10 +186,10 @@ void ZooWriter::write_members(const std::vector<MemberRecord>& records) {
   }
   // Data first, journal second: a member is complete only once its journal line is durable, and
   // its line is written only after its rows and properties are. One sync per file per batch.
-  sync_fd(s.rows_fd, f.rows);
-  sync_fd(s.props_fd, f.props);
-  pwrite_all(s.journal_fd, lines.data(), lines.size(), file_size(s.journal_fd, f.journal), f.journal);
-  sync_fd(s.journal_fd, f.journal);
+  sync_fd(s.rows_fd.get(), f.rows);
+  sync_fd(s.props_fd.get(), f.props);
+  pwrite_all(s.journal_fd.get(), lines.data(), lines.size(), file_size(s.journal_fd.get(), f.journal), f.journal);
+  sync_fd(s.journal_fd.get(), f.journal);
   s.rows_end = row;
   s.props_end = props_at;
   s.done.insert(batch.begin(), batch.end());

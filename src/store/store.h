@@ -14,6 +14,9 @@
 
 namespace hyperrep::store {
 
+// Bytes of one stored value: shards hold rows of float32 weights.
+inline constexpr int64_t kValueBytes = sizeof(float);
+
 // What every row of a zoo shares: the member architecture and the property columns.
 struct ZooHeader {
   std::vector<std::string> architecture;  // layer specs, as in [zoo] architecture

@@ -106,16 +106,6 @@ void CheckpointManager::save(dist::Communicator& comm, int64_t epoch, const Chec
   comm.barrier();
 }
 
-void CheckpointManager::update_file(int64_t epoch, const std::string& name, const std::string& bytes) {
-  const std::string dir = dir_for(epoch);
-  auto entries = parse_done(read_file(dir + "/" + kDone, kMaxDoneBytes), dir + "/" + kDone);
-  write_synced(dir + "/" + name, bytes);
-  entries[name] = {bytes.size(), crc32_bytes(bytes)};
-  std::string done = std::string(kDoneMagic) + "\n";
-  for (const auto& [n, e] : entries) done += n + " " + std::to_string(e.first) + " " + std::to_string(e.second) + "\n";
-  write_synced(dir + "/" + kDone, done);
-}
-
 std::vector<int64_t> CheckpointManager::complete_epochs() const {
   std::vector<int64_t> out;
   std::error_code ec;

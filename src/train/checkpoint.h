@@ -25,8 +25,6 @@ class CheckpointManager {
   std::string dir_for(int64_t epoch) const;
   // Collective: every rank calls it; rank 0's files are written. Applies retention after.
   void save(dist::Communicator& comm, int64_t epoch, const CheckpointFiles& files);
-  // Adds or replaces one file in a complete checkpoint, atomically (e.g. probes.json later).
-  void update_file(int64_t epoch, const std::string& name, const std::string& bytes);
   // Epochs of complete checkpoints (DONE present and parseable), ascending.
   std::vector<int64_t> complete_epochs() const;
   std::optional<int64_t> latest_complete() const;

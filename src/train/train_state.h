@@ -25,6 +25,14 @@ struct TrainState {
   std::string config_hash;
   int64_t world_size = 1;
   std::vector<std::string> rng_states;  // hex of each rank's default CPU generator state
+
+  // The epoch in progress is done: the next one starts with no batches and no loss yet.
+  void start_next_epoch() {
+    ++epoch;
+    step_in_epoch = 0;
+    epoch_loss_sum = 0;
+    epoch_batches = 0;
+  }
 };
 
 std::string serialize_state(const TrainState& s);

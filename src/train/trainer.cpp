@@ -42,8 +42,8 @@ void Trainer::check_model_memory() const {
   const double d = static_cast<double>(m.d_model), ff = static_cast<double>(m.d_ff), blocks = 2.0 * m.blocks;
   const double params = blocks * (4 * d * d + 2 * d * ff) + tokens * d * 2;
   const double batch = std::ceil(static_cast<double>(std::min(cfg_.train.batch_size, data_->global_rows())) / comm_.world_size());
-  const double activations = 2 * batch * blocks * tokens * (4 * d + ff + m.heads * tokens) * 4;
-  check_memory_estimate("the autoencoder", {{"model.d_model / model.d_ff (parameters)", params * 4 * 4},
+  const double activations = 2 * batch * blocks * tokens * (4 * d + ff + m.heads * tokens) * sizeof(float);
+  check_memory_estimate("the autoencoder", {{"model.d_model / model.d_ff (parameters)", params * 4 * sizeof(float)},  // value, gradient, two moments
                                             {"train.batch_size (activations of one step)", activations}});
 }
 
@@ -144,32 +144,32 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
 
   model_->train();
   const double gamma = cfg_.loss.gamma;
-  const bool bf16 = precision_ == Precision::kBf16;  // checked at construction: CUDA only
-  if (bf16) set_cuda_bf16_autocast(true);
-  // Dropout masks are keyed by global sample and view, as augmentation is by global batch, so no
-  // draw depends on which rank holds a row (model/keyed_dropout.h).
-  std::vector<int64_t> sample(local.size());
-  for (size_t j = 0; j < local.size(); ++j) sample[j] = 2 * batch[static_cast<size_t>(pos[j])];
-  const auto keys = torch::tensor(sample, opts);
-  const auto seed = static_cast<uint64_t>(cfg_.train.seed), step = static_cast<uint64_t>(state_.global_step);
-  auto out1 = model::forward_view_keyed(*model_, v1, gen, seed, step, keys);
-  auto out2 = model::forward_view_keyed(*model_, v2, gen, seed, step, keys + 1);
-  const double share = static_cast<double>(bl) / static_cast<double>(bg);
-  torch::Tensor recon, contrast;
-  if (gamma < 1) {
-    auto var = reconstruction_ == Reconstruction::kLayerNorm ? layer_variance_ : torch::Tensor();
-    auto r1 = model::reconstruction_loss(out1.recon, out1.target, out1.mask, out1.layer, var, cfg_.loss.variance_floor);
-    auto r2 = model::reconstruction_loss(out2.recon, out2.target, out2.mask, out2.layer, var, cfg_.loss.variance_floor);
-    recon = bl > 0 ? 0.5 * (r1 + r2) * share : (out1.recon.sum() + out2.recon.sum()) * 0.0;
+  torch::Tensor loss, recon, contrast;
+  {
+    const CudaBf16Autocast autocast(precision_ == Precision::kBf16);  // checked at construction: CUDA only
+    // Dropout masks are keyed by global sample and view, as augmentation is by global batch, so no
+    // draw depends on which rank holds a row (model/keyed_dropout.h).
+    std::vector<int64_t> sample(local.size());
+    for (size_t j = 0; j < local.size(); ++j) sample[j] = 2 * batch[static_cast<size_t>(pos[j])];
+    const auto keys = torch::tensor(sample, opts);
+    const auto seed = static_cast<uint64_t>(cfg_.train.seed), step = static_cast<uint64_t>(state_.global_step);
+    auto out1 = model::forward_view_keyed(*model_, v1, gen, seed, step, keys);
+    auto out2 = model::forward_view_keyed(*model_, v2, gen, seed, step, keys + 1);
+    const double share = static_cast<double>(bl) / static_cast<double>(bg);
+    if (gamma < 1) {
+      auto var = reconstruction_ == Reconstruction::kLayerNorm ? layer_variance_ : torch::Tensor();
+      auto r1 = model::reconstruction_loss(out1.recon, out1.target, out1.mask, out1.layer, var, cfg_.loss.variance_floor);
+      auto r2 = model::reconstruction_loss(out2.recon, out2.target, out2.mask, out2.layer, var, cfg_.loss.variance_floor);
+      recon = bl > 0 ? 0.5 * (r1 + r2) * share : (out1.recon.sum() + out2.recon.sum()) * 0.0;
+    }
+    if (gamma > 0) {
+      auto p = project(torch::cat({out1.z, out2.z}, 0));
+      auto a = dist::all_gather_with_grad(comm_, p.narrow(0, 0, bl));
+      auto b = dist::all_gather_with_grad(comm_, p.narrow(0, bl, bl));
+      contrast = model::nt_xent(a.all, b.all, cfg_.loss.temperature, model::ViewSlice{a.offset, bl});
+    }
+    loss = model::mix_losses(gamma, contrast, recon);
   }
-  if (gamma > 0) {
-    auto p = project(torch::cat({out1.z, out2.z}, 0));
-    auto a = dist::all_gather_with_grad(comm_, p.narrow(0, 0, bl));
-    auto b = dist::all_gather_with_grad(comm_, p.narrow(0, bl, bl));
-    contrast = model::nt_xent(a.all, b.all, cfg_.loss.temperature, model::ViewSlice{a.offset, bl});
-  }
-  auto loss = model::mix_losses(gamma, contrast, recon);
-  if (bf16) set_cuda_bf16_autocast(false);
 
   optimizer_->zero_grad();
   sync_->prepare();

@@ -75,6 +75,8 @@ class Trainer {
   void set_lr(double lr);
   bool stop_requested();
   std::string run_probes(int64_t epoch);
+  // The run directory for run(): resume checks, the config, the working directory, the log file.
+  void open_run_dir(bool resume);
 
   Config cfg_;
   // The config's named choices, parsed once (common/enums.h).

@@ -177,10 +177,8 @@ std::string Trainer::run_probes(int64_t epoch) {
   return probes_json(results, epoch);
 }
 
-TrainResult Trainer::run(bool resume) {
-  TrainResult result;
+void Trainer::open_run_dir(bool resume) {
   const std::string& dir = cfg_.run.dir;
-  const std::string config_path = dir + "/config.toml";
   if (resume) {
     check_resume_config();
     if (auto latest = checkpoints_->latest_complete()) load_checkpoint(*latest);
@@ -193,12 +191,18 @@ TrainResult Trainer::run(bool resume) {
   if (comm_.rank() == 0) {
     make_dirs(dir);
     checkpoints_->clean_partial();
-    write_file_atomic(config_path, to_toml(cfg_));
+    write_file_atomic(dir + "/config.toml", to_toml(cfg_));
     // Relative paths in config.toml (data.zoo) mean this directory: recorded, so that `probe` and
     // `embed --run` find the zoo from anywhere.
     write_file_atomic(dir + "/workdir", std::filesystem::current_path().string());
     add_log_file(dir + "/log.txt");
   }
+}
+
+TrainResult Trainer::run(bool resume) {
+  TrainResult result;
+  const std::string& dir = cfg_.run.dir;
+  open_run_dir(resume);
   MetricsWriter metrics(dir + "/metrics.jsonl", comm_.rank());
   install_stop_signal_handlers();
   dist::Watchdog watchdog(comm_.rank(), cfg_.distributed.timeout_s);
@@ -230,12 +234,7 @@ TrainResult Trainer::run(bool resume) {
       const bool step_limit = cfg_.train.max_steps > 0 && state_.global_step >= cfg_.train.max_steps;
       if (stop_requested() || step_limit) {
         ++state_.step_in_epoch;
-        if (state_.step_in_epoch == per_epoch) {  // finished the epoch exactly: roll over cleanly
-          ++state_.epoch;
-          state_.step_in_epoch = 0;
-          state_.epoch_loss_sum = 0;
-          state_.epoch_batches = 0;
-        }
+        if (state_.step_in_epoch == per_epoch) state_.start_next_epoch();  // finished the epoch exactly
         watchdog.beat(state_.global_step, "checkpoint save");
         save_checkpoint(state_.epoch, "");
         result.stopped_by_signal = !step_limit;
@@ -260,10 +259,7 @@ TrainResult Trainer::run(bool resume) {
       rows_since = 0;
     }
     result.last_epoch_loss = epoch_loss;
-    ++state_.epoch;
-    state_.step_in_epoch = 0;
-    state_.epoch_loss_sum = 0;
-    state_.epoch_batches = 0;
+    state_.start_next_epoch();
     const bool last_epoch = state_.epoch == cfg_.train.epochs;
     const bool probe_now = last_epoch || (cfg_.probe.every_epochs > 0 && state_.epoch % cfg_.probe.every_epochs == 0);
     const bool save_now = last_epoch || state_.epoch % cfg_.checkpoint.every_epochs == 0;

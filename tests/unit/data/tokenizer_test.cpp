@@ -9,7 +9,6 @@
 
 #include "common/error.h"
 #include "data/tokenizer.h"
-#include "data/tokenizer_norm.h"
 #include "zoo/architecture.h"
 
 namespace hyperrep::data {
@@ -118,42 +117,6 @@ TEST(PaddedTokenizer, RandomWindowsAreConsecutiveTokens) {
   EXPECT_GT(starts.size(), 4u);
   auto whole = tok.random_window(tokens, 0, gen);
   EXPECT_TRUE(torch::equal(whole.tokens, tokens));
-}
-
-TEST(LayerStatistics, StandardisesPerLayerAndRoundTrips) {
-  auto arch = tetris();
-  // layer 0 (80 values) ~ 3 + 2 N(0,1), layer 1 (20 values) ~ -1 + 0.5 N(0,1)
-  auto w = torch::randn({4000, 100}, torch::kFloat64);
-  w.narrow(1, 0, 80).mul_(2).add_(3);
-  w.narrow(1, 80, 20).mul_(0.5).sub_(1);
-  auto st = LayerStatistics::compute(arch, w);
-  ASSERT_EQ(st.mean().numel(), 2);
-  EXPECT_NEAR(st.mean()[0].item<double>(), 3.0, 0.01);
-  EXPECT_NEAR(st.std()[0].item<double>(), 2.0, 0.01);
-  EXPECT_NEAR(st.mean()[1].item<double>(), -1.0, 0.01);
-  EXPECT_NEAR(st.variance()[1].item<double>(), 0.25, 0.005);
-  auto z = st.apply(w);
-  EXPECT_NEAR(z.narrow(1, 0, 80).mean().item<double>(), 0.0, 1e-9);
-  EXPECT_NEAR(z.narrow(1, 80, 20).std(false).item<double>(), 1.0, 1e-9);
-  EXPECT_TRUE(torch::allclose(st.unapply(z), w, 1e-12, 1e-12));
-
-  const std::string path = ::testing::TempDir() + "/layer_stats.pt";
-  st.save(path);
-  auto back = LayerStatistics::load(path);
-  EXPECT_TRUE(torch::equal(back.mean(), st.mean()));
-  EXPECT_TRUE(torch::equal(back.std(), st.std()));
-  EXPECT_TRUE(torch::allclose(back.apply(w.to(torch::kFloat32)), z.to(torch::kFloat32), 1e-5, 1e-5));
-  std::remove(path.c_str());
-}
-
-TEST(LayerStatistics, BlockGranularitySeparatesWeightsAndBiases) {
-  auto arch = cnn_s();
-  auto w = torch::randn({10, 2464});
-  auto st = LayerStatistics::compute(arch, w, LayerStatistics::Granularity::kBlock);
-  EXPECT_EQ(st.group_sizes().numel(), 10);
-  EXPECT_EQ(st.group_sizes()[1].item<int64_t>(), 8);
-  EXPECT_EQ(st.expand(st.mean()).numel(), 2464);
-  EXPECT_THROW(LayerStatistics::compute(arch, torch::randn({3, 10})), DataError);
 }
 
 }  // namespace

@@ -79,7 +79,7 @@ TEST(NtXent, RankSlicesSumToTheGlobalLossAndGradient) {
   EXPECT_NEAR(sum.item<double>(), full.item<double>(), 1e-12);
   EXPECT_TRUE(torch::allclose(sa, ga[0], 1e-10, 1e-12));
   EXPECT_TRUE(torch::allclose(sb, ga[1], 1e-10, 1e-12));
-  EXPECT_THROW(nt_xent(a, b, 0.1, {5, 2}), DataError);
+  EXPECT_THROW(nt_xent(a, b, 0.1, {5, 2}), InternalError);
 }
 
 TEST(MixLosses, GammaSelectsTheModel) {

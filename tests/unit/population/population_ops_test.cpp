@@ -102,10 +102,10 @@ TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
 TEST(PopulationOps, ConvRejectsABiasThatDoesNotMatchTheWeights) {
   auto x = torch::randn({2, 1, 3, 12, 12});
   auto w = torch::randn({2, 4, 25});
-  EXPECT_THROW(population_conv2d(x, w, torch::randn({4}), 5), DataError);      // [out], not [P, out]
-  EXPECT_THROW(population_conv2d(x, w, torch::randn({2, 3}), 5), DataError);   // too few channels
-  EXPECT_THROW(shared_conv2d(x[0].transpose(0, 1), w, torch::randn({2}), 5), DataError);
-  EXPECT_THROW(population_conv2d(x, w.to(torch::kFloat64), torch::Tensor(), 5), DataError);
+  EXPECT_THROW(population_conv2d(x, w, torch::randn({4}), 5), InternalError);      // [out], not [P, out]
+  EXPECT_THROW(population_conv2d(x, w, torch::randn({2, 3}), 5), InternalError);   // too few channels
+  EXPECT_THROW(shared_conv2d(x[0].transpose(0, 1), w, torch::randn({2}), 5), InternalError);
+  EXPECT_THROW(population_conv2d(x, w.to(torch::kFloat64), torch::Tensor(), 5), InternalError);
   EXPECT_EQ(population_conv2d(x, w, torch::randn({2, 4}), 5).sizes(), (std::vector<int64_t>{2, 4, 3, 8, 8}));
 }
 
