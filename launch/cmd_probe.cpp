@@ -6,12 +6,12 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
-#include <tuple>
 
 #include "common/config.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "interop/npy.h"
+#include "pipeline/embeddings.h"
 #include "common/logging.h"
 #include "common/runtime.h"
 #include "launch/args.h"
@@ -137,35 +137,6 @@ OodData embed_ood(const std::string& dir, LoadedRun& r) {
   return o;
 }
 
-// The export must not depend on the world size, but a GEMM's result for a row can change with
-// the rows batched beside it (different blocking), and each rank holds other rows; one row per
-// forward makes every embedding independent of the partition.
-torch::Tensor embed_row_by_row(train::Trainer& trainer, const std::string& split) {
-  const auto& w = trainer.data().split(split).weights;
-  std::vector<torch::Tensor> rows;
-  for (int64_t i = 0; i < w.size(0); ++i) rows.push_back(trainer.embed_weights(w.narrow(0, i, 1)));
-  if (rows.empty()) return trainer.embed_weights(w).to(torch::kFloat32);
-  return torch::cat(rows, 0).to(torch::kFloat32).contiguous();
-}
-
-// member and epoch lead every row; a zoo that also lists them as properties would repeat them.
-bool is_key_column(const std::string& name) { return name == "member" || name == "epoch"; }
-
-// One property row per local row of a split, each ending with '\n'.
-std::string property_lines(const std::string& split, const data::ZooDataset& rows) {
-  std::string out;
-  const auto num = rows.numeric().to(torch::kFloat64).contiguous();
-  const auto acc = num.accessor<double, 2>();
-  for (int64_t i = 0; i < rows.size(); ++i) {
-    out += split + "," + std::to_string(rows.member_ids()[i]) + "," + std::to_string(rows.epochs()[i]);
-    for (size_t c = 0; c < rows.numeric_names().size(); ++c)
-      if (!is_key_column(rows.numeric_names()[c])) out += "," + format_double(acc[i][c]);
-    for (const auto& name : rows.categorical_names()) out += "," + csv_field(rows.categorical(name)[i]);
-    out += "\n";
-  }
-  return out;
-}
-
 }  // namespace
 
 int cmd_probe(Context& ctx) {
@@ -208,47 +179,13 @@ int cmd_embed(Context& ctx) {
   HYPERREP_CHECK(args.positional().empty(), UsageError, "embed takes no positional argument\n", kEmbedUsage);
   const std::string out = args.required("--out");
   auto r = load_run(ctx, args);
-  const auto& first = *r.trainer->data().split("train").rows;
-  std::string header = "split,member,epoch";
-  for (const auto& n : first.numeric_names())
-    if (!is_key_column(n)) header += "," + csv_field(n);
-  for (const auto& n : first.categorical_names()) header += "," + csv_field(n);
-  header += "\n";
-
-  std::vector<torch::Tensor> ordered;
-  std::string lines_out;
-  for (const char* split : {"train", "val", "test"}) {
-    const auto& rows = *r.trainer->data().split(split).rows;
-    // Gathered in rank order; rank k's rows and lines line up, then sorted by (member, epoch).
-    auto z = r.comm->all_gather_varying(embed_row_by_row(*r.trainer, split));
-    const auto parts = r.comm->all_gather_bytes(property_lines(split, rows));
-    std::vector<std::string> lines;
-    for (const auto& p : parts) {
-      std::istringstream in(p);
-      for (std::string l; std::getline(in, l);) lines.push_back(l);
-    }
-    HYPERREP_CHECK(static_cast<int64_t>(lines.size()) == z.size(0), InternalError, "embed: ", lines.size(),
-                   " property rows for ", z.size(0), " embeddings");
-    std::vector<std::tuple<int64_t, int64_t, int64_t>> keys;  // (member, epoch, gathered row)
-    for (size_t i = 0; i < lines.size(); ++i) {
-      int64_t member = 0, epoch = 0;
-      std::sscanf(lines[i].c_str() + std::string(split).size() + 1, "%ld,%ld", &member, &epoch);
-      keys.emplace_back(member, epoch, static_cast<int64_t>(i));
-    }
-    std::sort(keys.begin(), keys.end());
-    std::vector<int64_t> order;
-    for (const auto& k : keys) {
-      order.push_back(std::get<2>(k));
-      lines_out += lines[static_cast<size_t>(std::get<2>(k))] + "\n";
-    }
-    ordered.push_back(z.index_select(0, torch::tensor(order, torch::kInt64)));
-  }
+  const pipeline::EmbeddingExport ex = pipeline::export_embeddings(*r.trainer, *r.comm);
   if (r.comm->rank() == 0) {
     make_dirs(out);
-    interop::write_npy(out + "/embeddings.npy", torch::cat(ordered, 0));
-    write_file_atomic(out + "/properties.csv", header + lines_out);
-    std::cout << "wrote " << out << "/embeddings.npy and " << out << "/properties.csv ("
-              << std::count(lines_out.begin(), lines_out.end(), '\n') << " rows, epoch " << r.epoch << ")\n";
+    interop::write_npy(out + "/embeddings.npy", ex.z);
+    write_file_atomic(out + "/properties.csv", ex.csv);
+    std::cout << "wrote " << out << "/embeddings.npy and " << out << "/properties.csv (" << ex.z.size(0) << " rows, epoch "
+              << r.epoch << ")\n";
   }
   r.comm->barrier();
   return 0;
