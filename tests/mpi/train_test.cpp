@@ -11,6 +11,7 @@
 #include "tests/mpi/mpi_env.h"
 #include "train/trainer.h"
 #include "store/store.h"
+#include "tests/support/shared_temp_dir.h"
 
 namespace hyperrep::train {
 namespace {
@@ -103,20 +104,13 @@ double embedding_rel_diff(Trainer& dp, Trainer& ref) {
 
 class TrainTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string root = comm.rank() == 0 ? (fs::temp_directory_path() / ("hyperrep_train_" + std::to_string(::getpid()))).string() : "";
-    root_ = comm.broadcast_bytes(root, 0);
-    zoo_ = make_zoo(comm, root_);
-  }
-  void TearDown() override {
-    comm.barrier();
-    if (comm.rank() == 0) fs::remove_all(root_);
-  }
+  void SetUp() override { zoo_ = make_zoo(comm, root_); }
   std::string run_dir(const std::string& name, bool per_rank) const {
     return root_ + "/" + name + (per_rank ? "_rank" + std::to_string(comm.rank()) : "");
   }
   dist::MpiCommunicator comm{*testing::g_runtime};
-  std::string root_, zoo_;
+  testing::SharedTempDir tmp_{comm, "hyperrep_train"};
+  std::string root_ = tmp_ / "root", zoo_;
 };
 
 // Adam normalises every gradient entry, so entries whose exact gradient is zero (the key bias

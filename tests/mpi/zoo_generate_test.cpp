@@ -11,6 +11,7 @@
 #include "population/population.h"
 #include "store/reader.h"
 #include "zoo/zoo_spec.h"
+#include "tests/support/shared_temp_dir.h"
 
 namespace hyperrep::population {
 namespace {
@@ -34,17 +35,9 @@ Config small_zoo(const std::string& path) {
 
 class ZooGenerate : public ::testing::Test {
  protected:
-  void SetUp() override {
-    comm = dist::make_communicator(Backend::kAuto, testing::g_runtime);
-    std::string dir = comm->rank() == 0 ? (std::filesystem::temp_directory_path() / ("hyperrep_zoo_gen_" + std::to_string(getpid()))).string() : "";
-    root = comm->broadcast_bytes(dir, 0);
-  }
-  void TearDown() override {
-    comm->barrier();
-    if (comm->rank() == 0) std::filesystem::remove_all(root);
-  }
-  std::unique_ptr<dist::Communicator> comm;
-  std::string root;
+  std::unique_ptr<dist::Communicator> comm = dist::make_communicator(Backend::kAuto, testing::g_runtime);
+  testing::SharedTempDir tmp{*comm, "hyperrep_zoo_gen"};
+  std::string root = tmp / "root";
 };
 
 void expect_same_zoo(const std::string& a, const std::string& b) {

@@ -12,38 +12,18 @@
 #include "tests/mpi/mpi_env.h"
 #include "tests/support/zoo_store_fixture.h"
 #include "store/reader.h"
+#include "tests/support/shared_temp_dir.h"
 
 namespace hyperrep::store {
 namespace {
 
 using namespace hyperrep::testing;
 
-// A scratch directory made by rank 0 and known to every rank; removed by rank 0 at the end.
-class SharedDir {
- public:
-  explicit SharedDir(dist::Communicator& comm) : comm_(comm) {
-    std::string path;
-    if (comm.rank() == 0) {
-      std::string tmpl = (std::filesystem::temp_directory_path() / "hyperrep_mpi_zoo_XXXXXX").string();
-      path = mkdtemp(tmpl.data());
-    }
-    path_ = comm.broadcast_bytes(path, 0);
-  }
-  ~SharedDir() {
-    comm_.barrier();
-    if (comm_.rank() == 0) std::filesystem::remove_all(path_);
-  }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  dist::Communicator& comm_;
-  std::string path_;
-};
 
 TEST(MpiZooStore, AlternateRanksEqualOneRank) {
   dist::MpiCommunicator comm(*hyperrep::testing::g_runtime);
   const int rank = comm.rank(), world = comm.world_size();
-  SharedDir dir(comm);
+  testing::SharedTempDir dir(comm);
   constexpr int64_t kMembers = 7;
   {
     ZooWriter w(dir / "ranks", small_header(), rank);
@@ -71,7 +51,7 @@ TEST(MpiZooStore, AlternateRanksEqualOneRank) {
 TEST(MpiZooStore, MissingMemberFailsOnEveryRank) {
   dist::MpiCommunicator comm(*hyperrep::testing::g_runtime);
   const int rank = comm.rank(), world = comm.world_size();
-  SharedDir dir(comm);
+  testing::SharedTempDir dir(comm);
   ZooWriter w(dir / "zoo", small_header(), rank);
   for (int64_t m = rank; m < 4; m += world) {
     if (m != 2) w.write_member(make_record(m));

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "store/store.h"
+#include "tests/support/temp_dir.h"
 
 namespace hyperrep::testing {
 
@@ -47,21 +48,10 @@ inline store::MemberRecord make_record(int64_t m, int64_t L = 21) {
   return r;
 }
 
-class ScratchDir {
+class ScratchDir : public TempDir {
  public:
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hyperrep_zoo_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string zoo(const std::string& name = "zoo") const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  ScratchDir() : TempDir("hyperrep_zoo") {}
+  std::string zoo(const std::string& name = "zoo") const { return path() + "/" + name; }
 };
 
 inline std::string slurp(const std::string& path) {

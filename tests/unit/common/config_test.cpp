@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "common/layer_spec.h"
+#include "tests/support/temp_dir.h"
 
 namespace hyperrep {
 namespace {
@@ -177,15 +178,15 @@ TEST(Config, SetValueIsOneTomlValueNothingMore) {
 }
 
 TEST(Config, DirectoryOrSpecialFileIsNotAConfig) {
-  const auto dir = std::filesystem::temp_directory_path() / ("hyperrep_cfgdir_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  try {
-    load_config(dir.string());
-    FAIL() << "a directory was read as a config";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  {
+    const testing::TempDir dir("hyperrep_cfgdir");
+    try {
+      load_config(dir.path());
+      FAIL() << "a directory was read as a config";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+    }
   }
-  std::filesystem::remove_all(dir);
   try {
     load_config("/dev/zero");  // would never end if read to its end
     FAIL() << "a device was read as a config";

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "interop/modelzoo_import.h"
+#include "tests/support/temp_dir.h"
 
 namespace hyperrep::interop {
 namespace {
@@ -25,15 +26,11 @@ const std::string kFirst = "NN_tune_trainable_1a2b3_00000_0_seed=1_2022-01-01_00
 
 using testing::data_error_of;
 
+// A copy of the fixture zoo to damage.
 struct ZooCopy {
-  fs::path path;
-  ZooCopy() {
-    path = fs::temp_directory_path() /
-           ("hyperrep_mz_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::copy(kZoo, path, fs::copy_options::recursive);
-  }
-  ~ZooCopy() { fs::remove_all(path); }
+  testing::TempDir tmp{"hyperrep_mz"};
+  fs::path path = tmp / "zoo";
+  ZooCopy() { fs::copy(kZoo, path, fs::copy_options::recursive); }
 };
 
 TEST(ModelZooImport, ReadsMembersEpochsWeightsAndProperties) {

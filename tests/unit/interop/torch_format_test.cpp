@@ -13,25 +13,16 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "interop/torch_format.h"
+#include "tests/support/temp_dir.h"
 
 namespace hyperrep::interop {
 namespace {
 
+using testing::TempDir;
+
 namespace fs = std::filesystem;
 
 std::string fixture(const std::string& name) { return std::string(HYPERREP_SOURCE_DIR) + "/tests/fixtures/" + name; }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("hyperrep_tf_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_bytes(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary);

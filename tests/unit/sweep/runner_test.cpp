@@ -123,7 +123,9 @@ TEST_F(RunnerTest, SlurmScriptHasOneTaskPerRunAndIsValidBash) {
   EXPECT_TRUE(std::filesystem::is_directory("out/logs"));
   EXPECT_TRUE(std::filesystem::exists("out/runs/zoo.num_seeds=100__model.latent=16/sweep_config.toml"));
   EXPECT_EQ(run_process({"bash", "-n", path}), 0);
-  if (!find_executable("shellcheck").empty()) EXPECT_EQ(run_process({"shellcheck", "-S", "warning", path}), 0);
+  if (!find_executable("shellcheck").empty()) {
+    EXPECT_EQ(run_process({"shellcheck", "-S", "warning", path}), 0);
+  }
   EXPECT_THROW(slurm_script(s, fake_launch(), "/w", "#SBATCH --array=0-{{LAST_TASK}}\n{{TYPO}}\n"), ConfigError);
 }
 

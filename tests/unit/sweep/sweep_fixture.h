@@ -6,19 +6,20 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <string>
 
 #include "sweep/sweep_spec.h"
+#include "tests/support/temp_dir.h"
 
 namespace hyperrep::sweep::testing {
 
 class SweepTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/hyperrep_sweep_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    tmp_ = std::make_unique<hyperrep::testing::TempDir>("hyperrep_sweep");
+    dir_ = tmp_->path();
     old_cwd_ = std::filesystem::current_path();
     std::filesystem::current_path(dir_);  // sweep.out is relative to the working directory
     std::filesystem::create_directories("configs/sweeps");
@@ -28,7 +29,7 @@ class SweepTest : public ::testing::Test {
   }
   void TearDown() override {
     std::filesystem::current_path(old_cwd_);
-    std::filesystem::remove_all(dir_);
+    tmp_.reset();
   }
   static void write(const std::string& path, const std::string& text) {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path().empty()
@@ -51,6 +52,7 @@ class SweepTest : public ::testing::Test {
     write(run.dir + "/DONE_RUN", "");
   }
 
+  std::unique_ptr<hyperrep::testing::TempDir> tmp_;
   std::string dir_;
   std::filesystem::path old_cwd_;
 };

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "tasks/image_data.h"
+#include "tests/support/temp_dir.h"
 
 namespace hyperrep::tasks {
 namespace {
@@ -27,11 +28,6 @@ std::string idx_bytes(const std::vector<int>& dims, const std::vector<uint8_t>& 
 
 class IdxTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir = std::filesystem::temp_directory_path() / ("hyperrep_idx_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir); }
   std::string write_raw(const std::string& name, const std::string& bytes) {
     const auto p = (dir / name).string();
     std::ofstream(p, std::ios::binary) << bytes;
@@ -44,7 +40,8 @@ class IdxTest : public ::testing::Test {
     gzclose(f);
     return p;
   }
-  std::filesystem::path dir;
+  testing::TempDir tmp{"hyperrep_idx"};
+  std::filesystem::path dir = tmp.path();
 };
 
 TEST_F(IdxTest, ReadsRawAndGzippedFilesAlike) {

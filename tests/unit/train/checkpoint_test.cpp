@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "train/checkpoint.h"
+#include "tests/support/temp_dir.h"
 
 namespace hyperrep::train {
 namespace {
@@ -16,15 +17,11 @@ namespace fs = std::filesystem;
 
 class CheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    run = (fs::temp_directory_path() / ("hyperrep_ckpt_" + std::to_string(::getpid()))).string();
-    fs::remove_all(run);
-  }
-  void TearDown() override { fs::remove_all(run); }
   CheckpointFiles files(int64_t e) {
     return {{"model.pt", std::string(1000 + e, 'm')}, {"optim.pt", "opt" + std::to_string(e)}, {"state.txt", "s"}};
   }
-  std::string run;
+  testing::TempDir tmp{"hyperrep_ckpt"};
+  std::string run = tmp / "run";
   dist::LocalCommunicator comm;
 };
 
