@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 build="${1:-build}"
 ./tools/install_deps.sh
 start=$(date +%s)
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DHYPERREP_BUILD_TESTS=ON >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DHYPERREP_BUILD_TESTS=ON -DHYPERREP_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 built=$(date +%s)
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
