@@ -35,10 +35,8 @@ void FileDescriptor::reset(int fd) {
 }
 
 void fsync_dir(const std::string& path) {
-  const int fd = ::open(path.empty() ? "." : path.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
+  const FileDescriptor fd(::open(path.empty() ? "." : path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd) ::fsync(fd.get());
 }
 
 void write_file_atomic(const std::string& path, const std::string& data) {
@@ -46,17 +44,17 @@ void write_file_atomic(const std::string& path, const std::string& data) {
   const fs::path target(path);
   if (target.has_parent_path()) make_dirs(target.parent_path().string());
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) HYPERREP_THROW(IoError, "cannot create '", tmp, "': ", std::strerror(errno));
-  try {
-    write_all(fd, data.data(), data.size(), tmp);
-    if (::fsync(fd) != 0) HYPERREP_THROW(IoError, "cannot fsync '", tmp, "': ", std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+  {
+    const FileDescriptor fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd) HYPERREP_THROW(IoError, "cannot create '", tmp, "': ", std::strerror(errno));
+    try {
+      write_all(fd.get(), data.data(), data.size(), tmp);
+      if (::fsync(fd.get()) != 0) HYPERREP_THROW(IoError, "cannot fsync '", tmp, "': ", std::strerror(errno));
+    } catch (...) {
+      ::unlink(tmp.c_str());
+      throw;
+    }
   }
-  ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -66,17 +64,11 @@ void write_file_atomic(const std::string& path, const std::string& data) {
 }
 
 void append_line(const std::string& path, const std::string& line) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) HYPERREP_THROW(IoError, "cannot open '", path, "' for appending: ", std::strerror(errno));
+  const FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!fd) HYPERREP_THROW(IoError, "cannot open '", path, "' for appending: ", std::strerror(errno));
   const std::string text = line + "\n";
-  try {
-    write_all(fd, text.data(), text.size(), path);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::fdatasync(fd);
-  ::close(fd);
+  write_all(fd.get(), text.data(), text.size(), path);
+  ::fdatasync(fd.get());
 }
 
 bool is_plain_file_name(const std::string& name) {

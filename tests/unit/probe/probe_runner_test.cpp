@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "distributed/communicator.h"
 #include "probe/metrics.h"
+#include "common/csv.h"
 #include "probe/probe_runner.h"
 #include "probe/ridge_probe.h"
 
@@ -159,6 +160,25 @@ TEST(ProbesCsv, RowsWithEpochTargetMethodMetricValueLambda) {
   EXPECT_EQ(rows[0], "12,test_acc,E_cD,r2,0.9375,3e-05");
   EXPECT_EQ(rows[1], "12,activation,s(W),acc,0.75,nan");
   EXPECT_EQ(rows[2], "12,test_acc,\"E,\"\"x\"\"\",r2,0.9375,3e-05");
+}
+
+TEST(ResultsCsv, NamesWithCommasQuotesAndLineBreaksAreQuoted) {
+  ProbeResult r;
+  r.target = "lr, log";
+  r.method = "E_\"x\"";
+  r.metric = "r2";
+  r.value = 0.125;
+  r.lambda = 1e-3;
+  ProbeResult c = r;
+  c.target = "two\r\nlines";
+  c.metric = "acc";
+  c.lambda = std::nan("");
+  const std::string csv = results_csv({r, c});
+  EXPECT_EQ(csv, "target,method,metric,value,lambda\n\"lr, log\",\"E_\"\"x\"\"\",r2,0.125,0.001\n"
+                 "\"two\r\nlines\",\"E_\"\"x\"\"\",acc,0.125,nan\n");
+  // The first row reads back field by field (the second spans two physical lines, by design).
+  const auto first = csv.substr(csv.find('\n') + 1, csv.find('\n', csv.find('\n') + 1) - csv.find('\n') - 1);
+  EXPECT_EQ(parse_csv_line(first), (std::vector<std::string>{"lr, log", "E_\"x\"", "r2", "0.125", "0.001"}));
 }
 
 }  // namespace
