@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   const int n = comm.world_size();
   if (comm.rank() == 0) {
     std::printf("all_reduce (sum, float32) at %d ranks; median of timed repetitions\n", n);
-    std::printf("%10s %8s %12s %12s %12s %12s %7s\n", "bytes", "reps", "raw algbw", "raw busbw", "comm algbw", "comm busbw", "ratio");
+    std::printf("%10s %8s %12s %12s %12s %12s %7s\n", "bytes", "reps", "raw algbw", "raw busbw", "comm algbw", "comm busbw",
+                "ratio");
   }
   double min_ratio_1mib = 1e9;
   for (int64_t bytes = 4 << 10; bytes <= (64 << 20); bytes *= 4) {
@@ -47,8 +48,8 @@ int main(int argc, char** argv) {
     const double ratio = s_raw / s_ours;
     if (bytes >= (1 << 20)) min_ratio_1mib = std::min(min_ratio_1mib, ratio);
     if (comm.rank() == 0) {
-      std::printf("%10lld %8d %9.3f GB/s %9.3f GB/s %9.3f GB/s %9.3f GB/s %7.3f\n", static_cast<long long>(bytes), reps,
-                  a_raw, a_raw * factor, a_ours, a_ours * factor, ratio);
+      std::printf("%10lld %8d %9.3f GB/s %9.3f GB/s %9.3f GB/s %9.3f GB/s %7.3f\n", static_cast<long long>(bytes), reps, a_raw,
+                  a_raw * factor, a_ours, a_ours * factor, ratio);
     }
   }
   if (comm.rank() == 0) {

@@ -98,11 +98,11 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
   const double sim = 2.0 * (2.0 * batch) * (2.0 * batch) * o.projection_out;
   const double flops = 3.0 * (2 * ae->forward_flops(batch) + 2 * head + sim);
   const double rate = flops * steps / secs;
-  std::printf("%-12s %s params %10lld (without head)  batch %lld  steps %d  %.3f steps/s  %.1f samples/s  %.2f s/step  "
-              "%.1f GFLOP/step  %.1f GFLOP/s  = %.1f%% of fp32 mm\n",
-              c.name, bf16 ? "bf16" : "fp32", static_cast<long long>(ae->num_parameters(false)),
-              static_cast<long long>(batch), steps, steps / secs, batch * steps / secs, secs / steps, flops / 1e9,
-              rate / 1e9, 100.0 * rate / mm_rate);
+  std::printf(
+      "%-12s %s params %10lld (without head)  batch %lld  steps %d  %.3f steps/s  %.1f samples/s  %.2f s/step  "
+      "%.1f GFLOP/step  %.1f GFLOP/s  = %.1f%% of fp32 mm\n",
+      c.name, bf16 ? "bf16" : "fp32", static_cast<long long>(ae->num_parameters(false)), static_cast<long long>(batch), steps,
+      steps / secs, batch * steps / secs, secs / steps, flops / 1e9, rate / 1e9, 100.0 * rate / mm_rate);
   std::fflush(stdout);
 }
 
@@ -124,8 +124,9 @@ int main(int argc, char** argv) {
     else if (k == "--device") device = argv[i + 1];
     else if (k == "--precision") precision = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: bench_autoencoder [--batch 500] [--tetris-steps 5] [--mnist-steps 1] [--warmup 1] "
-                           "[--mnist-warmup 0] [--mm 2048] [--device auto|cpu|cuda] [--precision fp32|bf16]\n");
+      std::fprintf(stderr,
+                   "usage: bench_autoencoder [--batch 500] [--tetris-steps 5] [--mnist-steps 1] [--warmup 1] "
+                   "[--mnist-warmup 0] [--mm 2048] [--device auto|cpu|cuda] [--precision fp32|bf16]\n");
       return 2;
     }
   }
@@ -146,16 +147,18 @@ int main(int argc, char** argv) {
   const torch::Device dev = device == "cuda" ? torch::kCUDA : torch::kCPU;
   torch::manual_seed(0);
   const double mm = matmul_rate(mm_n, dev);
-  std::printf("device %s, %d intra-op threads, attention %s; fp32 mm %lldx%lld: %.1f GFLOP/s\n",
-              dev.str().c_str(), torch::get_num_threads(),
-              model::resolve_attention("auto") == model::AttentionKind::kFused ? "fused" : "plain",
+  std::printf("device %s, %d intra-op threads, attention %s; fp32 mm %lldx%lld: %.1f GFLOP/s\n", dev.str().c_str(),
+              torch::get_num_threads(), model::resolve_attention("auto") == model::AttentionKind::kFused ? "fused" : "plain",
               static_cast<long long>(mm_n), static_cast<long long>(mm_n), mm / 1e9);
   std::fflush(stdout);
   const Case tetris{"TETRIS-SEED", {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"}, {1, 4, 4}, 256, 512, 50};
   const Case mnist{"MNIST-SEED",
                    {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act", "conv(6,4,2)", "act", "flatten",
                     "linear(36,20)", "act", "linear(20,10)"},
-                   {1, 28, 28}, 800, 900, 700};
+                   {1, 28, 28},
+                   800,
+                   900,
+                   700};
   if (tetris_steps > 0) run_case(tetris, batch, warmup, tetris_steps, mm, dev, bf16);
   if (mnist_steps > 0) run_case(mnist, batch, mnist_warmup, mnist_steps, mm, dev, bf16);
   return 0;

@@ -12,9 +12,7 @@
 
 namespace hyperrep::bench {
 
-inline double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+inline double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 // Median seconds per call of fn over reps repetitions (after warmup calls).
 inline double median_seconds(const std::function<void()>& fn, int reps, int warmup = 2) {

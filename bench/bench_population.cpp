@@ -16,8 +16,8 @@
 
 #include "bench/bench_common.h"
 #include "common/runtime.h"
-#include "tasks/image_data.h"
 #include "population/population.h"
+#include "tasks/image_data.h"
 
 using namespace hyperrep;
 
@@ -28,7 +28,9 @@ torch::nn::Sequential conventional_model(const zoo::Architecture& arch) {
   torch::nn::Sequential seq;
   for (const auto& l : arch.layers()) {
     switch (l.kind) {
-      case zoo::LayerKind::kConv: seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(l.in, l.out, l.kernel).bias(l.bias))); break;
+      case zoo::LayerKind::kConv:
+        seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(l.in, l.out, l.kernel).bias(l.bias)));
+        break;
       case zoo::LayerKind::kLinear: seq->push_back(torch::nn::Linear(torch::nn::LinearOptions(l.in, l.out).bias(l.bias))); break;
       case zoo::LayerKind::kMaxPool: seq->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(l.kernel))); break;
       case zoo::LayerKind::kAvgPool: seq->push_back(torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(l.kernel))); break;
@@ -56,7 +58,8 @@ double conventional_rate(const zoo::Architecture& arch, const tasks::TaskData& t
     for (int64_t i = 0; i + batch <= n; i += batch) {
       const auto idx = perm.slice(0, i, i + batch);
       opt.zero_grad();
-      auto loss = torch::nn::functional::cross_entropy(model->forward(task.train.x.index_select(0, idx)), task.train.y.index_select(0, idx));
+      auto loss = torch::nn::functional::cross_entropy(model->forward(task.train.x.index_select(0, idx)),
+                                                       task.train.y.index_select(0, idx));
       loss.backward();
       opt.step();
     }
@@ -88,26 +91,30 @@ int main(int argc, char** argv) {
   configure_threads(argc > 4 ? std::atoll(argv[4]) : 0, 1);
   std::printf("threads %d, device %s, fp32 GEMM %.1f GFLOP/s (1024^2)\n", torch::get_num_threads(), device.str().c_str(),
               bench::gemm_gflops());
-  auto task = tasks::load_idx_task(tasks::kFashionMnistDir, train_images, train_images / 4, train_images / 2, 42, "fashion_mnist");
+  auto task =
+      tasks::load_idx_task(tasks::kFashionMnistDir, train_images, train_images / 4, train_images / 2, 42, "fashion_mnist");
   task.to(device);
-  const std::vector<std::string> cnn_s = {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act",
-                                          "conv(6,4,2)", "act", "flatten", "linear(36,20)", "act", "linear(20,10)"};
+  const std::vector<std::string> cnn_s = {"conv(1,8,5)", "maxpool(2)", "act",     "conv(8,6,5)",   "maxpool(2)", "act",
+                                          "conv(6,4,2)", "act",        "flatten", "linear(36,20)", "act",        "linear(20,10)"};
   auto arch = zoo::Architecture::parse(cnn_s, task.input_shape);
   population::PopulationOptions opt;
   opt.batch_size = 10;
   if (argc > 5) opt.chunk_members = std::atoll(argv[5]);
-  std::printf("CNN-s (%lld params), batch 10, %lld train / %lld val / %lld test images, 1 epoch + evaluation per P, "
-              "members per chunk %lld (0 = from the activation budget)\n",
-              static_cast<long long>(arch.num_params()), static_cast<long long>(task.train.size()),
-              static_cast<long long>(task.val.size()), static_cast<long long>(task.test.size()), static_cast<long long>(opt.chunk_members));
+  std::printf(
+      "CNN-s (%lld params), batch 10, %lld train / %lld val / %lld test images, 1 epoch + evaluation per P, "
+      "members per chunk %lld (0 = from the activation budget)\n",
+      static_cast<long long>(arch.num_params()), static_cast<long long>(task.train.size()),
+      static_cast<long long>(task.val.size()), static_cast<long long>(task.test.size()),
+      static_cast<long long>(opt.chunk_members));
   // The conventional baseline is a CPU one (one process per core); on CUDA its column reads 0.
   double conv_base = 0.0;
   if (device.is_cpu()) {
     const double conv_1t = conventional_rate(arch, task, opt.batch_size, 3);
     conv_base = conv_1t * torch::get_num_threads();
-    std::printf("conventional one network per process (torch::nn + torch::optim::Adam): %.2f member-epochs/s on 1 thread, "
-                "x %d threads = %.2f\n",
-                conv_1t, torch::get_num_threads(), conv_base);
+    std::printf(
+        "conventional one network per process (torch::nn + torch::optim::Adam): %.2f member-epochs/s on 1 thread, "
+        "x %d threads = %.2f\n",
+        conv_1t, torch::get_num_threads(), conv_base);
   }
   std::printf("%6s %10s %10s %14s %14s %9s %9s\n", "P", "train_s", "eval_s", "m-epochs/s", "train-only", "speedup", "vs conv.");
   double base = 0.0;

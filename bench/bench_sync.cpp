@@ -136,11 +136,11 @@ int main(int argc, char** argv) {
 
   const double gflops = bench::gemm_gflops(512);
   const std::vector<std::string> tetris = {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"};
-  const std::vector<std::string> cnn_s = {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act",
-                                          "conv(6,4,2)", "act", "flatten", "linear(36,20)", "act", "linear(20,10)"};
+  const std::vector<std::string> cnn_s = {"conv(1,8,5)", "maxpool(2)", "act",     "conv(8,6,5)",   "maxpool(2)", "act",
+                                          "conv(6,4,2)", "act",        "flatten", "linear(36,20)", "act",        "linear(20,10)"};
   const bool is_cnn = o.arch == "cnn";
-  auto arch = zoo::Architecture::parse(is_cnn ? cnn_s : tetris, is_cnn ? std::vector<int64_t>{1, 28, 28}
-                                                                       : std::vector<int64_t>{1, 4, 4});
+  auto arch =
+      zoo::Architecture::parse(is_cnn ? cnn_s : tetris, is_cnn ? std::vector<int64_t>{1, 28, 28} : std::vector<int64_t>{1, 4, 4});
   model::AutoencoderOptions ao;
   ao.d_model = o.d_model, ao.d_ff = o.d_ff, ao.heads = 4, ao.blocks = 2, ao.latent = 50;
   ao.attention = model::resolve_attention("auto");
@@ -211,12 +211,12 @@ int main(int argc, char** argv) {
   if (root) {
     std::printf("bench_sync: %d rank(s), %d intra-op thread(s) each, fp32 GEMM 512^3: %.1f GFLOP/s\n", world,
                 torch::get_num_threads(), gflops);
-    std::printf("model: NeuronAutoencoder %s, d_model %lld, d_ff %lld; %zu trained tensors, %lld values (%.2f MiB); "
-                "batch %lld per rank; bucket_mb %.2f -> %zu buckets; %d reps after %d warm-up\n",
-                is_cnn ? "CNN-s (MNIST-SEED)" : "Tetris MLP", static_cast<long long>(o.d_model),
-                static_cast<long long>(o.d_ff), trained.size(), static_cast<long long>(n_trained),
-                n_trained * 4.0 / (1 << 20), static_cast<long long>(o.batch), o.bucket_mb, n_buckets, o.reps,
-                o.warmup);
+    std::printf(
+        "model: NeuronAutoencoder %s, d_model %lld, d_ff %lld; %zu trained tensors, %lld values (%.2f MiB); "
+        "batch %lld per rank; bucket_mb %.2f -> %zu buckets; %d reps after %d warm-up\n",
+        is_cnn ? "CNN-s (MNIST-SEED)" : "Tetris MLP", static_cast<long long>(o.d_model), static_cast<long long>(o.d_ff),
+        trained.size(), static_cast<long long>(n_trained), n_trained * 4.0 / (1 << 20), static_cast<long long>(o.batch),
+        o.bucket_mb, n_buckets, o.reps, o.warmup);
     std::fflush(stdout);
   }
 
@@ -241,15 +241,11 @@ int main(int argc, char** argv) {
     for (auto& v : variants) {
       const double m = median(v.times);
       const double mn = *std::min_element(v.times.begin(), v.times.end());
-      if (world == 1)
-        std::printf("%-26s %12.2f %12.2f %+9.1f%%\n", v.name.c_str(), 1e3 * m, 1e3 * mn, 100.0 * (m / base - 1.0));
-      else
-        std::printf("%-26s %12.2f %12.2f %9.3fx\n", v.name.c_str(), 1e3 * m, 1e3 * mn, m / base);
+      if (world == 1) std::printf("%-26s %12.2f %12.2f %+9.1f%%\n", v.name.c_str(), 1e3 * m, 1e3 * mn, 100.0 * (m / base - 1.0));
+      else std::printf("%-26s %12.2f %12.2f %9.3fx\n", v.name.c_str(), 1e3 * m, 1e3 * mn, m / base);
     }
-    if (world == 1)
-      std::printf("(overhead goal <= 3%%; a world-1 GradientSynchronizer itself returns at once)\n");
-    else
-      std::printf("(ratio < 1 is faster than one flat all_reduce after backward)\n");
+    if (world == 1) std::printf("(overhead goal <= 3%%; a world-1 GradientSynchronizer itself returns at once)\n");
+    else std::printf("(ratio < 1 is faster than one flat all_reduce after backward)\n");
   }
   return 0;
 }

@@ -12,9 +12,7 @@ using torch::autograd::variable_list;
 // cannot own a Communicator). Lifetime: the caller's communicator outlives every graph built on
 // it, since the trainer (or test) owns both and runs backward before the step returns; a graph
 // kept past its communicator would be a bug in the caller.
-Communicator* comm_of(AutogradContext* ctx) {
-  return reinterpret_cast<Communicator*>(ctx->saved_data["comm"].toInt());
-}
+Communicator* comm_of(AutogradContext* ctx) { return reinterpret_cast<Communicator*>(ctx->saved_data["comm"].toInt()); }
 
 struct AllGatherRows : public torch::autograd::Function<AllGatherRows> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& local, Communicator* comm, int64_t offset) {
@@ -61,9 +59,8 @@ torch::Tensor all_reduce_sum_with_grad(Communicator& comm, const torch::Tensor& 
   return AllReduceSum::apply(local, &comm);
 }
 
-torch::Tensor sync_batch_norm(Communicator& comm, const torch::Tensor& x, const torch::Tensor& weight,
-                              const torch::Tensor& bias, torch::Tensor running_mean, torch::Tensor running_var,
-                              double momentum, double eps) {
+torch::Tensor sync_batch_norm(Communicator& comm, const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                              torch::Tensor running_mean, torch::Tensor running_var, double momentum, double eps) {
   HYPERREP_CHECK(x.dim() == 2, DistributedError, "sync_batch_norm: expects [rows, features], got ", x.sizes());
   // One reduction for count, sum and sum of squares keeps it to two collectives per call.
   auto count = torch::full({1}, static_cast<double>(x.size(0)), x.options().dtype(torch::kFloat64));

@@ -25,8 +25,7 @@ torch::Tensor all_reduce_sum_with_grad(Communicator& comm, const torch::Tensor& 
 // Batch normalisation over the rows of every rank (training mode): the statistics of the
 // global batch, exactly as one process holding all rows would compute them. Updates
 // running_mean/running_var (unbiased variance, like torch) when defined.
-torch::Tensor sync_batch_norm(Communicator& comm, const torch::Tensor& x, const torch::Tensor& weight,
-                              const torch::Tensor& bias, torch::Tensor running_mean, torch::Tensor running_var,
-                              double momentum, double eps);
+torch::Tensor sync_batch_norm(Communicator& comm, const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                              torch::Tensor running_mean, torch::Tensor running_var, double momentum, double eps);
 
 }  // namespace hyperrep::dist

@@ -24,9 +24,8 @@ const char* reduce_op_name(ReduceOp op) {
 void check_supported_dtype(const torch::Tensor& t, const char* op) {
   HYPERREP_CHECK(t.defined(), DistributedError, op, ": undefined tensor");
   const auto s = t.scalar_type();
-  HYPERREP_CHECK(s == torch::kFloat32 || s == torch::kFloat64 || s == torch::kInt64 || s == torch::kBFloat16,
-                 DistributedError, op, ": unsupported dtype ", c10::toString(s),
-                 " (supported: float32, float64, int64, bfloat16)");
+  HYPERREP_CHECK(s == torch::kFloat32 || s == torch::kFloat64 || s == torch::kInt64 || s == torch::kBFloat16, DistributedError,
+                 op, ": unsupported dtype ", c10::toString(s), " (supported: float32, float64, int64, bfloat16)");
 }
 
 namespace {

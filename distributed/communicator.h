@@ -20,7 +20,10 @@ class Work {
  public:
   virtual ~Work() = default;
   virtual void wait() = 0;
-  virtual bool test() { wait(); return true; }
+  virtual bool test() {
+    wait();
+    return true;
+  }
 };
 
 class Communicator {

@@ -38,8 +38,8 @@ MPI_Op mpi_op(ReduceOp op) {
 }
 
 void check_cpu(const torch::Tensor& t, const char* op) {
-  HYPERREP_CHECK(t.device().is_cpu(), DistributedError, op, ": the mpi backend takes CPU tensors, got one on ",
-                 t.device().str(), " (use the nccl backend for CUDA tensors)");
+  HYPERREP_CHECK(t.device().is_cpu(), DistributedError, op, ": the mpi backend takes CPU tensors, got one on ", t.device().str(),
+                 " (use the nccl backend for CUDA tensors)");
 }
 
 std::string shape_text(const torch::Tensor& t) {
@@ -107,8 +107,11 @@ void MpiCommunicator::check_agreement(const torch::Tensor& t, const char* op, bo
          "MPI_Allreduce (agreement check)");
   for (size_t i = 0; i < sig.size(); ++i) {
     if (both[i] != -both[i + sig.size()]) {
-      HYPERREP_THROW(DistributedError, op, ": tensors disagree across ranks (rank ", rank_, " has ", shape_text(t),
-                     "; ", i == 0 ? "dtypes" : i == 2 ? "element counts" : "shapes", " differ between ranks)");
+      HYPERREP_THROW(DistributedError, op, ": tensors disagree across ranks (rank ", rank_, " has ", shape_text(t), "; ",
+                     i == 0   ? "dtypes"
+                     : i == 2 ? "element counts"
+                              : "shapes",
+                     " differ between ranks)");
     }
   }
 }
@@ -156,8 +159,8 @@ std::unique_ptr<Work> MpiCommunicator::all_reduce_async(torch::Tensor& t, Reduce
 void MpiCommunicator::broadcast(torch::Tensor& t, int root) {
   check_supported_dtype(t, "broadcast");
   check_cpu(t, "broadcast");
-  HYPERREP_CHECK(root >= 0 && root < world_size_, DistributedError, "broadcast: root ", root,
-                 " out of range for world size ", world_size_);
+  HYPERREP_CHECK(root >= 0 && root < world_size_, DistributedError, "broadcast: root ", root, " out of range for world size ",
+                 world_size_);
   check_agreement(t, "broadcast", false);
   torch::Tensor buffer = t.contiguous();
   const MPI_Datatype type = transport_type(buffer.scalar_type());
@@ -191,8 +194,8 @@ torch::Tensor MpiCommunicator::all_gather(const torch::Tensor& t) {
   for (int64_t off = 0; off < n; off += max_chunk_) {
     const int64_t count = std::min(max_chunk_, n - off);
     torch::Tensor stage = torch::empty({world_size_ * count}, in.options());
-    mpi_ok(MPI_Allgather(static_cast<char*>(in.data_ptr()) + off * esize, static_cast<int>(count), type,
-                         stage.data_ptr(), static_cast<int>(count), type, comm_),
+    mpi_ok(MPI_Allgather(static_cast<char*>(in.data_ptr()) + off * esize, static_cast<int>(count), type, stage.data_ptr(),
+                         static_cast<int>(count), type, comm_),
            "MPI_Allgather");
     for (int r = 0; r < world_size_; ++r) {
       std::memcpy(dst + (r * n + off) * esize, static_cast<char*>(stage.data_ptr()) + r * count * esize, count * esize);
@@ -226,11 +229,12 @@ std::vector<std::string> MpiCommunicator::all_gather_bytes(const std::string& by
   std::string padded(bytes);
   padded.resize(static_cast<size_t>(max_size));
   std::string all(static_cast<size_t>(max_size * world_size_), '\0');
-  mpi_ok(MPI_Allgather(padded.data(), static_cast<int>(max_size), MPI_BYTE, all.data(), static_cast<int>(max_size),
-                       MPI_BYTE, comm_),
-         "MPI_Allgather (bytes)");
+  mpi_ok(
+      MPI_Allgather(padded.data(), static_cast<int>(max_size), MPI_BYTE, all.data(), static_cast<int>(max_size), MPI_BYTE, comm_),
+      "MPI_Allgather (bytes)");
   std::vector<std::string> out;
-  for (int r = 0; r < world_size_; ++r) out.push_back(all.substr(static_cast<size_t>(r * max_size), static_cast<size_t>(sizes[r])));
+  for (int r = 0; r < world_size_; ++r)
+    out.push_back(all.substr(static_cast<size_t>(r * max_size), static_cast<size_t>(sizes[r])));
   return out;
 }
 

@@ -116,7 +116,7 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<Communicator> host) : host_(s
 
 NcclCommunicator::~NcclCommunicator() {
   if (comm_ == nullptr) return;
-  // Never throw from here; finalize flushes operations still in flight before the destroy.
+    // Never throw from here; finalize flushes operations still in flight before the destroy.
 #if HYPERREP_NCCL_AT_LEAST(2, 14)
   ncclCommFinalize(comm_);
 #endif
@@ -125,8 +125,8 @@ NcclCommunicator::~NcclCommunicator() {
 
 void NcclCommunicator::check_tensor(const torch::Tensor& t, const char* op) const {
   check_supported_dtype(t, op);
-  HYPERREP_CHECK(t.is_cuda(), DistributedError, op, ": the nccl backend takes CUDA tensors, got one on ",
-                 t.device().str(), " (host collectives go through the mpi communicator)");
+  HYPERREP_CHECK(t.is_cuda(), DistributedError, op, ": the nccl backend takes CUDA tensors, got one on ", t.device().str(),
+                 " (host collectives go through the mpi communicator)");
   HYPERREP_CHECK(t.device().index() == device_, DistributedError, op, ": tensor on ", t.device().str(),
                  ", but this rank's NCCL communicator is bound to cuda:", device_);
 }
@@ -174,8 +174,8 @@ std::unique_ptr<Work> NcclCommunicator::all_reduce_async(torch::Tensor& t, Reduc
 
 void NcclCommunicator::broadcast(torch::Tensor& t, int root) {
   check_tensor(t, "broadcast");
-  HYPERREP_CHECK(root >= 0 && root < world_size(), DistributedError, "broadcast: root ", root,
-                 " out of range for world size ", world_size());
+  HYPERREP_CHECK(root >= 0 && root < world_size(), DistributedError, "broadcast: root ", root, " out of range for world size ",
+                 world_size());
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_));
   auto stream = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_));
   torch::Tensor buffer = t.contiguous();
@@ -198,8 +198,8 @@ torch::Tensor NcclCommunicator::all_gather(const torch::Tensor& t) {
   torch::Tensor out = torch::empty(sizes, in.options());
   if (in.numel() > 0) {
     // Rank r's buffer lands at offset r * numel: the dim-0 concatenation in rank order.
-    nccl_ok(ncclAllGather(in.data_ptr(), out.data_ptr(), static_cast<size_t>(in.numel()), nccl_type(in.scalar_type()),
-                          comm_, raw(stream)),
+    nccl_ok(ncclAllGather(in.data_ptr(), out.data_ptr(), static_cast<size_t>(in.numel()), nccl_type(in.scalar_type()), comm_,
+                          raw(stream)),
             "ncclAllGather", comm_);
   }
   return out;

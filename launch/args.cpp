@@ -8,8 +8,14 @@ Args::Args(const std::vector<std::string>& argv, std::set<std::string> value_opt
   value_options.insert("--set");
   for (size_t i = 0; i < argv.size(); ++i) {
     std::string a = argv[i];
-    if (a == "-h" || a == "--help") { help_ = true; continue; }
-    if (a.rfind("--", 0) != 0 || a == "--") { positional_.push_back(a); continue; }
+    if (a == "-h" || a == "--help") {
+      help_ = true;
+      continue;
+    }
+    if (a.rfind("--", 0) != 0 || a == "--") {
+      positional_.push_back(a);
+      continue;
+    }
     std::string v;
     bool inline_value = false;
     if (auto eq = a.find('='); eq != std::string::npos) {
@@ -40,9 +46,7 @@ std::optional<std::string> Args::value(const std::string& name) const {
   return it->second;
 }
 
-std::string Args::value_or(const std::string& name, const std::string& fallback) const {
-  return value(name).value_or(fallback);
-}
+std::string Args::value_or(const std::string& name, const std::string& fallback) const { return value(name).value_or(fallback); }
 
 int64_t Args::int_or(const std::string& name, int64_t fallback) const {
   auto v = value(name);

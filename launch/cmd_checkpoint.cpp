@@ -66,8 +66,8 @@ int cmd_checkpoint(Context& ctx) {
     HYPERREP_CHECK(a.size() == b.size(), DataError, "the checkpoints hold different tensors (", a.size(), " vs ", b.size(), ")");
     double max_abs = 0, max_ref = 0;
     for (size_t i = 0; i < a.size(); ++i) {
-      HYPERREP_CHECK(a[i].first == b[i].first && a[i].second.sizes() == b[i].second.sizes(), DataError, "tensor '",
-                     a[i].first, "' differs in name or shape between the checkpoints");
+      HYPERREP_CHECK(a[i].first == b[i].first && a[i].second.sizes() == b[i].second.sizes(), DataError, "tensor '", a[i].first,
+                     "' differs in name or shape between the checkpoints");
       auto da = a[i].second.to(torch::kFloat64), db = b[i].second.to(torch::kFloat64);
       max_abs = std::max(max_abs, (da - db).abs().max().item<double>());
       max_ref = std::max(max_ref, db.abs().max().item<double>());

@@ -2,10 +2,10 @@
 #include <iostream>
 
 #include "common/config.h"
-#include "tasks/image_data.h"
 #include "launch/args.h"
 #include "launch/commands.h"
 #include "population/generate.h"
+#include "tasks/image_data.h"
 
 namespace hyperrep::cli {
 namespace {

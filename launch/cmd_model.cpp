@@ -63,8 +63,8 @@ int cmd_model(Context& ctx) {
     os << "]\n";
     os << "parameters:\n";
     for (const auto& g : order) {
-      os << "  " << g << std::string(12 - g.size(), ' ') << std::string(12 - std::min<size_t>(12, grouped(groups.at(g)).size()), ' ')
-         << grouped(groups.at(g)) << "\n";
+      os << "  " << g << std::string(12 - g.size(), ' ')
+         << std::string(12 - std::min<size_t>(12, grouped(groups.at(g)).size()), ' ') << grouped(groups.at(g)) << "\n";
     }
     os << "  total without head " << grouped(ae->num_parameters(false)) << "\n";
     os << "  total              " << grouped(ae->num_parameters(true)) << "\n";

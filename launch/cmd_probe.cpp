@@ -10,15 +10,15 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "common/fs.h"
-#include "interop/npy.h"
-#include "pipeline/embeddings.h"
 #include "common/logging.h"
 #include "common/runtime.h"
+#include "interop/npy.h"
 #include "launch/args.h"
 #include "launch/commands.h"
+#include "pipeline/embeddings.h"
+#include "store/manifest.h"
 #include "train/evaluation.h"
 #include "train/trainer.h"
-#include "store/manifest.h"
 
 namespace hyperrep::cli {
 namespace {
@@ -39,7 +39,8 @@ constexpr const char* kEmbedUsage = R"(usage: [mpirun -np N] hyperrep embed --ru
   --epoch N  checkpoint to load (default: the latest complete one)
 )";
 
-constexpr const char* kBaselineUsage = R"(usage: [mpirun -np N] hyperrep baseline --zoo ZOO [--config FILE] [--set k=v]... [--out FILE.csv]
+constexpr const char* kBaselineUsage =
+    R"(usage: [mpirun -np N] hyperrep baseline --zoo ZOO [--config FILE] [--set k=v]... [--out FILE.csv]
   Runs the probes of [probe] on the baselines W (raw flat weights) and s(W) (per-layer weight
   statistics) of ZOO's train/val/test split of [data] and prints the table.
   --out FILE.csv  also write the results (target,method,metric,value,lambda)
@@ -68,9 +69,10 @@ Config load_run_config(const std::string& run) {
     const std::string base = path_exists(recorded) ? read_file(recorded, 1 << 16) : cwd;
     std::string resolved = base + "/" + cfg.data.zoo;
     if (!path_exists(resolved + "/manifest") && path_exists(cfg.data.zoo + "/manifest")) resolved = cwd + "/" + cfg.data.zoo;
-    HYPERREP_CHECK(path_exists(resolved + "/manifest"), DataError, "run ", run, " trained on zoo '", cfg.data.zoo, "', taken against ",
-                   base, path_exists(recorded) ? " (where training ran, from " + recorded + ")" : std::string(" (the current directory)"),
-                   ": ", resolved, " is incomplete or missing");
+    HYPERREP_CHECK(
+        path_exists(resolved + "/manifest"), DataError, "run ", run, " trained on zoo '", cfg.data.zoo, "', taken against ", base,
+        path_exists(recorded) ? " (where training ran, from " + recorded + ")" : std::string(" (the current directory)"), ": ",
+        resolved, " is incomplete or missing");
     cfg.data.zoo = resolved;
   }
   return cfg;
@@ -90,16 +92,14 @@ LoadedRun load_run(Context& ctx, const Args& args) {
   r.comm = start(ctx, r.cfg);
   r.trainer = std::make_unique<train::Trainer>(r.cfg, *r.comm);
   const auto epochs = r.trainer->checkpoints().complete_epochs();
-  HYPERREP_CHECK(!epochs.empty(), UsageError, "run ", run, " has no complete checkpoint under ",
-                 r.trainer->checkpoints().root());
+  HYPERREP_CHECK(!epochs.empty(), UsageError, "run ", run, " has no complete checkpoint under ", r.trainer->checkpoints().root());
   r.epoch = epochs.back();
   if (args.value("--epoch")) {
     r.epoch = args.int_or("--epoch", -1);
     if (std::find(epochs.begin(), epochs.end(), r.epoch) == epochs.end()) {
       std::string list;
       for (auto e : epochs) list += (list.empty() ? "" : ", ") + std::to_string(e);
-      HYPERREP_THROW(UsageError, "run ", run, " has no complete checkpoint of epoch ", r.epoch,
-                     "; available epochs: ", list);
+      HYPERREP_THROW(UsageError, "run ", run, " has no complete checkpoint of epoch ", r.epoch, "; available epochs: ", list);
     }
   }
   r.trainer->load_checkpoint(r.epoch);
@@ -123,14 +123,14 @@ OodData embed_ood(const std::string& dir, LoadedRun& r) {
   o.reader = std::make_unique<store::ZooReader>(dir);
   const auto& want = r.trainer->data().reader().header();
   const auto& have = o.reader->header();
-  HYPERREP_CHECK(have.architecture == want.architecture && have.input_shape == want.input_shape &&
-                     have.num_params == want.num_params,
-                 UsageError, "OOD zoo ", dir, " has another architecture than the run's zoo ", r.cfg.data.zoo, ":\n",
-                 store::describe_header_diff(want, have));
+  HYPERREP_CHECK(
+      have.architecture == want.architecture && have.input_shape == want.input_shape && have.num_params == want.num_params,
+      UsageError, "OOD zoo ", dir, " has another architecture than the run's zoo ", r.cfg.data.zoo, ":\n",
+      store::describe_header_diff(want, have));
   std::vector<int64_t> all(static_cast<size_t>(o.reader->num_members()));
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
-  o.rows = std::make_unique<data::ZooDataset>(
-      *o.reader, train::members_of_rank(all, r.comm->rank(), r.comm->world_size()), data::ZooFilter::from_config(r.cfg.data));
+  o.rows = std::make_unique<data::ZooDataset>(*o.reader, train::members_of_rank(all, r.comm->rank(), r.comm->world_size()),
+                                              data::ZooFilter::from_config(r.cfg.data));
   auto w = o.rows->weights();
   if (r.trainer->data().standardized()) w = r.trainer->data().standardizer().standardize(w);
   o.split = train::make_probe_split(*o.rows, r.trainer->embed_weights(w), r.cfg.probe.targets);
@@ -151,8 +151,7 @@ int cmd_probe(Context& ctx) {
   const auto features = embed_splits(*r.trainer);
   std::optional<OodData> ood;
   if (auto dir = args.value("--ood-zoo")) ood = embed_ood(*dir, r);
-  const auto results =
-      train::probe_features(method, r.trainer->data(), features, r.cfg, *r.comm, ood ? &ood->split : nullptr);
+  const auto results = train::probe_features(method, r.trainer->data(), features, r.cfg, *r.comm, ood ? &ood->split : nullptr);
   HYPERREP_CHECK(!results.empty(), ConfigError, "none of probe.targets is a property of the zoo ", r.cfg.data.zoo);
   if (r.comm->rank() == 0) {
     const std::string path = r.cfg.run.dir + "/probe_epoch_" + epoch_dir_name(r.epoch) + ".csv";

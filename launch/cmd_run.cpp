@@ -2,8 +2,8 @@
 #include <chrono>
 #include <iostream>
 
-#include "common/config.h"
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/logging.h"
 #include "common/runtime.h"
 #include "launch/args.h"

@@ -12,13 +12,13 @@
 #include "common/config.h"
 #include "common/json.h"
 #include "data/zoo_dataset.h"
-#include "launch/args.h"
-#include "zoo/architecture.h"
 #include "interop/modelzoo_import.h"
 #include "interop/torch_format.h"
+#include "launch/args.h"
 #include "store/reader.h"
 #include "store/summary.h"
 #include "tasks/image_data.h"
+#include "zoo/architecture.h"
 
 namespace hyperrep::cli {
 

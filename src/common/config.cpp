@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -7,7 +8,6 @@
 #include <iomanip>
 #include <map>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "common/fs.h"
 #include "common/hash.h"
@@ -69,11 +69,17 @@ std::string suggest(const std::string& wrong) {
     // Compare against the full path and against the key alone.
     const auto dot = k.find('.');
     size_t d = std::min(edit_distance(wrong, k), edit_distance(wrong, k.substr(dot + 1)));
-    if (d < best_d) { best_d = d; best = k; }
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
   }
   for (const auto& s : sections()) {
     size_t d = edit_distance(wrong, s.name);
-    if (d < best_d) { best_d = d; best = "[" + s.name + "]"; }
+    if (d < best_d) {
+      best_d = d;
+      best = "[" + s.name + "]";
+    }
   }
   const size_t limit = std::max<size_t>(2, wrong.size() / 3);
   return best_d <= limit ? best : "";
@@ -106,7 +112,10 @@ std::string convert(const toml::node& n, FieldType type, ConfigValue& out) {
         v = static_cast<int64_t>(e.as_integer()->get());
         return true;
       case FieldType::kFloat:
-        if (e.is_integer()) { v = static_cast<double>(e.as_integer()->get()); return true; }
+        if (e.is_integer()) {
+          v = static_cast<double>(e.as_integer()->get());
+          return true;
+        }
         if (!e.is_floating_point()) return false;
         v = e.as_floating_point()->get();
         return true;
@@ -123,8 +132,9 @@ std::string convert(const toml::node& n, FieldType type, ConfigValue& out) {
     return "";
   }
   if (!n.is_array()) return std::string("expected ") + field_type_name(type) + ", got " + toml_type_name(n);
-  const FieldType elem = type == FieldType::kIntList ? FieldType::kInt
-                         : type == FieldType::kFloatList ? FieldType::kFloat : FieldType::kString;
+  const FieldType elem = type == FieldType::kIntList     ? FieldType::kInt
+                         : type == FieldType::kFloatList ? FieldType::kFloat
+                                                         : FieldType::kString;
   std::vector<int64_t> ints;
   std::vector<double> floats;
   std::vector<std::string> strings;
@@ -146,12 +156,14 @@ std::string convert(const toml::node& n, FieldType type, ConfigValue& out) {
 }
 
 const FieldInfo* find_field(const SectionEntry& s, const std::string& key) {
-  for (const auto& f : s.fields) if (f.name == key) return &f;
+  for (const auto& f : s.fields)
+    if (f.name == key) return &f;
   return nullptr;
 }
 
 const SectionEntry* find_section(const std::string& name) {
-  for (const auto& s : sections()) if (s.name == name) return &s;
+  for (const auto& s : sections())
+    if (s.name == name) return &s;
   return nullptr;
 }
 
@@ -205,7 +217,10 @@ std::string format_double(double v) {
   for (int p = 1; p <= 17; ++p) {
     char shortbuf[64];
     std::snprintf(shortbuf, sizeof shortbuf, "%.*g", p, v);
-    if (std::strtod(shortbuf, nullptr) == v) { std::snprintf(buf, sizeof buf, "%s", shortbuf); break; }
+    if (std::strtod(shortbuf, nullptr) == v) {
+      std::snprintf(buf, sizeof buf, "%s", shortbuf);
+      break;
+    }
   }
   std::string s(buf);
   if (s.find_first_of(".en") == std::string::npos) s += ".0";
@@ -231,7 +246,9 @@ std::string format_value(const ConfigValue& v) {
     std::string operator()(int64_t i) const { return std::to_string(i); }
     std::string operator()(double d) const { return format_double(d); }
     std::string operator()(const std::string& s) const { return quote(s); }
-    std::string operator()(const std::vector<int64_t>& l) const { return join_list(l, [](int64_t x) { return std::to_string(x); }); }
+    std::string operator()(const std::vector<int64_t>& l) const {
+      return join_list(l, [](int64_t x) { return std::to_string(x); });
+    }
     std::string operator()(const std::vector<double>& l) const { return join_list(l, format_double); }
     std::string operator()(const std::vector<std::string>& l) const { return join_list(l, quote); }
   };
@@ -258,7 +275,8 @@ std::vector<ConfigIssue> parse_config(const std::string& toml_text, const std::s
     // Tables iterate in key order; report in the order of the file.
     std::stable_sort(issues.begin(), issues.end(), [](const ConfigIssue& a, const ConfigIssue& b) { return a.line < b.line; });
   } catch (const toml::parse_error& e) {
-    issues.push_back({"", source, static_cast<int>(e.source().begin.line), std::string("TOML syntax: ") + std::string(e.description())});
+    issues.push_back(
+        {"", source, static_cast<int>(e.source().begin.line), std::string("TOML syntax: ") + std::string(e.description())});
   }
   for (const auto& set : sets) {
     const auto eq = set.find('=');
@@ -285,7 +303,10 @@ std::vector<ConfigIssue> parse_config(const std::string& toml_text, const std::s
       t.insert(path.substr(0, dot), std::move(section));
       std::vector<ConfigIssue> part;
       apply_table(t, "--set", out, part);
-      for (auto& p : part) { p.line = 0; issues.push_back(p); }
+      for (auto& p : part) {
+        p.line = 0;
+        issues.push_back(p);
+      }
     } catch (const toml::parse_error& e) {
       issues.push_back({path, "--set", 0, "cannot parse value '" + set.substr(eq + 1) + "': " + std::string(e.description())});
     } catch (const ConfigError& e) {

@@ -64,7 +64,8 @@ std::string FieldInfo::validate(const ConfigValue& v) const {
   }
   if (auto* l = std::get_if<std::vector<int64_t>>(&v)) {
     if (non_empty && l->empty()) err = "must not be empty";
-    for (size_t k = 0; err.empty() && k < l->size(); ++k) err = check_number(double((*l)[k]), "element " + std::to_string(k) + ": ");
+    for (size_t k = 0; err.empty() && k < l->size(); ++k)
+      err = check_number(double((*l)[k]), "element " + std::to_string(k) + ": ");
   }
   if (auto* l = std::get_if<std::vector<double>>(&v)) {
     if (non_empty && l->empty()) err = "must not be empty";

@@ -13,8 +13,8 @@
 
 namespace hyperrep {
 
-using ConfigValue = std::variant<bool, int64_t, double, std::string, std::vector<int64_t>,
-                                 std::vector<double>, std::vector<std::string>>;
+using ConfigValue =
+    std::variant<bool, int64_t, double, std::string, std::vector<int64_t>, std::vector<double>, std::vector<std::string>>;
 
 enum class FieldType { kBool, kInt, kFloat, kString, kIntList, kFloatList, kStringList };
 const char* field_type_name(FieldType t);
@@ -34,9 +34,9 @@ struct FieldInfo {
   FieldType type = FieldType::kInt;
   std::optional<double> min, max;  // inclusive bounds on numbers and list elements
   bool min_exclusive = false;
-  bool non_empty = false;                   // lists and strings
-  std::vector<std::string> choices;         // strings and string lists
-  bool hashed = true;                       // part of the science hash (resume checks)
+  bool non_empty = false;            // lists and strings
+  std::vector<std::string> choices;  // strings and string lists
+  bool hashed = true;                // part of the science hash (resume checks)
   std::function<ConfigValue(const void*)> get;
   std::function<void(void*, const ConfigValue&)> set;
   // Extra check on the value; returns an error message or "".
@@ -49,27 +49,75 @@ struct FieldInfo {
 class FieldBuilder {
  public:
   explicit FieldBuilder(FieldInfo& f) : f_(f) {}
-  FieldBuilder& min(double v) { f_.min = v; return *this; }
-  FieldBuilder& above(double v) { f_.min = v; f_.min_exclusive = true; return *this; }
-  FieldBuilder& max(double v) { f_.max = v; return *this; }
-  FieldBuilder& range(double lo, double hi) { f_.min = lo; f_.max = hi; return *this; }
-  FieldBuilder& choices(std::vector<std::string> c) { f_.choices = std::move(c); return *this; }
-  FieldBuilder& non_empty() { f_.non_empty = true; return *this; }
-  FieldBuilder& not_hashed() { f_.hashed = false; return *this; }
-  FieldBuilder& check(std::function<std::string(const ConfigValue&)> fn) { f_.check = std::move(fn); return *this; }
+  FieldBuilder& min(double v) {
+    f_.min = v;
+    return *this;
+  }
+  FieldBuilder& above(double v) {
+    f_.min = v;
+    f_.min_exclusive = true;
+    return *this;
+  }
+  FieldBuilder& max(double v) {
+    f_.max = v;
+    return *this;
+  }
+  FieldBuilder& range(double lo, double hi) {
+    f_.min = lo;
+    f_.max = hi;
+    return *this;
+  }
+  FieldBuilder& choices(std::vector<std::string> c) {
+    f_.choices = std::move(c);
+    return *this;
+  }
+  FieldBuilder& non_empty() {
+    f_.non_empty = true;
+    return *this;
+  }
+  FieldBuilder& not_hashed() {
+    f_.hashed = false;
+    return *this;
+  }
+  FieldBuilder& check(std::function<std::string(const ConfigValue&)> fn) {
+    f_.check = std::move(fn);
+    return *this;
+  }
 
  private:
   FieldInfo& f_;
 };
 
-template <typename T> struct FieldTypeOf;
-template <> struct FieldTypeOf<bool> { static constexpr FieldType value = FieldType::kBool; };
-template <> struct FieldTypeOf<int64_t> { static constexpr FieldType value = FieldType::kInt; };
-template <> struct FieldTypeOf<double> { static constexpr FieldType value = FieldType::kFloat; };
-template <> struct FieldTypeOf<std::string> { static constexpr FieldType value = FieldType::kString; };
-template <> struct FieldTypeOf<std::vector<int64_t>> { static constexpr FieldType value = FieldType::kIntList; };
-template <> struct FieldTypeOf<std::vector<double>> { static constexpr FieldType value = FieldType::kFloatList; };
-template <> struct FieldTypeOf<std::vector<std::string>> { static constexpr FieldType value = FieldType::kStringList; };
+template <typename T>
+struct FieldTypeOf;
+template <>
+struct FieldTypeOf<bool> {
+  static constexpr FieldType value = FieldType::kBool;
+};
+template <>
+struct FieldTypeOf<int64_t> {
+  static constexpr FieldType value = FieldType::kInt;
+};
+template <>
+struct FieldTypeOf<double> {
+  static constexpr FieldType value = FieldType::kFloat;
+};
+template <>
+struct FieldTypeOf<std::string> {
+  static constexpr FieldType value = FieldType::kString;
+};
+template <>
+struct FieldTypeOf<std::vector<int64_t>> {
+  static constexpr FieldType value = FieldType::kIntList;
+};
+template <>
+struct FieldTypeOf<std::vector<double>> {
+  static constexpr FieldType value = FieldType::kFloatList;
+};
+template <>
+struct FieldTypeOf<std::vector<std::string>> {
+  static constexpr FieldType value = FieldType::kStringList;
+};
 
 struct SectionCheckResult {
   std::string key;  // field name inside the section

@@ -29,64 +29,92 @@ void RunConfig::describe(SectionSchema<RunConfig>& s) {
   s.field("name", &RunConfig::name, "Name of the run, used in tables and logs.").non_empty().not_hashed();
   s.field("dir", &RunConfig::dir, "Run directory: config, log, metrics, checkpoints, probes.").non_empty().not_hashed();
   s.field("device", &RunConfig::device, "Where tensors live: auto (cuda when available), cpu or cuda.")
-      .choices({"auto", "cpu", "cuda"}).not_hashed();
+      .choices({"auto", "cpu", "cuda"})
+      .not_hashed();
   s.field("seed", &RunConfig::seed, "Global seed for everything not seeded more specifically.").min(0);
   s.field("log_level", &RunConfig::log_level, "Log level of rank 0 (other ranks log warnings unless debug).")
-      .choices({"trace", "debug", "info", "warn", "error"}).not_hashed();
+      .choices({"trace", "debug", "info", "warn", "error"})
+      .not_hashed();
   s.field("threads", &RunConfig::threads, "Intra-op threads per rank; 0 = cores / ranks on this node.").min(0).not_hashed();
   s.field("progress_seconds", &RunConfig::progress_seconds, "Seconds between progress lines when not on a terminal.")
-      .above(0).not_hashed();
+      .above(0)
+      .not_hashed();
   s.field("methods", &RunConfig::methods, "Autoencoders `hyperrep run` trains: E_D (gamma 0), E_C (gamma 1), E_cD (loss.gamma).")
-      .non_empty().choices({"E_D", "E_C", "E_cD"}).not_hashed();
+      .non_empty()
+      .choices({"E_D", "E_C", "E_cD"})
+      .not_hashed();
 }
 
 void ZooConfig::describe(SectionSchema<ZooConfig>& s) {
   s.field("path", &ZooConfig::path, "Output directory of the generated zoo.").non_empty().not_hashed();
-  s.field("task", &ZooConfig::task, "Task data the members learn: tetris (procedural), fashion_mnist (Debian package), idx (MNIST-format files at task_path).")
+  s.field(
+       "task", &ZooConfig::task,
+       "Task data the members learn: tetris (procedural), fashion_mnist (Debian package), idx (MNIST-format files at task_path).")
       .choices(enum_names<Task>());
-  s.field("task_path", &ZooConfig::task_path, "Directory of the IDX files (train-images-idx3-ubyte[.gz] ...); empty = the task's default.");
-  s.field("task_train_size", &ZooConfig::task_train_size, "Training images (tetris: generated; IDX: taken from the train file, 0 = all but the val split).").min(0);
-  s.field("task_val_size", &ZooConfig::task_val_size, "Validation images held out of the training file by a seeded shuffle.").min(0);
-  s.field("task_test_size", &ZooConfig::task_test_size, "Test images (tetris: generated; IDX: first N of the test file, 0 = all).").min(0);
+  s.field("task_path", &ZooConfig::task_path,
+          "Directory of the IDX files (train-images-idx3-ubyte[.gz] ...); empty = the task's default.");
+  s.field("task_train_size", &ZooConfig::task_train_size,
+          "Training images (tetris: generated; IDX: taken from the train file, 0 = all but the val split).")
+      .min(0);
+  s.field("task_val_size", &ZooConfig::task_val_size, "Validation images held out of the training file by a seeded shuffle.")
+      .min(0);
+  s.field("task_test_size", &ZooConfig::task_test_size,
+          "Test images (tetris: generated; IDX: first N of the test file, 0 = all).")
+      .min(0);
   s.field("task_split_seed", &ZooConfig::task_split_seed, "Seed of the train/val shuffle and of the Tetris generator.").min(0);
   s.field("tetris_noise", &ZooConfig::tetris_noise, "Std of the pixel noise added to Tetris images.").min(0);
-  s.field("architecture", &ZooConfig::architecture, "Member layers in order: conv(in,out,k[,nobias]), linear(in,out[,nobias]), maxpool(k), avgpool(k), act, flatten, dropout; shapes must fit the task and the last layer has one output per class.")
-      .non_empty().check(check_architecture);
+  s.field("architecture", &ZooConfig::architecture,
+          "Member layers in order: conv(in,out,k[,nobias]), linear(in,out[,nobias]), maxpool(k), avgpool(k), act, flatten, "
+          "dropout; shapes must fit the task and the last layer has one output per class.")
+      .non_empty()
+      .check(check_architecture);
   s.field("num_seeds", &ZooConfig::num_seeds, "Seeds per hyper-parameter combination.").min(1);
   s.field("seed_offset", &ZooConfig::seed_offset, "First seed; seeds are seed_offset .. seed_offset+num_seeds-1.").min(0);
   s.field("activation", &ZooConfig::activation, "Activations of the grid.").non_empty().choices(enum_names<Activation>());
   s.field("init", &ZooConfig::init, "Weight initialisations of the grid.").non_empty().choices(enum_names<Init>());
-  s.field("dropout", &ZooConfig::dropout, "Dropout rates of the grid (applied at the dropout layers).").non_empty().range(0, 0.95);
-  s.field("optimizer", &ZooConfig::optimizer, "Optimizers of the grid: adam or sgd (with momentum).").non_empty().choices(enum_names<ZooOptimizer>());
+  s.field("dropout", &ZooConfig::dropout, "Dropout rates of the grid (applied at the dropout layers).")
+      .non_empty()
+      .range(0, 0.95);
+  s.field("optimizer", &ZooConfig::optimizer, "Optimizers of the grid: adam or sgd (with momentum).")
+      .non_empty()
+      .choices(enum_names<ZooOptimizer>());
   s.field("lr", &ZooConfig::lr, "Learning rates of the grid.").non_empty().above(0);
   s.field("weight_decay", &ZooConfig::weight_decay, "Weight decays of the grid.").non_empty().min(0);
   s.field("momentum", &ZooConfig::momentum, "SGD momentum.").range(0, 0.999);
   s.field("bias_init", &ZooConfig::bias_init, "Initial value of every bias.");
   s.field("batch_size", &ZooConfig::batch_size, "Members' mini-batch size.").min(1);
   s.field("epochs", &ZooConfig::epochs, "Training epochs per member.").min(0);
-  s.field("keep_epochs", &ZooConfig::keep_epochs, "Epochs whose checkpoints are stored; empty = 0 (init) and every epoch.").min(0);
+  s.field("keep_epochs", &ZooConfig::keep_epochs, "Epochs whose checkpoints are stored; empty = 0 (init) and every epoch.")
+      .min(0);
   s.field("population_size", &ZooConfig::population_size, "Members trained together in one batched forward/backward.")
-      .min(1).not_hashed();
+      .min(1)
+      .not_hashed();
 }
 
 void DataConfig::describe(SectionSchema<DataConfig>& s) {
-  s.field("zoo", &DataConfig::zoo, "Zoo directory the autoencoder trains on; when a config does not set it, zoo.path.").non_empty();
+  s.field("zoo", &DataConfig::zoo, "Zoo directory the autoencoder trains on; when a config does not set it, zoo.path.")
+      .non_empty();
   s.field("split", &DataConfig::split, "Train/val/test fractions of the members (by member, never by checkpoint).")
-      .range(0, 1).check([](const ConfigValue& v) {
+      .range(0, 1)
+      .check([](const ConfigValue& v) {
         const auto& f = std::get<std::vector<double>>(v);
         if (f.size() != 3) return std::string("needs three fractions [train, val, test]");
         if (std::fabs(f[0] + f[1] + f[2] - 1.0) > 1e-6) return std::string("fractions must sum to 1");
         return std::string();
       });
   s.field("split_seed", &DataConfig::split_seed, "Seed of the member shuffle behind the split.").min(0);
-  s.field("max_abs_weight", &DataConfig::max_abs_weight, "Drop checkpoints with any |w| above this; 0 = keep all (non-finite are always dropped).").min(0);
-  s.field("standardize", &DataConfig::standardize, "Weight normalisation: none (raw weights) or layer (per-layer mean/std over the training split).")
+  s.field("max_abs_weight", &DataConfig::max_abs_weight,
+          "Drop checkpoints with any |w| above this; 0 = keep all (non-finite are always dropped).")
+      .min(0);
+  s.field("standardize", &DataConfig::standardize,
+          "Weight normalisation: none (raw weights) or layer (per-layer mean/std over the training split).")
       .choices(enum_names<Standardize>());
   s.field("epochs", &DataConfig::epochs, "Use only these member epochs; empty = all stored.").min(0);
 }
 
 void ModelConfig::describe(SectionSchema<ModelConfig>& s) {
-  s.field("tokenizer", &ModelConfig::tokenizer, "neuron (one token per output neuron) or padded (SANE chunks).").choices(enum_names<Tokenizer>());
+  s.field("tokenizer", &ModelConfig::tokenizer, "neuron (one token per output neuron) or padded (SANE chunks).")
+      .choices(enum_names<Tokenizer>());
   s.field("d_model", &ModelConfig::d_model, "Transformer width.").min(1);
   s.field("heads", &ModelConfig::heads, "Attention heads; must divide d_model.").min(1);
   s.field("blocks", &ModelConfig::blocks, "Transformer blocks in the encoder and in the decoder.").min(1);
@@ -102,7 +130,8 @@ void ModelConfig::describe(SectionSchema<ModelConfig>& s) {
   s.field("projection_hidden", &ModelConfig::projection_hidden, "Hidden width of the projection head.").min(1);
   s.field("projection_out", &ModelConfig::projection_out, "Output width of the projection head.").min(1);
   s.field("attention", &ModelConfig::attention, "auto (fused where LibTorch has it), fused or plain.")
-      .choices({"auto", "fused", "plain"}).not_hashed();
+      .choices({"auto", "fused", "plain"})
+      .not_hashed();
   s.rule([](const ModelConfig& m) {
     std::vector<SectionCheckResult> out;
     if (m.heads > 0 && m.d_model % m.heads != 0) out.push_back({"heads", "must divide model.d_model"});
@@ -112,7 +141,8 @@ void ModelConfig::describe(SectionSchema<ModelConfig>& s) {
 }
 
 void LossConfig::describe(SectionSchema<LossConfig>& s) {
-  s.field("gamma", &LossConfig::gamma, "Contrastive weight: 0 = reconstruction only (E_D), 1 = contrastive only (E_C).").range(0, 1);
+  s.field("gamma", &LossConfig::gamma, "Contrastive weight: 0 = reconstruction only (E_D), 1 = contrastive only (E_C).")
+      .range(0, 1);
   s.field("temperature", &LossConfig::temperature, "NT-Xent temperature.").above(0);
   s.field("reconstruction", &LossConfig::reconstruction, "mse or layer_norm (each layer's error divided by its weight variance).")
       .choices(enum_names<Reconstruction>());
@@ -153,34 +183,54 @@ void TrainConfig::describe(SectionSchema<TrainConfig>& s) {
 
 void DistributedConfig::describe(SectionSchema<DistributedConfig>& s) {
   s.field("backend", &DistributedConfig::backend, "auto (nccl for CUDA tensors, else mpi), local, mpi or nccl.")
-      .choices(enum_names<Backend>()).not_hashed();
+      .choices(enum_names<Backend>())
+      .not_hashed();
   s.field("bucket_mb", &DistributedConfig::bucket_mb, "Gradient bucket size in MiB.").above(0).not_hashed();
   s.field("overlap", &DistributedConfig::overlap, "All-reduce buckets from gradient hooks, overlapping backward.").not_hashed();
-  s.field("timeout_s", &DistributedConfig::timeout_s, "Seconds a rank waits for its peers before aborting the job.").above(0).not_hashed();
+  s.field("timeout_s", &DistributedConfig::timeout_s, "Seconds a rank waits for its peers before aborting the job.")
+      .above(0)
+      .not_hashed();
 }
 
 void CheckpointConfig::describe(SectionSchema<CheckpointConfig>& s) {
-  s.field("every_epochs", &CheckpointConfig::every_epochs, "Save a checkpoint every N epochs (and at the end).").min(1).not_hashed();
+  s.field("every_epochs", &CheckpointConfig::every_epochs, "Save a checkpoint every N epochs (and at the end).")
+      .min(1)
+      .not_hashed();
   s.field("keep_last", &CheckpointConfig::keep_last, "Keep the newest N checkpoints.").min(1).not_hashed();
-  s.field("keep_every", &CheckpointConfig::keep_every, "Also keep every checkpoint whose epoch is a multiple of N; 0 = none.").min(0).not_hashed();
+  s.field("keep_every", &CheckpointConfig::keep_every, "Also keep every checkpoint whose epoch is a multiple of N; 0 = none.")
+      .min(0)
+      .not_hashed();
 }
 
 void ProbeConfig::describe(SectionSchema<ProbeConfig>& s) {
-  s.field("every_epochs", &ProbeConfig::every_epochs, "Probe the embeddings every N epochs during training; 0 = only at the end.").min(0).not_hashed();
-  s.field("targets", &ProbeConfig::targets, "Properties to predict (continuous: ridge R^2; categorical: linear classifier accuracy).").non_empty();
-  s.field("lambdas", &ProbeConfig::lambdas, "Ridge regularisation grid; the best on validation R^2 is used.").non_empty().above(0);
+  s.field("every_epochs", &ProbeConfig::every_epochs, "Probe the embeddings every N epochs during training; 0 = only at the end.")
+      .min(0)
+      .not_hashed();
+  s.field("targets", &ProbeConfig::targets,
+          "Properties to predict (continuous: ridge R^2; categorical: linear classifier accuracy).")
+      .non_empty();
+  s.field("lambdas", &ProbeConfig::lambdas, "Ridge regularisation grid; the best on validation R^2 is used.")
+      .non_empty()
+      .above(0);
   s.field("classifier_epochs", &ProbeConfig::classifier_epochs, "Epochs of the linear classifier probe.").min(1);
   s.field("classifier_lr", &ProbeConfig::classifier_lr, "Adam learning rate of the linear classifier probe.").above(0);
-  s.field("classifier_weight_decay", &ProbeConfig::classifier_weight_decay, "Weight decay of the linear classifier probe.").min(0);
+  s.field("classifier_weight_decay", &ProbeConfig::classifier_weight_decay, "Weight decay of the linear classifier probe.")
+      .min(0);
   s.field("classifier_batch_size", &ProbeConfig::classifier_batch_size, "Batch size of the linear classifier probe.").min(1);
-  s.field("standardize", &ProbeConfig::standardize, "Z-score probe features with train-split statistics before ridge and classifier (false = raw features, the paper's sklearn setup; the lambda grid then depends on the feature scale).");
+  s.field("standardize", &ProbeConfig::standardize,
+          "Z-score probe features with train-split statistics before ridge and classifier (false = raw features, the paper's "
+          "sklearn setup; the lambda grid then depends on the feature scale).");
 }
 
 void SweepConfig::describe(SectionSchema<SweepConfig>& s) {
   s.field("base", &SweepConfig::base, "Base config of every run (path relative to the sweep file).");
   s.field("axes", &SweepConfig::axes, "Axes as \"section.key=v1,v2,...\"; runs are their grid (or zip).");
   s.field("mode", &SweepConfig::mode, "grid (every combination) or zip (axes advance together).").choices({"grid", "zip"});
-  s.field("out", &SweepConfig::out, "Directory of the sweep's runs (OUT/runs/NAME), zoos of [zoo] axes (OUT/zoos/NAME), tables and plots; relative to the working directory, like run.dir.").non_empty().not_hashed();
+  s.field("out", &SweepConfig::out,
+          "Directory of the sweep's runs (OUT/runs/NAME), zoos of [zoo] axes (OUT/zoos/NAME), tables and plots; relative to the "
+          "working directory, like run.dir.")
+      .non_empty()
+      .not_hashed();
   s.field("ranks", &SweepConfig::ranks, "MPI ranks per run (1 = no mpirun).").min(1).not_hashed();
 }
 

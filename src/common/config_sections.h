@@ -133,8 +133,7 @@ struct CheckpointConfig {
 struct ProbeConfig {
   int64_t every_epochs = 0;
   std::vector<std::string> targets = {"test_acc", "ggap", "epoch"};
-  std::vector<double> lambdas = {1e3, 3e2, 1e2, 3e1, 1e1, 3, 1, 3e-1, 1e-1,
-                                 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5};
+  std::vector<double> lambdas = {1e3, 3e2, 1e2, 3e1, 1e1, 3, 1, 3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5};
   int64_t classifier_epochs = 50;
   double classifier_lr = 1e-4;
   double classifier_weight_decay = 1e-6;

@@ -16,10 +16,10 @@ namespace hyperrep {
 enum class Task { kTetris, kFashionMnist, kIdx };
 enum class Activation { kTanh, kRelu, kSigmoid, kGelu, kLeakyRelu };
 enum class Init { kUniform, kNormal, kKaimingUniform, kKaimingNormal, kXavierUniform, kXavierNormal };
-enum class ZooOptimizer { kAdam, kSgd };          // zoo.optimizer: the members' optimizer
-enum class Optimizer { kAdam, kAdamW, kSgd };     // train.optimizer: the autoencoder's
+enum class ZooOptimizer { kAdam, kSgd };       // zoo.optimizer: the members' optimizer
+enum class Optimizer { kAdam, kAdamW, kSgd };  // train.optimizer: the autoencoder's
 enum class Scheduler { kNone, kPlateau, kCosine };
-enum class Reconstruction { kMse, kLayerNorm };   // loss.reconstruction
+enum class Reconstruction { kMse, kLayerNorm };  // loss.reconstruction
 enum class Tokenizer { kNeuron, kPadded };
 enum class Standardize { kNone, kLayer };
 enum class Precision { kFp32, kBf16 };
@@ -29,22 +29,21 @@ enum class Backend { kAuto, kLocal, kMpi, kNccl };
 template <typename E>
 struct EnumNames;
 
-#define HYPERREP_ENUM_NAMES(E, N, ...)                                          \
-  template <>                                                                   \
-  struct EnumNames<E> {                                                         \
+#define HYPERREP_ENUM_NAMES(E, N, ...)                                              \
+  template <>                                                                       \
+  struct EnumNames<E> {                                                             \
     static constexpr std::array<std::pair<E, const char*>, N> table{{__VA_ARGS__}}; \
   }
 
 HYPERREP_ENUM_NAMES(Task, 3, {Task::kTetris, "tetris"}, {Task::kFashionMnist, "fashion_mnist"}, {Task::kIdx, "idx"});
-HYPERREP_ENUM_NAMES(Activation, 5, {Activation::kTanh, "tanh"}, {Activation::kRelu, "relu"},
-                    {Activation::kSigmoid, "sigmoid"}, {Activation::kGelu, "gelu"}, {Activation::kLeakyRelu, "leaky_relu"});
-HYPERREP_ENUM_NAMES(Init, 6, {Init::kUniform, "uniform"}, {Init::kNormal, "normal"},
-                    {Init::kKaimingUniform, "kaiming_uniform"}, {Init::kKaimingNormal, "kaiming_normal"},
-                    {Init::kXavierUniform, "xavier_uniform"}, {Init::kXavierNormal, "xavier_normal"});
+HYPERREP_ENUM_NAMES(Activation, 5, {Activation::kTanh, "tanh"}, {Activation::kRelu, "relu"}, {Activation::kSigmoid, "sigmoid"},
+                    {Activation::kGelu, "gelu"}, {Activation::kLeakyRelu, "leaky_relu"});
+HYPERREP_ENUM_NAMES(Init, 6, {Init::kUniform, "uniform"}, {Init::kNormal, "normal"}, {Init::kKaimingUniform, "kaiming_uniform"},
+                    {Init::kKaimingNormal, "kaiming_normal"}, {Init::kXavierUniform, "xavier_uniform"},
+                    {Init::kXavierNormal, "xavier_normal"});
 HYPERREP_ENUM_NAMES(ZooOptimizer, 2, {ZooOptimizer::kAdam, "adam"}, {ZooOptimizer::kSgd, "sgd"});
 HYPERREP_ENUM_NAMES(Optimizer, 3, {Optimizer::kAdam, "adam"}, {Optimizer::kAdamW, "adamw"}, {Optimizer::kSgd, "sgd"});
-HYPERREP_ENUM_NAMES(Scheduler, 3, {Scheduler::kNone, "none"}, {Scheduler::kPlateau, "plateau"},
-                    {Scheduler::kCosine, "cosine"});
+HYPERREP_ENUM_NAMES(Scheduler, 3, {Scheduler::kNone, "none"}, {Scheduler::kPlateau, "plateau"}, {Scheduler::kCosine, "cosine"});
 HYPERREP_ENUM_NAMES(Reconstruction, 2, {Reconstruction::kMse, "mse"}, {Reconstruction::kLayerNorm, "layer_norm"});
 HYPERREP_ENUM_NAMES(Tokenizer, 2, {Tokenizer::kNeuron, "neuron"}, {Tokenizer::kPadded, "padded"});
 HYPERREP_ENUM_NAMES(Standardize, 2, {Standardize::kNone, "none"}, {Standardize::kLayer, "layer"});

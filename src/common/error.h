@@ -69,12 +69,11 @@ inline std::string quote_few(const std::vector<std::string>& items, size_t few =
 }  // namespace hyperrep
 
 // HYPERREP_CHECK(cond, ErrorType, parts...): throws ErrorType(message) with file:line when cond fails.
-#define HYPERREP_CHECK(cond, ErrorType, ...)                                                   \
-  do {                                                                                         \
-    if (!(cond)) {                                                                             \
+#define HYPERREP_CHECK(cond, ErrorType, ...)                                                    \
+  do {                                                                                          \
+    if (!(cond)) {                                                                              \
       throw ::hyperrep::ErrorType(::hyperrep::detail::concat(__VA_ARGS__), __FILE__, __LINE__); \
-    }                                                                                          \
+    }                                                                                           \
   } while (0)
 
-#define HYPERREP_THROW(ErrorType, ...) \
-  throw ::hyperrep::ErrorType(::hyperrep::detail::concat(__VA_ARGS__), __FILE__, __LINE__)
+#define HYPERREP_THROW(ErrorType, ...) throw ::hyperrep::ErrorType(::hyperrep::detail::concat(__VA_ARGS__), __FILE__, __LINE__)

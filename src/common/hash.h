@@ -26,7 +26,9 @@ struct Fnv64 {
   void add(const void* data, size_t n);
   void add(std::string_view s) { add(s.data(), s.size()); }
   template <typename T>
-  void add_pod(const T& v) { add(&v, sizeof(T)); }
+  void add_pod(const T& v) {
+    add(&v, sizeof(T));
+  }
   // Sixteen lower-case hex digits.
   std::string hex() const;
 };

@@ -26,7 +26,7 @@ struct JsonValue {
   bool boolean = false;
   double number = 0.0;
   std::string text;
-  std::vector<JsonValue> items;                              // array
+  std::vector<JsonValue> items;                            // array
   std::vector<std::pair<std::string, JsonValue>> members;  // object, in file order
 
   // The member named key (the first of that name), or nullptr (objects only).

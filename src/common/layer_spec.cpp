@@ -19,14 +19,16 @@ struct Arity {
   size_t ints;
   bool nobias;
 };
-constexpr Arity kArities[] = {{"conv", 3, true},  {"linear", 2, true}, {"maxpool", 1, false}, {"avgpool", 1, false},
-                              {"act", 0, false},  {"flatten", 0, false}, {"dropout", 0, false}};
+constexpr Arity kArities[] = {{"conv", 3, true}, {"linear", 2, true},   {"maxpool", 1, false}, {"avgpool", 1, false},
+                              {"act", 0, false}, {"flatten", 0, false}, {"dropout", 0, false}};
 
 }  // namespace
 
 LayerSpec parse_layer_spec(const std::string& text) {
   const std::string t = trim(text);
-  auto fail = [&](auto... why) { HYPERREP_THROW(ConfigError, "bad layer '", text, "': ", why..., " (expected ", kLayerGrammar, ")"); };
+  auto fail = [&](auto... why) {
+    HYPERREP_THROW(ConfigError, "bad layer '", text, "': ", why..., " (expected ", kLayerGrammar, ")");
+  };
   size_t i = 0;
   while (i < t.size() && (std::isalnum(static_cast<unsigned char>(t[i])) || t[i] == '_')) ++i;
   LayerSpec spec;
@@ -53,7 +55,8 @@ LayerSpec parse_layer_spec(const std::string& text) {
     spec.bias = false;
     args.pop_back();
   }
-  if (args.size() != arity->ints) fail(spec.name, " takes ", arity->ints, " size", arity->ints == 1 ? "" : "s", ", got ", args.size());
+  if (args.size() != arity->ints)
+    fail(spec.name, " takes ", arity->ints, " size", arity->ints == 1 ? "" : "s", ", got ", args.size());
   for (const auto& a : args) {
     bool digits = !a.empty() && a.size() <= 9;
     for (char c : a) digits = digits && std::isdigit(static_cast<unsigned char>(c));

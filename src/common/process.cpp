@@ -22,11 +22,12 @@ namespace {
 // variables (PMIx server, job ids) would take itself for part of that job, and a nested
 // mpirun refuses to start. Children get the environment without them.
 bool launcher_variable(const char* entry) {
-  static const char* kPrefixes[] = {"PMIX_", "OMPI_COMM_WORLD", "OMPI_MCA_ess", "OMPI_MCA_orte_", "OMPI_MCA_pmix",
-                                    "OMPI_UNIVERSE_SIZE", "OMPI_FIRST_RANKS", "OMPI_NUM_APP_CTX", "OMPI_APP_CTX",
-                                    "OMPI_FILE_LOCATION", "OMPI_ARGV", "OMPI_COMMAND", "ORTE_", "OMPI_MCA_initial_wdir",
-                                    "OMPI_MCA_mpi_yield", "OMPI_MCA_shmem_RUNTIME"};
-  for (const char* p : kPrefixes) if (std::strncmp(entry, p, std::strlen(p)) == 0) return true;
+  static const char* kPrefixes[] = {"PMIX_",         "OMPI_COMM_WORLD",       "OMPI_MCA_ess",       "OMPI_MCA_orte_",
+                                    "OMPI_MCA_pmix", "OMPI_UNIVERSE_SIZE",    "OMPI_FIRST_RANKS",   "OMPI_NUM_APP_CTX",
+                                    "OMPI_APP_CTX",  "OMPI_FILE_LOCATION",    "OMPI_ARGV",          "OMPI_COMMAND",
+                                    "ORTE_",         "OMPI_MCA_initial_wdir", "OMPI_MCA_mpi_yield", "OMPI_MCA_shmem_RUNTIME"};
+  for (const char* p : kPrefixes)
+    if (std::strncmp(entry, p, std::strlen(p)) == 0) return true;
   return false;
 }
 
@@ -38,7 +39,8 @@ int run_process(const std::vector<std::string>& argv, const std::string& output_
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<char*> env;
-  for (char** e = environ; *e; ++e) if (!launcher_variable(*e)) env.push_back(*e);
+  for (char** e = environ; *e; ++e)
+    if (!launcher_variable(*e)) env.push_back(*e);
   env.push_back(nullptr);
 
   posix_spawn_file_actions_t actions;

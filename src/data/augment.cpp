@@ -7,8 +7,7 @@ namespace {
 const auto kCpuF64 = torch::TensorOptions().dtype(torch::kFloat64);
 }  // namespace
 
-Augmenter::Augmenter(const AugmentConfig& cfg, std::shared_ptr<const PermutationPool> pool)
-    : cfg_(cfg), pool_(std::move(pool)) {
+Augmenter::Augmenter(const AugmentConfig& cfg, std::shared_ptr<const PermutationPool> pool) : cfg_(cfg), pool_(std::move(pool)) {
   HYPERREP_CHECK(cfg.erase_min <= cfg.erase_max, ConfigError, "augment.erase_min must not exceed augment.erase_max");
 }
 

@@ -41,8 +41,8 @@ std::vector<int64_t> NeuronTokenizer::token_dims() const {
 }
 
 std::vector<torch::Tensor> NeuronTokenizer::tokenize(const torch::Tensor& flat) const {
-  HYPERREP_CHECK(flat.dim() == 2 && flat.size(1) == num_params_, InternalError, "NeuronTokenizer: expected [B, ",
-                 num_params_, "], got ", flat.sizes());
+  HYPERREP_CHECK(flat.dim() == 2 && flat.size(1) == num_params_, InternalError, "NeuronTokenizer: expected [B, ", num_params_,
+                 "], got ", flat.sizes());
   const int64_t b = flat.size(0);
   std::vector<torch::Tensor> out;
   for (const auto& l : layers_) {
@@ -60,8 +60,8 @@ torch::Tensor NeuronTokenizer::detokenize(const std::vector<torch::Tensor>& toke
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
     const auto& t = tokens[i];
-    HYPERREP_CHECK(t.dim() == 3 && t.size(1) == l.neurons && t.size(2) == l.token_dim(), InternalError,
-                   "NeuronTokenizer: layer ", i, " tokens must be [B, ", l.neurons, ", ", l.token_dim(), "], got ", t.sizes());
+    HYPERREP_CHECK(t.dim() == 3 && t.size(1) == l.neurons && t.size(2) == l.token_dim(), InternalError, "NeuronTokenizer: layer ",
+                   i, " tokens must be [B, ", l.neurons, ", ", l.token_dim(), "], got ", t.sizes());
     parts.push_back(t.narrow(2, 0, l.fan_in).reshape({t.size(0), l.neurons * l.fan_in}));
     if (l.bias) parts.push_back(t.select(2, l.fan_in));
   }
@@ -128,8 +128,8 @@ PaddedTokenizer::PaddedTokenizer(const zoo::Architecture& arch, int64_t token_si
 }
 
 torch::Tensor PaddedTokenizer::tokenize(const torch::Tensor& flat) const {
-  HYPERREP_CHECK(flat.dim() == 2 && flat.size(1) == num_params_, InternalError, "PaddedTokenizer: expected [B, ",
-                 num_params_, "], got ", flat.sizes());
+  HYPERREP_CHECK(flat.dim() == 2 && flat.size(1) == num_params_, InternalError, "PaddedTokenizer: expected [B, ", num_params_,
+                 "], got ", flat.sizes());
   auto idx = index_.to(flat.device());
   auto valid = idx.ge(0);
   // Gather with padding pointed at entry 0, then zero the padding.
@@ -148,8 +148,7 @@ torch::Tensor PaddedTokenizer::detokenize(const torch::Tensor& tokens) const {
   return out.index_copy(1, idx.index_select(0, keep), values);
 }
 
-PaddedTokenizer::Window PaddedTokenizer::random_window(const torch::Tensor& tokens, int64_t window,
-                                                       torch::Generator gen) const {
+PaddedTokenizer::Window PaddedTokenizer::random_window(const torch::Tensor& tokens, int64_t window, torch::Generator gen) const {
   const int64_t b = tokens.size(0), t = tokens.size(1);
   const int64_t w = (window <= 0 || window >= t) ? t : window;
   auto dev = tokens.device();

@@ -12,9 +12,9 @@ namespace hyperrep::data {
 
 // One conv/linear layer as seen by the tokenizers.
 struct TokenLayer {
-  int64_t layer_index = 0;     // index into Architecture::layers()
-  int64_t neurons = 0;         // output neurons / channels = tokens of this layer
-  int64_t fan_in = 0;          // incoming weights per neuron
+  int64_t layer_index = 0;  // index into Architecture::layers()
+  int64_t neurons = 0;      // output neurons / channels = tokens of this layer
+  int64_t fan_in = 0;       // incoming weights per neuron
   bool bias = false;
   int64_t weight_offset = 0, bias_offset = -1;
   int64_t token_dim() const { return fan_in + (bias ? 1 : 0); }
@@ -82,10 +82,10 @@ class PaddedTokenizer {
 
   // A random window of `window` consecutive tokens per sample (window >= T: the whole sequence).
   struct Window {
-    torch::Tensor tokens;     // [B, W, token_size]
-    torch::Tensor mask;       // [B, W, token_size] bool
-    TokenPositions positions; // [B, W] each
-    torch::Tensor start;      // [B] int64
+    torch::Tensor tokens;      // [B, W, token_size]
+    torch::Tensor mask;        // [B, W, token_size] bool
+    TokenPositions positions;  // [B, W] each
+    torch::Tensor start;       // [B] int64
   };
   Window random_window(const torch::Tensor& tokens, int64_t window, torch::Generator gen) const;
 

@@ -1,11 +1,11 @@
 #include "data/zoo_dataset.h"
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
 #include <set>
-#include <spdlog/spdlog.h>
 #include <sstream>
 
 #include "common/error.h"
@@ -16,8 +16,8 @@ namespace hyperrep::data {
 
 MemberSplit split_members(int64_t n, const std::vector<double>& f, int64_t seed) {
   HYPERREP_CHECK(n >= 0, DataError, "split of a negative member count ", n);
-  HYPERREP_CHECK(f.size() == 3 && f[0] >= 0 && f[1] >= 0 && f[2] >= 0 && std::fabs(f[0] + f[1] + f[2] - 1.0) < 1e-6,
-                 ConfigError, "data.split needs three non-negative fractions summing to 1");
+  HYPERREP_CHECK(f.size() == 3 && f[0] >= 0 && f[1] >= 0 && f[2] >= 0 && std::fabs(f[0] + f[1] + f[2] - 1.0) < 1e-6, ConfigError,
+                 "data.split needs three non-negative fractions summing to 1");
   std::vector<int64_t> ids(static_cast<size_t>(n));
   std::iota(ids.begin(), ids.end(), 0);
   // mt19937_64's sequence is fixed by the standard; std::shuffle and the distributions are not.
@@ -77,7 +77,8 @@ ZooDataset::ZooDataset(const store::ZooReader& reader, std::vector<int64_t> memb
         const int col = source_col[c];
         numeric.push_back(col == -1 ? double(epoch) : col == -2 ? double(m) : props.numeric[g][col]);
       }
-      for (size_t c = 0; c < categorical_names_.size(); ++c) categorical_[categorical_names_[c]].push_back(props.categorical[g][c]);
+      for (size_t c = 0; c < categorical_names_.size(); ++c)
+        categorical_[categorical_names_[c]].push_back(props.categorical[g][c]);
       member_.push_back(m);
       epoch_.push_back(epoch);
     }
@@ -177,7 +178,8 @@ BlockStandardizer BlockStandardizer::load(const std::string& path) {
   }
   HYPERREP_CHECK(t.size() == 3 && t[2].dim() == 1, DataError, "'", path, "' does not hold (mean, std, block sizes)");
   const torch::Tensor sizes = t[2].to(torch::kInt64).contiguous();
-  return BlockStandardizer(t[0], t[1], std::vector<int64_t>(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + sizes.numel()));
+  return BlockStandardizer(t[0], t[1],
+                           std::vector<int64_t>(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + sizes.numel()));
 }
 
 }  // namespace hyperrep::data

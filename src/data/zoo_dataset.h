@@ -48,8 +48,8 @@ class ZooDataset {
   int numeric_column(const std::string& name) const;  // -1 when absent
   const std::vector<std::string>& categorical_names() const { return categorical_names_; }
   const std::vector<std::string>& categorical(const std::string& name) const;  // [N]
-  const std::vector<int64_t>& member_ids() const { return member_; }            // [N]
-  const std::vector<int64_t>& epochs() const { return epoch_; }                 // [N]
+  const std::vector<int64_t>& member_ids() const { return member_; }           // [N]
+  const std::vector<int64_t>& epochs() const { return epoch_; }                // [N]
 
   int64_t dropped_nonfinite() const { return dropped_nonfinite_; }
   int64_t dropped_large() const { return dropped_large_; }

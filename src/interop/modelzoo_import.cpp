@@ -12,9 +12,9 @@
 
 #include "common/error.h"
 #include "common/fs.h"
-#include "zoo/architecture.h"
 #include "common/json.h"
 #include "interop/torch_format.h"
+#include "zoo/architecture.h"
 
 namespace hyperrep::interop {
 namespace {

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <map>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/error.h"
@@ -199,8 +199,8 @@ PickleValuePtr read_torch_pickle(const std::string& path) {
     const std::string pkl(static_cast<const char*>(pkl_ptr.get()), pkl_size);
     StorageLoader load = [&](c10::ScalarType dtype, const std::string& key, int64_t numel) {
       const std::string name = "data/" + key;
-      HYPERREP_CHECK(key.find('/') == std::string::npos && reader.hasRecord(name), DataError, path,
-                     ": missing storage record '", name, "'");
+      HYPERREP_CHECK(key.find('/') == std::string::npos && reader.hasRecord(name), DataError, path, ": missing storage record '",
+                     name, "'");
       auto [ptr, n] = reader.getRecord(name);
       const int64_t expected = numel * element_size(dtype);
       HYPERREP_CHECK(static_cast<int64_t>(n) == expected, DataError, path, ": storage record '", name, "' has ", n,
@@ -264,7 +264,8 @@ void write_state_dict(const std::string& path, const NamedTensors& tensors) {
   NamedTensors cpu;
   for (const auto& [name, t] : tensors) {
     HYPERREP_CHECK(t.defined(), InternalError, "write_state_dict: tensor '", name, "' is undefined");
-    for (const auto& [other, u] : cpu) HYPERREP_CHECK(other != name, InternalError, "write_state_dict: duplicate key '", name, "'");
+    for (const auto& [other, u] : cpu)
+      HYPERREP_CHECK(other != name, InternalError, "write_state_dict: duplicate key '", name, "'");
     cpu.emplace_back(name, t.detach().to(torch::kCPU).contiguous());
   }
   const std::string pkl = StateDictPickler().run(cpu);

@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "zoo/architecture.h"
 #include "interop/unpickler.h"
+#include "zoo/architecture.h"
 
 namespace hyperrep::interop {
 

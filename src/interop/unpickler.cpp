@@ -19,11 +19,10 @@ std::string opcode_name(uint8_t op) {
 // Storage globals torch writes (torch/storage.py _pickle_storage_type) and their dtypes.
 bool storage_dtype(const std::string& global, c10::ScalarType* dtype) {
   static const std::map<std::string, c10::ScalarType> kStorages = {
-      {"torch.FloatStorage", c10::kFloat}, {"torch.DoubleStorage", c10::kDouble},
-      {"torch.HalfStorage", c10::kHalf},   {"torch.BFloat16Storage", c10::kBFloat16},
-      {"torch.LongStorage", c10::kLong},   {"torch.IntStorage", c10::kInt},
-      {"torch.ShortStorage", c10::kShort}, {"torch.CharStorage", c10::kChar},
-      {"torch.ByteStorage", c10::kByte},   {"torch.BoolStorage", c10::kBool}};
+      {"torch.FloatStorage", c10::kFloat},       {"torch.DoubleStorage", c10::kDouble}, {"torch.HalfStorage", c10::kHalf},
+      {"torch.BFloat16Storage", c10::kBFloat16}, {"torch.LongStorage", c10::kLong},     {"torch.IntStorage", c10::kInt},
+      {"torch.ShortStorage", c10::kShort},       {"torch.CharStorage", c10::kChar},     {"torch.ByteStorage", c10::kByte},
+      {"torch.BoolStorage", c10::kBool}};
   auto it = kStorages.find(global);
   if (it == kStorages.end()) return false;
   *dtype = it->second;
@@ -54,13 +53,15 @@ class Machine {
           push(global(module + "." + name, at));
           break;
         }
-        case 'q': memo_[u8()] = top(at); break;             // BINPUT
-        case 'r': memo_[u32()] = top(at); break;            // LONG_BINPUT
-        case 'h': push(memo_get(u8(), at)); break;           // BINGET
-        case 'j': push(memo_get(u32(), at)); break;          // LONG_BINGET
-        case '(': marks_.push_back(stack_.size()); break;   // MARK
+        case 'q': memo_[u8()] = top(at); break;            // BINPUT
+        case 'r': memo_[u32()] = top(at); break;           // LONG_BINPUT
+        case 'h': push(memo_get(u8(), at)); break;         // BINGET
+        case 'j': push(memo_get(u32(), at)); break;        // LONG_BINGET
+        case '(': marks_.push_back(stack_.size()); break;  // MARK
         case ')': push(PickleValue::make(PickleKind::kTuple)); break;
-        case 0x85: case 0x86: case 0x87: {                  // TUPLE1..3
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           const size_t n = op - 0x84;
           check(stack_.size() >= n + base(), at, "tuple of ", n, " on a stack of ", stack_.size());
           auto t = PickleValue::make(PickleKind::kTuple);
@@ -76,7 +77,8 @@ class Machine {
           break;
         }
         case 'N': push(PickleValue::make(PickleKind::kNone)); break;
-        case 0x88: case 0x89: {  // NEWTRUE, NEWFALSE
+        case 0x88:
+        case 0x89: {  // NEWTRUE, NEWFALSE
           auto b = PickleValue::make(PickleKind::kBool);
           b->boolean = op == 0x88;
           push(b);
@@ -85,7 +87,7 @@ class Machine {
         case 'J': push_int(static_cast<int32_t>(u32())); break;  // BININT
         case 'K': push_int(u8()); break;                         // BININT1
         case 'M': push_int(u16()); break;                        // BININT2
-        case 0x8a: {                                              // LONG1
+        case 0x8a: {                                             // LONG1
           const uint8_t n = u8();
           check(n <= 8, at, "LONG1 of ", int(n), " bytes does not fit 64 bits");
           const std::string b = bytes(n);
@@ -104,8 +106,8 @@ class Machine {
           push(f);
           break;
         }
-        case 'X': push_string(bytes(u32())); break;   // BINUNICODE
-        case 0x8c: push_string(bytes(u8())); break;   // SHORT_BINUNICODE
+        case 'X': push_string(bytes(u32())); break;  // BINUNICODE
+        case 0x8c: push_string(bytes(u8())); break;  // SHORT_BINUNICODE
         case '}': push(PickleValue::make(PickleKind::kDict)); break;
         case ']': push(PickleValue::make(PickleKind::kList)); break;
         case 's': {  // SETITEM
@@ -141,8 +143,7 @@ class Machine {
           push(persistent(pid, at));
           break;
         }
-        default:
-          fail(at, "unsupported pickle opcode ", opcode_name(op));
+        default: fail(at, "unsupported pickle opcode ", opcode_name(op));
       }
     }
   }
@@ -280,8 +281,8 @@ class Machine {
     check(numel >= 0 && numel < (int64_t{1} << 40), at, "bad storage size ", numel);
     auto it = storages_.find(key);
     if (it != storages_.end()) {
-      check(it->second->tensor.scalar_type() == dtype && it->second->tensor.numel() == numel, at,
-            "storage '", key, "' is used with two different types or sizes");
+      check(it->second->tensor.scalar_type() == dtype && it->second->tensor.numel() == numel, at, "storage '", key,
+            "' is used with two different types or sizes");
       return it->second;
     }
     auto s = PickleValue::make(PickleKind::kStorage);
@@ -333,7 +334,8 @@ class Machine {
     check(count <= numel, at, "tensor of ", count, " elements over a storage of ", numel,
           " (zero or overlapping strides) is not read");
     const int64_t bytes = count * static_cast<int64_t>(storage->tensor.element_size());
-    const int64_t budget = kMaxMaterializeFactor * (static_cast<int64_t>(data_.size()) + stats_.storage_bytes) + (int64_t{1} << 20);
+    const int64_t budget =
+        kMaxMaterializeFactor * (static_cast<int64_t>(data_.size()) + stats_.storage_bytes) + (int64_t{1} << 20);
     check(stats_.materialized_bytes + bytes <= budget, at, "the tensors rebuilt so far would take ",
           stats_.materialized_bytes + bytes, " bytes, more than ", kMaxMaterializeFactor,
           " times the file (views of the same storage repeated?)");

@@ -7,8 +7,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,14 +25,14 @@ struct PickleValue {
   bool boolean = false;
   int64_t integer = 0;
   double real = 0.0;
-  std::string text;                   // string; global "module.name"
-  std::vector<PickleValuePtr> items;  // tuple, list
+  std::string text;                                                // string; global "module.name"
+  std::vector<PickleValuePtr> items;                               // tuple, list
   std::vector<std::pair<PickleValuePtr, PickleValuePtr>> entries;  // dict, in insertion order
   // dict: string key -> its entry. An ordered map, not a hash table: keys come from the file, and
   // an unkeyed hash lets a crafted file put every key in one bucket (quadratic again); the tree
   // costs O(log n) comparisons per insert whatever the keys.
   std::map<std::string, size_t> key_index;
-  torch::Tensor tensor;               // storage (1-D, numel elements) or tensor
+  torch::Tensor tensor;  // storage (1-D, numel elements) or tensor
 
   PickleValue() = default;
   PickleValue(const PickleValue&) = delete;

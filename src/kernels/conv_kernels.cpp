@@ -46,11 +46,11 @@ struct Block {
   const float* w;      // weights [C, k, k] of the block's first output channel
   int64_t ckk;         // output channel stride of w
   int64_t C, k;
-  const float* bias;   // of the block's first output channel, or null
-  float* y;            // output plane of the first channel at (row, first column)
-  int64_t ys;          // output channel stride
-  int64_t Wo;          // output row stride
-  int tail;            // lanes of the last vector (1..8)
+  const float* bias;  // of the block's first output channel, or null
+  float* y;           // output plane of the first channel at (row, first column)
+  int64_t ys;         // output channel stride
+  int64_t Wo;         // output row stride
+  int tail;           // lanes of the last vector (1..8)
 };
 
 // OB output channels x RB output rows x NV vectors of 8 columns (the last one masked to b.tail
@@ -181,7 +181,7 @@ constexpr std::array<std::array<BlockFn, 2>, kMaxChannels> forward512_channels()
 }
 // kForward512[NV - 1][OB - 1][RB - 1], blocks up to 32 floats wide.
 constexpr std::array<std::array<std::array<BlockFn, 2>, kMaxChannels>, 2> kForward512 = {forward512_channels<1>(),
-                                                                                          forward512_channels<2>()};
+                                                                                         forward512_channels<2>()};
 
 bool cpu_has_avx512() {
   static const bool yes = __builtin_cpu_supports("avx512f");
@@ -191,13 +191,13 @@ bool cpu_has_avx512() {
 // Sums over (n, y, x) of gy[o0 + o] * x[c] shifted by (ky, kx), for OB output channels and the
 // K taps kx of one kernel row: OB x K accumulators, each input vector feeding OB FMAs.
 struct GradBlock {
-  const float* x;   // input plane (p, c, n = 0) at row ky
+  const float* x;  // input plane (p, c, n = 0) at row ky
   int64_t xs_image, W;
-  const float* g;   // gy plane (p, o0, n = 0)
+  const float* g;  // gy plane (p, o0, n = 0)
   int64_t gs_channel, gs_image;
   int64_t images, Ho, Wo;
-  float* dw;        // dw[p, o0, c, ky, 0]
-  int64_t dws;      // output channel stride of dw
+  float* dw;    // dw[p, o0, c, ky, 0]
+  int64_t dws;  // output channel stride of dw
 };
 
 template <int K, int OB>
@@ -266,8 +266,8 @@ constexpr std::array<std::array<GradFn, kMaxChannels>, 6> kGrad = {grad_channels
 bool direct_conv_suits(int64_t k, int64_t Wo) { return avx2_fma_available() && k >= 2 && k <= 7 && Wo >= 8; }
 
 void conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s, bool allow_avx512) {
-  HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), InternalError, "conv_forward: no direct kernel for kernel ", s.k, " and output width ",
-                 s.Wo());
+  HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), InternalError, "conv_forward: no direct kernel for kernel ", s.k,
+                 " and output width ", s.Wo());
   const int64_t Ho = s.Ho(), Wo = s.Wo(), ckk = s.in * s.k * s.k, ys = s.images * Ho * Wo;
   const bool avx512 = allow_avx512 && cpu_has_avx512();
   at::parallel_for(0, s.members * s.images, 1, [&](int64_t first, int64_t last) {

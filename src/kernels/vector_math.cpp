@@ -35,7 +35,8 @@ __attribute__((target("avx2,fma"))) inline __m256 tanh8(__m256 x) {
   const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, x2), a, a);  // of |x|: the sign goes on last
   // Large |x|; min(20, t) keeps a NaN (the second operand wins), which then propagates.
   const __m256 t = _mm256_min_ps(_mm256_set1_ps(20.0f), _mm256_add_ps(a, a));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.4426950408889634f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 n =
+      _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.4426950408889634f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), t);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);
   __m256 e = _mm256_set1_ps(1.0f / 5040.0f);

@@ -59,8 +59,11 @@ std::map<std::string, int64_t> AutoencoderBase::parameter_groups() const {
     if (root == "head") group = "head";
     else if (root == "encoder") group = "encoder";
     else if (root == "bottleneck") group = "bottleneck";
-    else if (root == "embed" || root == "compression_token" || root == "encoder_positions" || root.rfind("enc_", 0) == 0) group = "embedder";
-    else if (root == "decoder" || root == "decoder_input" || root == "decoder_positions" || root == "deembed" || root.rfind("dec_", 0) == 0) group = "decoder";
+    else if (root == "embed" || root == "compression_token" || root == "encoder_positions" || root.rfind("enc_", 0) == 0)
+      group = "embedder";
+    else if (root == "decoder" || root == "decoder_input" || root == "decoder_positions" || root == "deembed" ||
+             root.rfind("dec_", 0) == 0)
+      group = "decoder";
     else HYPERREP_THROW(InternalError, "parameter_groups: unassigned parameter ", p.key());
     g[group] += p.value().numel();
   }
@@ -155,8 +158,8 @@ double NeuronAutoencoder::forward_flops(int64_t batch) const {
   for (const auto& l : tok_.layers()) {
     f += 2.0 * b * l.neurons * (l.token_dim() + scale_input) * d + 2.0 * b * l.neurons * l.token_dim() * d;  // embed, de-embed
   }
-  f += opt_.blocks * (block_forward_flops(batch, t + 1, opt_.d_model, opt_.d_ff) +
-                      block_forward_flops(batch, t, opt_.d_model, opt_.d_ff));
+  f += opt_.blocks *
+       (block_forward_flops(batch, t + 1, opt_.d_model, opt_.d_ff) + block_forward_flops(batch, t, opt_.d_model, opt_.d_ff));
   f += 2.0 * b * d * opt_.latent + 2.0 * b * opt_.latent * t * d;  // bottleneck, decoder input
   return f;
 }
@@ -176,6 +179,8 @@ std::shared_ptr<AutoencoderBase> make_autoencoder(const zoo::Architecture& arch,
   HYPERREP_THROW(InternalError, "tokenizer without an autoencoder");
 }
 
-std::shared_ptr<AutoencoderBase> make_autoencoder(const Config& cfg) { return make_autoencoder(member_architecture(cfg), cfg.model); }
+std::shared_ptr<AutoencoderBase> make_autoencoder(const Config& cfg) {
+  return make_autoencoder(member_architecture(cfg), cfg.model);
+}
 
 }  // namespace hyperrep::model

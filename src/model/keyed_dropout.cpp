@@ -39,8 +39,7 @@ torch::Tensor keyed_keep_mask(uint64_t seed, uint64_t step, const std::vector<in
   return mask;
 }
 
-DropoutKeys::DropoutKeys(uint64_t seed, uint64_t step, torch::Tensor rows)
-    : seed_(seed), step_(step), outer_(g_current) {
+DropoutKeys::DropoutKeys(uint64_t seed, uint64_t step, torch::Tensor rows) : seed_(seed), step_(step), outer_(g_current) {
   auto r = rows.to(torch::kCPU, torch::kInt64).contiguous();
   rows_.assign(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
   g_current = this;

@@ -8,8 +8,8 @@ namespace hyperrep::model {
 
 torch::Tensor reconstruction_loss(const torch::Tensor& recon, const torch::Tensor& target, const torch::Tensor& mask,
                                   const torch::Tensor& layer, const torch::Tensor& layer_variance, double floor) {
-  HYPERREP_CHECK(recon.sizes() == target.sizes(), InternalError, "reconstruction_loss: recon ", recon.sizes(),
-                 " and target ", target.sizes(), " differ");
+  HYPERREP_CHECK(recon.sizes() == target.sizes(), InternalError, "reconstruction_loss: recon ", recon.sizes(), " and target ",
+                 target.sizes(), " differ");
   auto err = (recon - target).pow(2);
   if (layer_variance.defined()) {
     HYPERREP_CHECK(layer.defined(), InternalError, "reconstruction_loss: layer-wise normalisation needs the layer ids");
@@ -32,8 +32,8 @@ torch::Tensor nt_xent(const torch::Tensor& a, const torch::Tensor& b, double tem
   auto z = torch::nn::functional::normalize(torch::cat({a, b}, 0), torch::nn::functional::NormalizeFuncOptions().dim(1));
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(a.device());
   auto rows_a = torch::arange(local.offset, local.offset + count, opts);
-  auto anchors = torch::cat({rows_a, rows_a + m});           // [2c] indices into z
-  auto twins = torch::cat({rows_a + m, rows_a});             // their positives
+  auto anchors = torch::cat({rows_a, rows_a + m});                            // [2c] indices into z
+  auto twins = torch::cat({rows_a + m, rows_a});                              // their positives
   auto sim = torch::matmul(z.index_select(0, anchors), z.t()) / temperature;  // [2c, 2M]
   auto self = torch::zeros_like(sim, torch::kBool).scatter_(1, anchors.unsqueeze(1), true);
   sim = sim.masked_fill(self, -std::numeric_limits<double>::infinity());

@@ -76,9 +76,9 @@ torch::Tensor SequenceAutoencoder::embed(const torch::Tensor& w) {
 
 double SequenceAutoencoder::forward_flops(int64_t batch) const {
   const double b = batch, d = opt_.d_model, w = window();
-  double f = 2 * (2.0 * b * w * tok_.token_size() * d);                  // embed + de-embed
+  double f = 2 * (2.0 * b * w * tok_.token_size() * d);  // embed + de-embed
   f += 2 * opt_.blocks * block_forward_flops(batch, static_cast<int64_t>(w), opt_.d_model, opt_.d_ff);
-  f += 2 * (2.0 * b * w * d * opt_.latent);                              // bottleneck + decoder input
+  f += 2 * (2.0 * b * w * d * opt_.latent);  // bottleneck + decoder input
   return f;
 }
 

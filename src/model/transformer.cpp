@@ -27,9 +27,9 @@ AttentionKind resolve_attention(const std::string& mode) {
   return fused_attention_available() ? AttentionKind::kFused : AttentionKind::kPlain;
 }
 
-MultiHeadAttentionImpl::MultiHeadAttentionImpl(int64_t d_model, int64_t heads, AttentionKind kind)
-    : heads_(heads), kind_(kind) {
-  HYPERREP_CHECK(heads > 0 && d_model % heads == 0, ConfigError, "model.heads (", heads, ") must divide model.d_model (", d_model, ")");
+MultiHeadAttentionImpl::MultiHeadAttentionImpl(int64_t d_model, int64_t heads, AttentionKind kind) : heads_(heads), kind_(kind) {
+  HYPERREP_CHECK(heads > 0 && d_model % heads == 0, ConfigError, "model.heads (", heads, ") must divide model.d_model (", d_model,
+                 ")");
   in_proj = register_module("in_proj", torch::nn::Linear(d_model, 3 * d_model));
   out_proj = register_module("out_proj", torch::nn::Linear(d_model, d_model));
 }
@@ -68,7 +68,7 @@ torch::Tensor TransformerBlockImpl::forward(torch::Tensor x) {
 
 double block_forward_flops(int64_t batch, int64_t tokens, int64_t d_model, int64_t d_ff) {
   const double bt = static_cast<double>(batch) * tokens, d = d_model;
-  const double projections = 2.0 * bt * d * (3 * d) + 2.0 * bt * d * d;        // qkv + out
+  const double projections = 2.0 * bt * d * (3 * d) + 2.0 * bt * d * d;                   // qkv + out
   const double attention = 2.0 * 2.0 * batch * static_cast<double>(tokens) * tokens * d;  // QK^T and AV
   const double ff = 2.0 * 2.0 * bt * d * d_ff;
   return projections + attention + ff;

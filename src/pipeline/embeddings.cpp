@@ -41,7 +41,6 @@ std::string property_lines(const std::string& split, const data::ZooDataset& row
   return out;
 }
 
-
 }  // namespace
 
 EmbeddingExport export_embeddings(train::Trainer& trainer, dist::Communicator& comm) {
@@ -59,22 +58,21 @@ EmbeddingExport export_embeddings(train::Trainer& trainer, dist::Communicator& c
     const auto& rows = *trainer.data().split(split).rows;
     // Gathered in rank order, so rank k's embeddings, keys and lines line up; then sorted.
     const auto z = comm.all_gather_varying(embed_row_by_row(trainer, split));
-    const auto local_keys = torch::stack({torch::tensor(rows.member_ids(), torch::kInt64),
-                                          torch::tensor(rows.epochs(), torch::kInt64)}, 1);
+    const auto local_keys =
+        torch::stack({torch::tensor(rows.member_ids(), torch::kInt64), torch::tensor(rows.epochs(), torch::kInt64)}, 1);
     const auto keys = comm.all_gather_varying(local_keys.reshape({-1, 2}).contiguous());
     std::vector<std::string> lines;
     for (const auto& part : comm.all_gather_bytes(property_lines(split, rows))) {
       std::istringstream in(part);
       for (std::string l; std::getline(in, l);) lines.push_back(l);
     }
-    HYPERREP_CHECK(static_cast<int64_t>(lines.size()) == z.size(0) && keys.size(0) == z.size(0), InternalError, "embed: ",
-                   lines.size(), " property rows and ", keys.size(0), " keys for ", z.size(0), " embeddings");
+    HYPERREP_CHECK(static_cast<int64_t>(lines.size()) == z.size(0) && keys.size(0) == z.size(0), InternalError,
+                   "embed: ", lines.size(), " property rows and ", keys.size(0), " keys for ", z.size(0), " embeddings");
     const auto k = keys.accessor<int64_t, 2>();
     std::vector<int64_t> order(lines.size());
     std::iota(order.begin(), order.end(), int64_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-      return std::make_pair(k[a][0], k[a][1]) < std::make_pair(k[b][0], k[b][1]);
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return std::make_pair(k[a][0], k[a][1]) < std::make_pair(k[b][0], k[b][1]); });
     for (auto i : order) out.csv += lines[static_cast<size_t>(i)] + "\n";
     ordered.push_back(z.index_select(0, torch::tensor(order, torch::kInt64)));
   }

@@ -39,11 +39,14 @@ std::string plot_losses(const std::string& dir, const std::vector<std::pair<std:
     }
     const std::string data = name + "_loss.dat";  // run.methods are E_D, E_C, E_cD: plain names
     write_file_atomic(plots + "/" + data, table);
-    plot += std::string(plot.empty() ? "plot " : ", ") + gnuplot_quote(data) + " using 1:2 with lines title " + gnuplot_quote(name);
+    plot +=
+        std::string(plot.empty() ? "plot " : ", ") + gnuplot_quote(data) + " using 1:2 with lines title " + gnuplot_quote(name);
   }
   if (plot.empty()) return "";
-  const std::string script = "set terminal pngcairo size 800,500 noenhanced\nset output 'loss.png'\n"
-                             "set xlabel 'epoch'\nset ylabel 'training loss'\nset logscale y\n" + plot + "\n";
+  const std::string script =
+      "set terminal pngcairo size 800,500 noenhanced\nset output 'loss.png'\n"
+      "set xlabel 'epoch'\nset ylabel 'training loss'\nset logscale y\n" +
+      plot + "\n";
   return run_gnuplot("gnuplot", plots, "loss.gp", script) == 0 ? plots + "/loss.png" : "";
 }
 
@@ -66,8 +69,8 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
     return result;
   }
   if (cfg.data.zoo != cfg.zoo.path) {
-    spdlog::warn("the config names data.zoo = {}, but hyperrep run trains on the zoo it generates: zoo.path = {}",
-                 cfg.data.zoo, cfg.zoo.path);
+    spdlog::warn("the config names data.zoo = {}, but hyperrep run trains on the zoo it generates: zoo.path = {}", cfg.data.zoo,
+                 cfg.zoo.path);
     cfg.data.zoo = cfg.zoo.path;
   }
   if (comm.rank() == 0) make_dirs(dir);
@@ -107,7 +110,7 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
       spdlog::info("stage 2/3: {} already trained ({} epochs)", name, trainer.state().epoch);
     }
     auto part = train::probe_features(name, trainer.data(), {trainer.embed("train"), trainer.embed("val"), trainer.embed("test")},
-                               mcfg, comm.host());
+                                      mcfg, comm.host());
     results.insert(results.end(), part.begin(), part.end());
     columns.push_back(name);
   }

@@ -12,8 +12,8 @@
 namespace hyperrep::pipeline {
 
 struct PipelineResult {
-  std::string table;   // markdown: targets x {W, s(W), E_D, E_C, E_cD}
-  std::string report;  // path of report.md
+  std::string table;         // markdown: targets x {W, s(W), E_D, E_C, E_cD}
+  std::string report;        // path of report.md
   bool interrupted = false;  // a stop signal ended training: nothing is final, rerun to resume
 };
 

@@ -9,14 +9,13 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/runtime.h"
-#include "tasks/image_data.h"
 #include "population/population.h"
 #include "store/manifest.h"
+#include "tasks/image_data.h"
 #include "zoo/zoo_spec.h"
 
 namespace hyperrep::population {
 namespace {
-
 
 std::string zoo_section_toml(const Config& cfg) {
   std::istringstream in(to_toml(cfg));
@@ -72,20 +71,23 @@ void check_zoo_matches_config(const Config& cfg) {
   for (const auto& l : want) {
     if (std::find(have.begin(), have.end(), l) == have.end()) diff += "\n  config: " + l;
   }
-  HYPERREP_THROW(ConfigError, "zoo ", cfg.zoo.path, " was generated from another [zoo] section; delete it or set zoo.path to a new directory:",
-                 diff);
+  HYPERREP_THROW(ConfigError, "zoo ", cfg.zoo.path,
+                 " was generated from another [zoo] section; delete it or set zoo.path to a new directory:", diff);
 }
 
 GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm) {
   const double t0 = now_s();
   const torch::Device device = resolve_device(cfg.run.device, comm.local_rank());
   const ZooConfig& z = cfg.zoo;
-  const double grid_members = static_cast<double>(z.num_seeds) * static_cast<double>(z.activation.size() * z.init.size() *
-                                                                                  z.dropout.size() * z.optimizer.size() *
-                                                                                  z.lr.size() * z.weight_decay.size());
+  const double grid_members =
+      static_cast<double>(z.num_seeds) * static_cast<double>(z.activation.size() * z.init.size() * z.dropout.size() *
+                                                             z.optimizer.size() * z.lr.size() * z.weight_decay.size());
   // Tetris images are generated, so their count is whatever the config says (IDX files bound theirs).
-  const double images = parse_enum<Task>(z.task, "zoo.task") == Task::kTetris ? 4.0 * 16 * 2 * static_cast<double>(z.task_train_size + z.task_val_size + z.task_test_size) : 0;
-  check_memory_estimate("zoo generation", {{"zoo.num_seeds (members of the grid)", grid_members * 512}, {"zoo.task_train_size", images}});
+  const double images = parse_enum<Task>(z.task, "zoo.task") == Task::kTetris
+                            ? 4.0 * 16 * 2 * static_cast<double>(z.task_train_size + z.task_val_size + z.task_test_size)
+                            : 0;
+  check_memory_estimate("zoo generation",
+                        {{"zoo.num_seeds (members of the grid)", grid_members * 512}, {"zoo.task_train_size", images}});
   tasks::TaskData task = tasks::load_task(cfg.zoo);
   task.to(device);
   auto issues = zoo::check_zoo_architecture(cfg, task.input_shape, task.num_classes);
@@ -98,9 +100,10 @@ GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm) {
     widest = std::max(widest, n);
   }
   const double population = std::min<double>(static_cast<double>(z.population_size), grid_members);
-  check_memory_estimate("zoo generation", {{"zoo.population_size (members trained together)", population * arch.num_params() * 4.0 * 8},
-                                           {"zoo.batch_size", population * z.batch_size * widest * 4.0 * 2 * arch.layers().size()},
-                                           {"zoo.task_train_size", images}});
+  check_memory_estimate("zoo generation",
+                        {{"zoo.population_size (members trained together)", population * arch.num_params() * 4.0 * 8},
+                         {"zoo.batch_size", population * z.batch_size * widest * 4.0 * 2 * arch.layers().size()},
+                         {"zoo.task_train_size", images}});
   const std::vector<zoo::MemberSpec> members = zoo::expand_grid(cfg.zoo);
   const auto populations = zoo::group_populations(members, cfg.zoo.population_size);
   const PopulationOptions opt = population_options(cfg.zoo);
@@ -124,10 +127,11 @@ GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm) {
     todo_members += static_cast<int64_t>(pop.size());
     if (!pop.empty()) todo.push_back(std::move(pop));
   }
-  spdlog::info("zoo generate: {} members ({} params each, task {}, {} train images) in {} populations over {} rank(s) on {}; "
-               "rank 0 trains {} and skips {} already stored",
-               members.size(), arch.num_params(), task.name, task.train.size(), populations.size(), comm.world_size(),
-               device.str(), todo_members, stats.members_skipped);
+  spdlog::info(
+      "zoo generate: {} members ({} params each, task {}, {} train images) in {} populations over {} rank(s) on {}; "
+      "rank 0 trains {} and skips {} already stored",
+      members.size(), arch.num_params(), task.name, task.train.size(), populations.size(), comm.world_size(), device.str(),
+      todo_members, stats.members_skipped);
 
   const double total_member_epochs = static_cast<double>(todo_members * std::max<int64_t>(1, opt.epochs));
   double done_member_epochs = 0.0, last_log = now_s();
@@ -138,8 +142,8 @@ GenerateStats generate_zoo(const Config& cfg, dist::Communicator& comm) {
     if (now - last_log < cfg.run.progress_seconds) return;
     last_log = now;
     const double rate = done_member_epochs / std::max(1e-9, now - t_train);
-    spdlog::info("zoo generate: rank {} members {}/{} done, {:.1f} member-epochs/s, ETA {}", comm.rank(),
-                 stats.members_trained, todo_members, rate, format_duration((total_member_epochs - done_member_epochs) / rate));
+    spdlog::info("zoo generate: rank {} members {}/{} done, {:.1f} member-epochs/s, ETA {}", comm.rank(), stats.members_trained,
+                 todo_members, rate, format_duration((total_member_epochs - done_member_epochs) / rate));
   };
   for (const auto& pop : todo) {
     auto records = train_population(arch, pop, opt, task, device, on_epoch);

@@ -8,8 +8,8 @@
 
 #include "common/config.h"
 #include "distributed/communicator.h"
-#include "zoo/architecture.h"
 #include "store/store.h"
+#include "zoo/architecture.h"
 
 namespace hyperrep::population {
 

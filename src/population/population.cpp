@@ -37,7 +37,8 @@ PopulationOptions population_options(const ZooConfig& zoo) {
   return o;
 }
 
-Population::Population(const zoo::Architecture& arch, std::vector<zoo::MemberSpec> members, PopulationOptions opt, torch::Device device)
+Population::Population(const zoo::Architecture& arch, std::vector<zoo::MemberSpec> members, PopulationOptions opt,
+                       torch::Device device)
     : arch_(arch), members_(std::move(members)), opt_(std::move(opt)), device_(device) {
   HYPERREP_CHECK(!members_.empty(), InternalError, "a population needs at least one member");
   const auto key = members_[0].structure_key();
@@ -97,8 +98,7 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
         auto w = weights.narrow(1, l.weight_offset, l.weight_numel()).view({P, l.out, fan});
         torch::Tensor b = l.bias ? weights.narrow(1, l.bias_offset, l.out) : torch::Tensor();
         if (device_.is_cpu()) {
-          h = layout == Layout::kShared ? shared_conv2d(h, w, b, k)
-                                        : population_conv2d(h, w, b, k);
+          h = layout == Layout::kShared ? shared_conv2d(h, w, b, k) : population_conv2d(h, w, b, k);
         } else {
           // Grouped convolution (cuDNN) on [b, P*C, H, W]; shared inputs: all members' filters
           // stacked as the output channels of one ordinary convolution.
@@ -107,7 +107,8 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
           const std::vector<int64_t> one = {1, 1}, zero = {0, 0};
           const bool shared = layout == Layout::kShared;
           auto xin = shared ? h : h.permute({2, 0, 1, 3, 4}).reshape({h.size(2), P * h.size(1), h.size(3), h.size(4)});
-          auto y = torch::conv2d(xin, w4, b1, torch::IntArrayRef(one), torch::IntArrayRef(zero), torch::IntArrayRef(one), shared ? 1 : P);
+          auto y = torch::conv2d(xin, w4, b1, torch::IntArrayRef(one), torch::IntArrayRef(zero), torch::IntArrayRef(one),
+                                 shared ? 1 : P);
           h = y.view({y.size(0), P, l.out, y.size(2), y.size(3)}).permute({1, 2, 0, 3, 4}).contiguous();
         }
         layout = Layout::kSpatial;
@@ -218,7 +219,8 @@ void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
         auto w = flat_.narrow(0, p0, np);
         auto logits = forward(w, p0, x, layout, true, epoch, step);
         // Sum over members of each member's mean loss: gradients stay per member.
-        auto loss = torch::nll_loss(torch::log_softmax(logits.reshape({np * b, -1}), 1), y, {}, at::Reduction::Sum) / static_cast<double>(b);
+        auto loss = torch::nll_loss(torch::log_softmax(logits.reshape({np * b, -1}), 1), y, {}, at::Reduction::Sum) /
+                    static_cast<double>(b);
         // The chunk's own gradient rows: disjoint slices, so chunks never write the same memory.
         grad.narrow(0, p0, np).copy_(torch::autograd::grad({loss}, {w})[0]);
       }
@@ -252,7 +254,8 @@ SplitMetrics Population::evaluate(const tasks::ImageSplit& split) {
     return out;
   }
   const auto [mchunk, chunks] = member_chunks();
-  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(n, opt_.eval_budget_floats / (3 * mchunk * max_activation(arch_))));
+  const int64_t chunk =
+      std::max<int64_t>(1, std::min<int64_t>(n, opt_.eval_budget_floats / (3 * mchunk * max_activation(arch_))));
   auto loss = torch::zeros({P}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   auto correct = torch::zeros({P}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
   auto w = flat_.detach();
@@ -280,8 +283,9 @@ SplitMetrics Population::evaluate(const tasks::ImageSplit& split) {
 }
 
 const std::vector<std::string>& numeric_property_names() {
-  static const std::vector<std::string> k = {"test_acc", "train_acc", "val_acc", "test_loss", "train_loss", "val_loss",
-                                             "ggap", "epoch", "seed", "lr", "weight_decay", "dropout", "batch_size"};
+  static const std::vector<std::string> k = {"test_acc",     "train_acc", "val_acc",   "test_loss", "train_loss",
+                                             "val_loss",     "ggap",      "epoch",     "seed",      "lr",
+                                             "weight_decay", "dropout",   "batch_size"};
   return k;
 }
 
@@ -291,8 +295,8 @@ const std::vector<std::string>& categorical_property_names() {
 }
 
 std::vector<store::MemberRecord> train_population(const zoo::Architecture& arch, const std::vector<zoo::MemberSpec>& members,
-                                           const PopulationOptions& opt, const tasks::TaskData& task,
-                                           torch::Device device, const EpochCallback& on_epoch) {
+                                                  const PopulationOptions& opt, const tasks::TaskData& task, torch::Device device,
+                                                  const EpochCallback& on_epoch) {
   Population pop(arch, members, opt, device);
   const int64_t P = pop.size();
   std::vector<store::MemberRecord> out(P);
@@ -309,11 +313,19 @@ std::vector<store::MemberRecord> train_population(const zoo::Architecture& arch,
       const auto& m = members[p];
       out[p].epochs.push_back(epoch);
       rows[p].push_back(w[p]);
-      out[p].numeric.push_back({{"test_acc", te.acc[p]}, {"train_acc", tr.acc[p]}, {"val_acc", va.acc[p]},
-                                {"test_loss", te.loss[p]}, {"train_loss", tr.loss[p]}, {"val_loss", va.loss[p]},
-                                {"ggap", tr.acc[p] - te.acc[p]}, {"epoch", static_cast<double>(epoch)},
-                                {"seed", static_cast<double>(m.seed)}, {"lr", m.lr}, {"weight_decay", m.weight_decay},
-                                {"dropout", m.dropout}, {"batch_size", static_cast<double>(opt.batch_size)}});
+      out[p].numeric.push_back({{"test_acc", te.acc[p]},
+                                {"train_acc", tr.acc[p]},
+                                {"val_acc", va.acc[p]},
+                                {"test_loss", te.loss[p]},
+                                {"train_loss", tr.loss[p]},
+                                {"val_loss", va.loss[p]},
+                                {"ggap", tr.acc[p] - te.acc[p]},
+                                {"epoch", static_cast<double>(epoch)},
+                                {"seed", static_cast<double>(m.seed)},
+                                {"lr", m.lr},
+                                {"weight_decay", m.weight_decay},
+                                {"dropout", m.dropout},
+                                {"batch_size", static_cast<double>(opt.batch_size)}});
     }
   };
   auto kept = [&](int64_t e) { return std::binary_search(opt.keep_epochs.begin(), opt.keep_epochs.end(), e); };

@@ -11,10 +11,10 @@
 #include <utility>
 #include <vector>
 
+#include "store/store.h"
 #include "tasks/image_data.h"
 #include "zoo/architecture.h"
 #include "zoo/zoo_spec.h"
-#include "store/store.h"
 
 namespace hyperrep::population {
 
@@ -75,7 +75,7 @@ class Population {
   torch::Tensor lr_, wd_;    // [P, 1]
   bool any_wd_ = false;
   bool adam_ = true;
-  Activation activation_ = Activation::kTanh;  // shared by the population (part of its structure key)
+  Activation activation_ = Activation::kTanh;            // shared by the population (part of its structure key)
   torch::Tensor exp_avg_, exp_avg_sq_, denom_, update_;  // optimizer state and work buffers
   int64_t step_count_ = 0;
   torch::Tensor dropout_base_;  // [P] int64
@@ -87,8 +87,8 @@ using EpochCallback = std::function<void(int64_t member_epochs)>;
 // Trains the members together for opt.epochs; task must already be on device. Returns one
 // record per member (input order) with the weights and properties of every kept epoch.
 std::vector<store::MemberRecord> train_population(const zoo::Architecture& arch, const std::vector<zoo::MemberSpec>& members,
-                                           const PopulationOptions& opt, const tasks::TaskData& task,
-                                           torch::Device device, const EpochCallback& on_epoch = {});
+                                                  const PopulationOptions& opt, const tasks::TaskData& task, torch::Device device,
+                                                  const EpochCallback& on_epoch = {});
 
 // Property columns of generated zoos (MemberRecord::numeric / ::categorical keys).
 const std::vector<std::string>& numeric_property_names();

@@ -26,11 +26,11 @@ void check_input(const torch::Tensor& x, int64_t dims, const char* what) {
 
 // Weights [P, out, fan] and bias [P, out] (or undefined) as the raw kernels read them: float32 on the CPU.
 void check_params(const torch::Tensor& w, const torch::Tensor& bias, const char* what) {
-  HYPERREP_CHECK(w.scalar_type() == torch::kFloat32 && w.device().is_cpu(), InternalError, what, ": weights must be float32 on the CPU, got ",
-                 w.scalar_type(), " on ", w.device().str());
+  HYPERREP_CHECK(w.scalar_type() == torch::kFloat32 && w.device().is_cpu(), InternalError, what,
+                 ": weights must be float32 on the CPU, got ", w.scalar_type(), " on ", w.device().str());
   if (!bias.defined()) return;
-  HYPERREP_CHECK(bias.dim() == 2 && bias.size(0) == w.size(0) && bias.size(1) == w.size(1) && bias.scalar_type() == torch::kFloat32 &&
-                     bias.device().is_cpu(),
+  HYPERREP_CHECK(bias.dim() == 2 && bias.size(0) == w.size(0) && bias.size(1) == w.size(1) &&
+                     bias.scalar_type() == torch::kFloat32 && bias.device().is_cpu(),
                  InternalError, what, ": bias ", bias.sizes(), " ", bias.scalar_type(), " on ", bias.device().str(),
                  " does not match weights ", w.sizes(), " (expected [P, out] float32 on the CPU)");
 }
@@ -120,8 +120,9 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
     ctx->saved_data["k"] = k;
     ctx->saved_data["bias"] = has_bias;
     if (kernels::direct_conv_suits(k, Wo)) {
-      kernels::conv_forward(x.data_ptr<float>(), w.contiguous().data_ptr<float>(), has_bias ? bias.contiguous().data_ptr<float>() : nullptr,
-                            y.data_ptr<float>(), member_major_shape(x, out, k));
+      kernels::conv_forward(x.data_ptr<float>(), w.contiguous().data_ptr<float>(),
+                            has_bias ? bias.contiguous().data_ptr<float>() : nullptr, y.data_ptr<float>(),
+                            member_major_shape(x, out, k));
       return y.view({P, out, b, Ho, Wo});
     }
     const int64_t chunk = members_per_chunk(P, ckk * L);
@@ -151,14 +152,16 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
     torch::Tensor dx, dw, db;
     if (need_dw) dw = torch::empty({P, out, ckk}, x.options());
     if (kernels::direct_conv_suits(k, W - k + 1)) {
-      if (need_dw) kernels::conv_weight_grad(x.data_ptr<float>(), g.data_ptr<float>(), dw.data_ptr<float>(), member_major_shape(x, out, k));
+      if (need_dw)
+        kernels::conv_weight_grad(x.data_ptr<float>(), g.data_ptr<float>(), dw.data_ptr<float>(), member_major_shape(x, out, k));
       if (need_dx) {
         // The input gradient is the full correlation of the output gradient with the flipped
         // kernels: a valid convolution of gy zero-padded by k - 1, channels in and out swapped.
         auto gp = torch::constant_pad_nd(g.view({P, out, b, H - k + 1, W - k + 1}), {k - 1, k - 1, k - 1, k - 1});
         auto wf = w.view({P, out, C, k, k}).flip({3, 4}).transpose(1, 2).contiguous();
         dx = torch::empty({P, C, b, H, W}, x.options());
-        kernels::conv_forward(gp.data_ptr<float>(), wf.data_ptr<float>(), nullptr, dx.data_ptr<float>(), member_major_shape(gp, C, k));
+        kernels::conv_forward(gp.data_ptr<float>(), wf.data_ptr<float>(), nullptr, dx.data_ptr<float>(),
+                              member_major_shape(gp, C, k));
       }
     } else {
       if (need_dx) dx = torch::zeros({P, C, b, H, W}, x.options());
@@ -378,8 +381,8 @@ torch::Tensor population_col2im(const torch::Tensor& cols_in, int64_t C, int64_t
   check_input(cols_in, 3, "population_col2im");
   auto cols = cols_in.contiguous();
   const int64_t P = cols.size(0), Ho = H - k + 1, Wo = W - k + 1;
-  HYPERREP_CHECK(cols.size(1) == C * k * k && cols.size(2) == b * Ho * Wo, InternalError, "population_col2im: cols ", cols.sizes(),
-                 " do not match C=", C, " b=", b, " ", H, "x", W, " kernel ", k);
+  HYPERREP_CHECK(cols.size(1) == C * k * k && cols.size(2) == b * Ho * Wo, InternalError, "population_col2im: cols ",
+                 cols.sizes(), " do not match C=", C, " b=", b, " ", H, "x", W, " kernel ", k);
   auto x = torch::zeros({P, C, b, H, W}, cols.options());
   col2im_raw(cols.data_ptr<float>(), x.data_ptr<float>(), P, C, b, H, W, k);
   return x;
@@ -397,8 +400,8 @@ torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, c
   check_input(x_in, 4, "shared_conv2d");
   const torch::Tensor& x = x_in;
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), P = w.size(0), out = w.size(1);
-  HYPERREP_CHECK(w.dim() == 3 && w.size(2) == C * k * k, InternalError, "shared_conv2d: weights ", w.sizes(), " do not match input ",
-                 x.sizes(), " kernel ", k);
+  HYPERREP_CHECK(w.dim() == 3 && w.size(2) == C * k * k, InternalError, "shared_conv2d: weights ", w.sizes(),
+                 " do not match input ", x.sizes(), " kernel ", k);
   check_params(w, bias, "shared_conv2d");
   if (kernels::direct_conv_suits(k, W - k + 1)) {  // every member reads the same planes: member stride 0
     auto xs = x.contiguous();
@@ -411,7 +414,7 @@ torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, c
     return y;
   }
   auto xc = x.transpose(0, 1).contiguous().unsqueeze(0);  // [1, C, N, H, W]; no copy for C = 1
-  auto cols = population_im2col(xc, k)[0];  // [C*k*k, N*L]
+  auto cols = population_im2col(xc, k)[0];                // [C*k*k, N*L]
   auto wm = w.reshape({P * out, C * k * k});
   auto y = bias.defined() ? torch::addmm(bias.reshape({P * out, 1}), wm, cols) : torch::mm(wm, cols);
   return y.view({P, out, N, H - k + 1, W - k + 1});

@@ -17,8 +17,8 @@ struct ClassifierOptions {
   double lr = 1e-4;
   double weight_decay = 1e-6;  // L2 added to the gradient, as torch.optim.Adam's weight_decay
   int64_t batch_size = 10;
-  uint64_t seed = 0;           // initial weights and the per-epoch shuffles
-  bool standardize = true;     // z-score with the training rows' mean and population std
+  uint64_t seed = 0;        // initial weights and the per-epoch shuffles
+  bool standardize = true;  // z-score with the training rows' mean and population std
 };
 
 // Distribution: fit() all-gathers the labelled training rows (embeddings are small) so that every

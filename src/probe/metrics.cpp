@@ -77,8 +77,8 @@ double kendall_tau(const torch::Tensor& x_in, const torch::Tensor& y_in) {
     for (size_t k = rank; k < tree.size(); k += k & (~k + 1)) ++tree[k];
   }
   const int64_t x_ties = tied_pairs(n, [&](size_t a, size_t b) { return x[order[a]] == x[order[b]]; });
-  const int64_t joint_ties = tied_pairs(
-      n, [&](size_t a, size_t b) { return x[order[a]] == x[order[b]] && y[order[a]] == y[order[b]]; });
+  const int64_t joint_ties =
+      tied_pairs(n, [&](size_t a, size_t b) { return x[order[a]] == x[order[b]] && y[order[a]] == y[order[b]]; });
   std::vector<double> y_sorted(y);
   std::sort(y_sorted.begin(), y_sorted.end());
   const int64_t y_ties = tied_pairs(n, [&](size_t a, size_t b) { return y_sorted[a] == y_sorted[b]; });
@@ -91,11 +91,9 @@ double kendall_tau(const torch::Tensor& x_in, const torch::Tensor& y_in) {
 
 double accuracy(const torch::Tensor& predicted, const torch::Tensor& target) {
   HYPERREP_CHECK(predicted.dim() == 1 && target.dim() == 1 && predicted.numel() == target.numel(), DataError,
-                 "accuracy: predicted and target must be 1-D of equal length, got ", predicted.sizes(), " and ",
-                 target.sizes());
+                 "accuracy: predicted and target must be 1-D of equal length, got ", predicted.sizes(), " and ", target.sizes());
   if (target.numel() == 0) return kNaN;
-  return predicted.to(torch::kInt64).eq(target.to(torch::kInt64)).sum().item<int64_t>() /
-         static_cast<double>(target.numel());
+  return predicted.to(torch::kInt64).eq(target.to(torch::kInt64)).sum().item<int64_t>() / static_cast<double>(target.numel());
 }
 
 }  // namespace hyperrep::probe

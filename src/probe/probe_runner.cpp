@@ -185,8 +185,8 @@ std::vector<ProbeResult> run_probes(const std::string& method, const ProbeSplit&
   for (const auto& [s, name] : splits) rows(*s, name);
   const int64_t d = train.features.size(1);
   for (const auto& [s, name] : splits) {
-    HYPERREP_CHECK(s->features.size(1) == d, DataError, "run_probes: features of ", method,
-                   " in the ", name, " split are ", s->features.size(1), " wide, in train ", d);
+    HYPERREP_CHECK(s->features.size(1) == d, DataError, "run_probes: features of ", method, " in the ", name, " split are ",
+                   s->features.size(1), " wide, in train ", d);
   }
   ProbeResult base;
   base.method = method;
@@ -194,18 +194,18 @@ std::vector<ProbeResult> run_probes(const std::string& method, const ProbeSplit&
   base.n_val = comm.all_reduce_int(val.features.size(0));
   base.n_test = comm.all_reduce_int(test.features.size(0));
   const int64_t n_ood = ood ? comm.all_reduce_int(ood->features.size(0)) : 0;
-  HYPERREP_CHECK(base.n_train > 0 && base.n_val > 0 && base.n_test > 0 && (!ood || n_ood > 0), DataError, "run_probes: ",
-                 method, " needs rows in every split (train ", base.n_train, ", val ", base.n_val, ", test ", base.n_test,
+  HYPERREP_CHECK(base.n_train > 0 && base.n_val > 0 && base.n_test > 0 && (!ood || n_ood > 0), DataError, "run_probes: ", method,
+                 " needs rows in every split (train ", base.n_train, ", val ", base.n_val, ", test ", base.n_test,
                  ood ? ", ood " + std::to_string(n_ood) : std::string(), ")");
 
   std::vector<std::string> continuous, categorical;
   for (const auto& t : options.targets) {
-    HYPERREP_CHECK(std::count(options.targets.begin(), options.targets.end(), t) == 1, DataError,
-                   "run_probes: target '", t, "' is listed more than once");
+    HYPERREP_CHECK(std::count(options.targets.begin(), options.targets.end(), t) == 1, DataError, "run_probes: target '", t,
+                   "' is listed more than once");
     const bool c = is_continuous(t, train, "train");
     for (const auto& [s, name] : splits) {
-      HYPERREP_CHECK(is_continuous(t, *s, name) == c, DataError, "run_probes: target '", t, "' changes kind in the ",
-                     name, " split");
+      HYPERREP_CHECK(is_continuous(t, *s, name) == c, DataError, "run_probes: target '", t, "' changes kind in the ", name,
+                     " split");
     }
     (c ? continuous : categorical).push_back(t);
   }

@@ -25,8 +25,8 @@ struct ProbeResult {
   std::string metric;  // "r2" and "tau" (continuous), "acc" (categorical); on test, or with
                        // the prefix "ood_" on the out-of-distribution split
   double value = 0.0;
-  double val_value = 0.0;  // the same metric on val (R² at the chosen λ; accuracy); NaN for tau
-  double lambda = 0.0;     // chosen ridge λ; NaN for the classifier
+  double val_value = 0.0;                      // the same metric on val (R² at the chosen λ; accuracy); NaN for tau
+  double lambda = 0.0;                         // chosen ridge λ; NaN for the classifier
   int64_t n_train = 0, n_val = 0, n_test = 0;  // rows over all ranks (n_test: of the evaluated split)
 };
 

@@ -13,8 +13,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // The set's moments around its own means, computed once and reused for every λ.
 struct CentredSet {
   explicit CentredSet(const RidgeStats& s)
-      : n(s.count()), mean_x(s.mean_x()), mean_y(s.mean_y()), xtx(s.centred_xtx()), xty(s.centred_xty()),
-        yy(s.centred_yy()) {}
+      : n(s.count()), mean_x(s.mean_x()), mean_y(s.mean_y()), xtx(s.centred_xtx()), xty(s.centred_xty()), yy(s.centred_yy()) {}
   double n;
   torch::Tensor mean_x, mean_y, xtx, xty, yy;
 };
@@ -23,8 +22,7 @@ struct CentredSet {
 // its part around the set's means and its mean.
 RegressionScore score(const torch::Tensor& coef, const torch::Tensor& intercept, const CentredSet& s) {
   auto mean_residual = s.mean_y - intercept - torch::matmul(s.mean_x, coef);
-  auto sse = s.yy - 2.0 * (coef * s.xty).sum(0) + (coef * torch::matmul(s.xtx, coef)).sum(0) +
-             s.n * mean_residual.square();
+  auto sse = s.yy - 2.0 * (coef * s.xty).sum(0) + (coef * torch::matmul(s.xtx, coef)).sum(0) + s.n * mean_residual.square();
   sse = sse.clamp_min(0.0);
   auto r2 = torch::where(s.yy > 0, 1.0 - sse / s.yy, torch::full_like(sse, kNaN));
   return {r2, sse / s.n};
@@ -73,9 +71,7 @@ RegressionScore score_from_stats(const torch::Tensor& coef, const torch::Tensor&
   return score(coef.to(torch::kFloat64), intercept.to(torch::kFloat64), CentredSet(set));
 }
 
-double RidgeResult::best_val_r2(int64_t target) const {
-  return val_r2[best_index.at(target)][target].item<double>();
-}
+double RidgeResult::best_val_r2(int64_t target) const { return val_r2[best_index.at(target)][target].item<double>(); }
 
 const RidgeResult& RidgeProbe::fit(const RidgeStats& train, const RidgeStats& val, const std::vector<double>& lambdas) {
   HYPERREP_CHECK(!lambdas.empty(), DataError, "RidgeProbe::fit: empty lambda grid");

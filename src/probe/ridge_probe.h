@@ -31,9 +31,9 @@ class RidgeSolver {
   std::pair<torch::Tensor, torch::Tensor> solve(double lambda) const;
 
  private:
-  torch::Tensor mean_x_, mean_y_, scale_;       // [d], [k], [d]
-  torch::Tensor eigenvalues_, eigenvectors_;    // of the centred, scaled XᵀX
-  torch::Tensor projected_;                     // Vᵀ (scaled, centred Xᵀy)  [d, k]
+  torch::Tensor mean_x_, mean_y_, scale_;     // [d], [k], [d]
+  torch::Tensor eigenvalues_, eigenvectors_;  // of the centred, scaled XᵀX
+  torch::Tensor projected_;                   // Vᵀ (scaled, centred Xᵀy)  [d, k]
 };
 
 // Scores of the linear model y ≈ x·coef + intercept on a set known only by its statistics.
@@ -41,12 +41,12 @@ RegressionScore score_from_stats(const torch::Tensor& coef, const torch::Tensor&
 
 struct RidgeResult {
   std::vector<double> lambdas;
-  torch::Tensor val_r2;              // [lambdas, k]
-  torch::Tensor val_mse;             // [lambdas, k]
-  std::vector<int64_t> best_index;   // per target, into lambdas
-  std::vector<double> best_lambda;   // per target
-  torch::Tensor coefficients;        // [d, k], each column at its target's best λ, raw units
-  torch::Tensor intercept;           // [k]
+  torch::Tensor val_r2;             // [lambdas, k]
+  torch::Tensor val_mse;            // [lambdas, k]
+  std::vector<int64_t> best_index;  // per target, into lambdas
+  std::vector<double> best_lambda;  // per target
+  torch::Tensor coefficients;       // [d, k], each column at its target's best λ, raw units
+  torch::Tensor intercept;          // [k]
   double best_val_r2(int64_t target) const;
 };
 

@@ -8,8 +8,8 @@
 namespace hyperrep::probe {
 
 RidgeStats::RidgeStats(int64_t features, int64_t targets) : d_(features), k_(targets) {
-  HYPERREP_CHECK(features >= 1 && targets >= 1, DataError, "RidgeStats: need at least one feature and one target, got ",
-                 features, " and ", targets);
+  HYPERREP_CHECK(features >= 1 && targets >= 1, DataError, "RidgeStats: need at least one feature and one target, got ", features,
+                 " and ", targets);
   buffer_ = torch::zeros({1 + d_ + 2 * k_ + d_ * d_ + d_ * k_}, torch::kFloat64);
 }
 
@@ -31,8 +31,8 @@ void RidgeStats::check_defined(const char* op) const {
 
 void RidgeStats::accumulate(const torch::Tensor& x, const torch::Tensor& y) {
   check_defined("accumulate");
-  HYPERREP_CHECK(x.dim() == 2 && x.size(1) == d_, DataError, "RidgeStats::accumulate: features must be [rows, ", d_,
-                 "], got ", x.sizes());
+  HYPERREP_CHECK(x.dim() == 2 && x.size(1) == d_, DataError, "RidgeStats::accumulate: features must be [rows, ", d_, "], got ",
+                 x.sizes());
   auto y2 = y.dim() == 1 ? y.unsqueeze(1) : y;
   HYPERREP_CHECK(y2.dim() == 2 && y2.size(0) == x.size(0) && y2.size(1) == k_, DataError,
                  "RidgeStats::accumulate: targets must be [", x.size(0), ", ", k_, "], got ", y.sizes());

@@ -4,13 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <regex>
 #include <sstream>
-#include <spdlog/spdlog.h>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -30,7 +30,8 @@ std::string shard_name(int64_t k) {
 bool parse_entry(const std::string& body, JournalEntry& e) {
   std::istringstream is(body);
   std::string tag, epochs;
-  if (!(is >> tag >> e.member >> e.first_row >> e.props_begin >> e.props_end >> e.rows_crc >> epochs) || tag != "v1") return false;
+  if (!(is >> tag >> e.member >> e.first_row >> e.props_begin >> e.props_end >> e.rows_crc >> epochs) || tag != "v1")
+    return false;
   std::string rest;
   if (is >> rest) return false;
   e.epochs.clear();
@@ -74,8 +75,8 @@ JournalSet read_journals(const std::string& dir, int64_t expected) {
       auto it = set.found.find(e.member);
       if (it != set.found.end()) {
         const JournalEntry& first = it->second.second;
-        HYPERREP_CHECK(first.epochs == e.epochs && first.rows_crc == e.rows_crc, DataError, "zoo at ", dir, ": member ",
-                       e.member, " was written by ranks ", it->second.first, " and ", rank, " with different contents");
+        HYPERREP_CHECK(first.epochs == e.epochs && first.rows_crc == e.rows_crc, DataError, "zoo at ", dir, ": member ", e.member,
+                       " was written by ranks ", it->second.first, " and ", rank, " with different contents");
         spdlog::warn("zoo: member {} written by ranks {} and {} (identical); keeping rank {}", e.member, it->second.first, rank,
                      it->second.first);
         continue;
@@ -277,7 +278,8 @@ void compact_zoo(const std::string& dir, const ZooHeader& header, int64_t expect
   }
   fs::remove(header_path(dir));
   fsync_dir(shards_dir(dir));
-  spdlog::info("zoo: {} members, {} checkpoints in {} shards at {}", man.num_members, man.num_checkpoints, man.shards.size(), dir);
+  spdlog::info("zoo: {} members, {} checkpoints in {} shards at {}", man.num_members, man.num_checkpoints, man.shards.size(),
+               dir);
 }
 
 }  // namespace hyperrep::store

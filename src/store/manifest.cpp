@@ -28,23 +28,22 @@ namespace boost::serialization {
 
 template <class Archive>
 void serialize(Archive& ar, hyperrep::store::ZooHeader& h, const unsigned) {
-  ar & h.architecture & h.input_shape & h.num_params & h.task & h.numeric_properties & h.categorical_properties &
-      h.config_toml;
+  ar& h.architecture& h.input_shape& h.num_params& h.task& h.numeric_properties& h.categorical_properties& h.config_toml;
 }
 
 template <class Archive>
 void serialize(Archive& ar, hyperrep::store::FileEntry& f, const unsigned) {
-  ar & f.path & f.rows & f.bytes & f.crc32;
+  ar& f.path& f.rows& f.bytes& f.crc32;
 }
 
 template <class Archive>
 void serialize(Archive& ar, hyperrep::store::MemberIndex& m, const unsigned) {
-  ar & m.member & m.shard & m.first_row & m.epochs;
+  ar& m.member& m.shard& m.first_row& m.epochs;
 }
 
 template <class Archive>
 void serialize(Archive& ar, hyperrep::store::ZooManifest& m, const unsigned version) {
-  ar & m.magic;
+  ar& m.magic;
   if (m.magic != hyperrep::store::kManifestMagic) {
     HYPERREP_THROW(DataError, "not a hyperrep zoo manifest (magic '", m.magic.substr(0, 40), "')");
   }
@@ -52,7 +51,7 @@ void serialize(Archive& ar, hyperrep::store::ZooManifest& m, const unsigned vers
     HYPERREP_THROW(DataError, "manifest format version ", version, " is newer than this build reads (",
                    hyperrep::store::kManifestVersion, ")");
   }
-  ar & m.header & m.shards & m.properties & m.num_members & m.num_checkpoints & m.members;
+  ar& m.header& m.shards& m.properties& m.num_members& m.num_checkpoints& m.members;
   m.format_version = version;
 }
 
@@ -149,14 +148,16 @@ ZooManifest manifest_from_string(const std::string& text, const std::string& sou
                    ") has lost its checksum line: truncated or edited; regenerate or re-import the zoo");
     static std::set<std::string> warned;  // once per manifest and process
     if (warned.insert(source).second)
-      spdlog::warn("manifest '{}' is format {}, which has no checksum of its own: its contents are unchecked "
-                 "(the shard and properties checksums still are); regenerate or re-import the zoo to upgrade it",
-                 source, m.format_version);
+      spdlog::warn(
+          "manifest '{}' is format {}, which has no checksum of its own: its contents are unchecked "
+          "(the shard and properties checksums still are); regenerate or re-import the zoo to upgrade it",
+          source, m.format_version);
   }
   // Cross-check the index so that a reader never trusts an inconsistent manifest.
   auto bad = [&](auto... parts) { HYPERREP_THROW(DataError, "manifest '", source, "' is inconsistent: ", parts...); };
   if (m.header.num_params <= 0 || m.header.num_params > kMaxManifestParams) bad("num_params = ", m.header.num_params);
-  if (m.header.input_shape.empty() || m.header.input_shape.size() > 4) bad("input shape of ", m.header.input_shape.size(), " dimensions");
+  if (m.header.input_shape.empty() || m.header.input_shape.size() > 4)
+    bad("input shape of ", m.header.input_shape.size(), " dimensions");
   double input_numel = 1;
   for (auto d : m.header.input_shape) {
     if (d < 1 || d > (int64_t{1} << 24)) bad("input shape ", join(m.header.input_shape));
@@ -169,7 +170,8 @@ ZooManifest manifest_from_string(const std::string& text, const std::string& sou
     if (!plain_path(f.path, "shards/")) bad("shard path '", f.path, "' is not a file inside the zoo's shards/ directory");
     if (f.rows < 0 || f.bytes < 0) bad("shard ", f.path, " with negative size");
   }
-  if (static_cast<int64_t>(m.members.size()) != m.num_members) bad(m.members.size(), " index entries for ", m.num_members, " members");
+  if (static_cast<int64_t>(m.members.size()) != m.num_members)
+    bad(m.members.size(), " index entries for ", m.num_members, " members");
   int64_t checkpoints = 0;
   std::vector<int64_t> next_row(m.shards.size(), 0);
   for (size_t i = 0; i < m.members.size(); ++i) {
@@ -187,7 +189,8 @@ ZooManifest manifest_from_string(const std::string& text, const std::string& sou
   }
   if (checkpoints != m.num_checkpoints) bad(checkpoints, " indexed rows for ", m.num_checkpoints, " checkpoints");
   for (size_t s = 0; s < m.shards.size(); ++s) {
-    if (m.shards[s].rows != next_row[s]) bad("shard ", m.shards[s].path, " lists ", m.shards[s].rows, " rows, index ", next_row[s]);
+    if (m.shards[s].rows != next_row[s])
+      bad("shard ", m.shards[s].path, " lists ", m.shards[s].rows, " rows, index ", next_row[s]);
     if (m.shards[s].bytes != m.shards[s].rows * m.header.num_params * kValueBytes) bad("shard ", m.shards[s].path, " byte size");
   }
   return m;
@@ -201,7 +204,9 @@ ZooManifest read_manifest(const std::string& dir) {
   return manifest_from_string(read_file(path, int64_t{1} << 30), path);
 }
 
-void write_manifest(const std::string& dir, const ZooManifest& m) { write_file_atomic(manifest_path(dir), manifest_to_string(m)); }
+void write_manifest(const std::string& dir, const ZooManifest& m) {
+  write_file_atomic(manifest_path(dir), manifest_to_string(m));
+}
 
 std::string header_to_string(const ZooHeader& h) { return to_archive(h); }
 ZooHeader header_from_string(const std::string& text, const std::string& source) { return from_archive<ZooHeader>(text, source); }
@@ -211,7 +216,8 @@ std::string describe_header_diff(const ZooHeader& a, const ZooHeader& b) {
   if (a.input_shape != b.input_shape) return "input_shape " + join(a.input_shape) + " vs " + join(b.input_shape);
   if (a.num_params != b.num_params) return "num_params " + std::to_string(a.num_params) + " vs " + std::to_string(b.num_params);
   if (a.task != b.task) return "task '" + a.task + "' vs '" + b.task + "'";
-  if (a.numeric_properties != b.numeric_properties) return "numeric_properties " + join(a.numeric_properties) + " vs " + join(b.numeric_properties);
+  if (a.numeric_properties != b.numeric_properties)
+    return "numeric_properties " + join(a.numeric_properties) + " vs " + join(b.numeric_properties);
   if (a.categorical_properties != b.categorical_properties)
     return "categorical_properties " + join(a.categorical_properties) + " vs " + join(b.categorical_properties);
   if (a.config_toml != b.config_toml) return "config (the [zoo] section that generates the zoo)";

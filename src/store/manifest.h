@@ -26,7 +26,7 @@ inline constexpr int64_t kMaxManifestParams = int64_t{1} << 31;
 // One file of a complete zoo, relative to the zoo directory.
 struct FileEntry {
   std::string path;
-  int64_t rows = 0;    // weight rows (shards) or data rows without the header line (CSV)
+  int64_t rows = 0;  // weight rows (shards) or data rows without the header line (CSV)
   int64_t bytes = 0;
   uint32_t crc32 = 0;  // zlib CRC32 of the whole file
 };
@@ -47,7 +47,7 @@ struct ZooManifest {
   FileEntry properties;           // properties.csv
   int64_t num_members = 0;
   int64_t num_checkpoints = 0;
-  std::vector<MemberIndex> members;  // members[i].member == i
+  std::vector<MemberIndex> members;            // members[i].member == i
   unsigned format_version = kManifestVersion;  // as read (not stored: the archive's class version)
 };
 

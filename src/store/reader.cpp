@@ -21,7 +21,8 @@ namespace {
 void check_file(const std::string& dir, const FileEntry& f) {
   const std::string path = dir + "/" + f.path;
   struct stat st {};
-  HYPERREP_CHECK(::stat(path.c_str(), &st) == 0, DataError, "zoo at ", dir, ": missing file '", path, "' (listed in the manifest)");
+  HYPERREP_CHECK(::stat(path.c_str(), &st) == 0, DataError, "zoo at ", dir, ": missing file '", path,
+                 "' (listed in the manifest)");
   HYPERREP_CHECK(S_ISREG(st.st_mode), DataError, "zoo file '", path, "' is not a regular file");
   const auto size = static_cast<int64_t>(st.st_size);
   HYPERREP_CHECK(size == f.bytes, DataError, "zoo file '", path, "' has ", size, " bytes, the manifest expects ", f.bytes,
@@ -126,8 +127,9 @@ std::shared_ptr<ZooReader::Mapping> ZooReader::map_shard(int64_t shard) const {
   // shard's checksum is checked once, when it is first mapped, so no command trusts a shard
   // that no longer matches the manifest.
   const uint32_t crc = crc32_bytes(m->addr, m->len);
-  HYPERREP_CHECK(crc == f.crc32, DataError, "zoo file '", path, "' fails its checksum (CRC32 ", crc32_hex(crc), ", the manifest records ",
-                 crc32_hex(f.crc32), "): corrupted; `hyperrep zoo verify ", dir_, "` lists every bad file");
+  HYPERREP_CHECK(crc == f.crc32, DataError, "zoo file '", path, "' fails its checksum (CRC32 ", crc32_hex(crc),
+                 ", the manifest records ", crc32_hex(f.crc32), "): corrupted; `hyperrep zoo verify ", dir_,
+                 "` lists every bad file");
   slot = m;
   return slot;
 }
@@ -151,8 +153,9 @@ const PropertyTable& ZooReader::properties() const {
   const std::string text = read_file(path, manifest_.properties.bytes);
   HYPERREP_CHECK(static_cast<int64_t>(text.size()) == manifest_.properties.bytes &&
                      crc32_bytes(text.data(), text.size()) == manifest_.properties.crc32,
-                 DataError, "'", path, "' does not match the manifest's size and checksum: corrupted or edited; `hyperrep zoo verify ",
-                 dir_, "` lists every bad file");
+                 DataError, "'", path,
+                 "' does not match the manifest's size and checksum: corrupted or edited; `hyperrep zoo verify ", dir_,
+                 "` lists every bad file");
   auto table = std::make_unique<PropertyTable>();
   table->numeric_names = property_numeric_columns(header());
   table->categorical_names = header().categorical_properties;
@@ -208,7 +211,8 @@ static VerifyReport verify_files(const std::string& dir, const ZooManifest& mani
         if (bytes != f.bytes) {
           check.problem = "has " + std::to_string(bytes) + " bytes, the manifest expects " + std::to_string(f.bytes);
         } else if (crc != f.crc32) {
-          check.problem = "CRC32 " + std::to_string(crc) + " differs from the manifest's " + std::to_string(f.crc32) + " (corrupted)";
+          check.problem =
+              "CRC32 " + std::to_string(crc) + " differs from the manifest's " + std::to_string(f.crc32) + " (corrupted)";
         }
       }
     } catch (const std::exception& e) {

@@ -15,10 +15,10 @@ namespace hyperrep::store {
 
 // properties.csv parsed: one entry per checkpoint row, in canonical (member, epoch) order.
 struct PropertyTable {
-  std::vector<std::string> numeric_names;      // CSV numeric columns (without member, epoch)
+  std::vector<std::string> numeric_names;  // CSV numeric columns (without member, epoch)
   std::vector<std::string> categorical_names;
   std::vector<int64_t> member, epoch;
-  std::vector<std::vector<double>> numeric;          // [rows][numeric_names]
+  std::vector<std::vector<double>> numeric;           // [rows][numeric_names]
   std::vector<std::vector<std::string>> categorical;  // [rows][categorical_names]
   int64_t rows() const { return static_cast<int64_t>(member.size()); }
   // Column index by name; -1 when absent.
@@ -27,7 +27,7 @@ struct PropertyTable {
 };
 
 struct FileCheck {
-  std::string path;     // as in the manifest, relative to the zoo
+  std::string path;  // as in the manifest, relative to the zoo
   bool ok = true;
   std::string problem;  // "" when ok
 };

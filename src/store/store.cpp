@@ -6,11 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <set>
-#include <spdlog/spdlog.h>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -72,8 +72,8 @@ void ZooWriter::Impl::open() {
   if (path_exists(manifest_path(dir))) {
     const ZooManifest m = read_manifest(dir);
     const std::string diff = describe_header_diff(m.header, header);
-    HYPERREP_CHECK(diff.empty(), ConfigError, "zoo at ", dir, " is complete but was generated with a different header: ",
-                   diff, " (choose another zoo.path or delete ", dir, ")");
+    HYPERREP_CHECK(diff.empty(), ConfigError, "zoo at ", dir, " is complete but was generated with a different header: ", diff,
+                   " (choose another zoo.path or delete ", dir, ")");
     complete = true;
     complete_members = m.num_members;
     for (int64_t i = 0; i < m.num_members; ++i) done.insert(i);
@@ -157,10 +157,10 @@ void ZooWriter::write_members(const std::vector<MemberRecord>& records) {
       HYPERREP_CHECK(record.epochs[e] > record.epochs[e - 1], DataError, "member ", record.member,
                      ": epochs must be strictly ascending");
     }
-    HYPERREP_CHECK(record.weights.defined() && record.weights.dim() == 2 && record.weights.size(0) == E &&
-                       record.weights.size(1) == L,
-                   DataError, "member ", record.member, ": weights must be [", E, ", ", L, "], got ",
-                   record.weights.defined() ? record.weights.sizes() : c10::IntArrayRef{});
+    HYPERREP_CHECK(
+        record.weights.defined() && record.weights.dim() == 2 && record.weights.size(0) == E && record.weights.size(1) == L,
+        DataError, "member ", record.member, ": weights must be [", E, ", ", L, "], got ",
+        record.weights.defined() ? record.weights.sizes() : c10::IntArrayRef{});
     props.push_back(format_member_properties(s.header, record));
     rows.push_back(record.weights.detach().to(torch::kCPU, torch::kFloat32).contiguous());
   }
@@ -199,8 +199,8 @@ void ZooWriter::finalize(dist::Communicator& comm, int64_t expected_members) {
   Impl& s = *impl_;
   HYPERREP_CHECK(expected_members >= 1, DataError, "finalize needs at least one expected member");
   if (s.complete) {
-    HYPERREP_CHECK(s.complete_members == expected_members, DataError, "zoo at ", s.dir, " is complete with ",
-                   s.complete_members, " members, expected ", expected_members);
+    HYPERREP_CHECK(s.complete_members == expected_members, DataError, "zoo at ", s.dir, " is complete with ", s.complete_members,
+                   " members, expected ", expected_members);
     comm.barrier();
     return;
   }

@@ -19,20 +19,20 @@ inline constexpr int64_t kValueBytes = sizeof(float);
 
 // What every row of a zoo shares: the member architecture and the property columns.
 struct ZooHeader {
-  std::vector<std::string> architecture;  // layer specs, as in [zoo] architecture
-  std::vector<int64_t> input_shape;       // per-sample input shape of the members, {C, H, W}
-  int64_t num_params = 0;                 // weights per row (L)
-  std::string task;                       // tetris, fashion_mnist, idx, modelzoo:...
+  std::vector<std::string> architecture;            // layer specs, as in [zoo] architecture
+  std::vector<int64_t> input_shape;                 // per-sample input shape of the members, {C, H, W}
+  int64_t num_params = 0;                           // weights per row (L)
+  std::string task;                                 // tetris, fashion_mnist, idx, modelzoo:...
   std::vector<std::string> numeric_properties;      // e.g. test_acc, train_acc, ggap, epoch, lr, ...
   std::vector<std::string> categorical_properties;  // e.g. activation, init, optimizer
-  std::string config_toml;                // the resolved [zoo] section that generated it ("" if imported)
+  std::string config_toml;                          // the resolved [zoo] section that generated it ("" if imported)
 };
 
 // All kept checkpoints of one member, rows in ascending epoch order.
 struct MemberRecord {
-  int64_t member = 0;                                // global member id (canonical order)
-  std::vector<int64_t> epochs;                       // E kept epochs
-  torch::Tensor weights;                             // float32 [E, L], flat layout of Architecture
+  int64_t member = 0;                                  // global member id (canonical order)
+  std::vector<int64_t> epochs;                         // E kept epochs
+  torch::Tensor weights;                               // float32 [E, L], flat layout of Architecture
   std::vector<std::map<std::string, double>> numeric;  // E maps, keys = header.numeric_properties
   std::map<std::string, std::string> categorical;      // keys = header.categorical_properties
 };

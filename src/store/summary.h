@@ -20,7 +20,7 @@ struct ZooSummary {
   int64_t min_rows = 0, max_rows = 0;    // checkpoints per member
   int64_t min_epoch = 0, max_epoch = 0;  // over all members
   int64_t shard_bytes = 0;
-  std::vector<PropertyRange> numeric;                     // one per PropertyTable::numeric_names
+  std::vector<PropertyRange> numeric;                      // one per PropertyTable::numeric_names
   std::vector<std::map<std::string, int64_t>> categories;  // one per categorical name: members per value
 };
 

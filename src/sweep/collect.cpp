@@ -74,8 +74,9 @@ std::string collected_csv(const Sweep& sweep, const Collected& c) {
 
 std::string collected_markdown(const Sweep& sweep, const Collected& c) {
   std::ostringstream os;
-  os << "# Sweep " << sweep.name << "\n\n" << sweep.runs.size() - c.missing.size() << " of " << sweep.runs.size()
-     << " runs complete (" << sweep.settings.mode << " over";
+  os << "# Sweep " << sweep.name << "\n\n"
+     << sweep.runs.size() - c.missing.size() << " of " << sweep.runs.size() << " runs complete (" << sweep.settings.mode
+     << " over";
   for (const auto& a : sweep.axes) os << " " << a.key;
   os << "; base " << sweep.base << ").";
   if (!c.missing.empty()) {

@@ -15,7 +15,7 @@ struct ResultRow {
 };
 
 struct Collected {
-  std::vector<ResultRow> rows;      // runs in sweep order, each run's rows in file order
+  std::vector<ResultRow> rows;       // runs in sweep order, each run's rows in file order
   std::vector<std::string> missing;  // runs without DONE_RUN
 };
 

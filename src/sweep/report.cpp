@@ -76,7 +76,10 @@ std::string plot_script(const Sweep& sweep, const Plot& p, const std::vector<Lin
   os << "set grid\nset key outside right top\nset offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n";
   double lo = INFINITY, hi = -INFINITY;
   for (const auto& l : lines)
-    for (const auto& pt : l.points) { lo = std::min(lo, pt.first); hi = std::max(hi, pt.first); }
+    for (const auto& pt : l.points) {
+      lo = std::min(lo, pt.first);
+      hi = std::max(hi, pt.first);
+    }
   // Sizes that double (zoo members, widths) read best on a log axis.
   if (lo > 0 && hi / lo >= 8) os << "set logscale x 2\n";
   // Ticks at the swept values, not at round numbers between them.
@@ -137,8 +140,10 @@ std::vector<Plot> write_report(const Sweep& sweep, const Collected& c, const std
       p.lines = lines.size();
       // gnuplot runs inside plots_dir and the script names its output by file name only.
       const std::string tmp = p.png + ".tmp";
-      const int rc = run_gnuplot(gnuplot, plots_dir, stem + ".gp", plot_script(sweep, p, lines, terminal, stem + ".png.tmp"), log);
-      HYPERREP_CHECK(rc == 0 && path_exists(tmp), IoError, "gnuplot failed on ", p.script, " (exit code ", rc, "; see ", log, ")");
+      const int rc =
+          run_gnuplot(gnuplot, plots_dir, stem + ".gp", plot_script(sweep, p, lines, terminal, stem + ".png.tmp"), log);
+      HYPERREP_CHECK(rc == 0 && path_exists(tmp), IoError, "gnuplot failed on ", p.script, " (exit code ", rc, "; see ", log,
+                     ")");
       std::filesystem::rename(tmp, p.png);
       plots.push_back(p);
     }

@@ -30,8 +30,8 @@ std::string fill_template(std::string text, const std::map<std::string, std::str
   const auto left = text.find("{{");
   if (left != std::string::npos) {
     const auto end = text.find("}}", left);
-    HYPERREP_CHECK(end == std::string::npos, ConfigError, "sbatch template: unknown field ",
-                   text.substr(left, end + 2 - left), " (fields: JOB_NAME LAST_TASK RANKS RUN_RANKS OUT WORKDIR HYPERREP RUN_NAMES ZOO_DIRS)");
+    HYPERREP_CHECK(end == std::string::npos, ConfigError, "sbatch template: unknown field ", text.substr(left, end + 2 - left),
+                   " (fields: JOB_NAME LAST_TASK RANKS RUN_RANKS OUT WORKDIR HYPERREP RUN_NAMES ZOO_DIRS)");
   }
   return text;
 }
@@ -81,8 +81,8 @@ std::string run_config_path(const SweepRun& run) { return run.dir + "/sweep_conf
 
 void write_run_config(const SweepRun& run) {
   make_dirs(run.dir);
-  write_file_atomic(run_config_path(run), "# Resolved config of sweep run " + run.name + " (written by hyperrep sweep).\n" +
-                                              to_toml(run.config));
+  write_file_atomic(run_config_path(run),
+                    "# Resolved config of sweep run " + run.name + " (written by hyperrep sweep).\n" + to_toml(run.config));
 }
 
 std::vector<std::string> run_command(const SweepRun& run, const LaunchOptions& launch) {
@@ -103,24 +103,24 @@ std::vector<std::string> run_command(const SweepRun& run, const LaunchOptions& l
 std::string plan_text(const Sweep& sweep, const LaunchOptions& launch) {
   std::ostringstream os;
   os << "sweep " << sweep.name << ": " << sweep.runs.size() << " run" << (sweep.runs.size() == 1 ? "" : "s") << " ("
-     << sweep.settings.mode << " over " << sweep.axes.size() << " ax" << (sweep.axes.size() == 1 ? "is" : "es")
-     << "), base " << sweep.base << ", out " << sweep.settings.out << ", " << sweep.settings.ranks << " rank"
+     << sweep.settings.mode << " over " << sweep.axes.size() << " ax" << (sweep.axes.size() == 1 ? "is" : "es") << "), base "
+     << sweep.base << ", out " << sweep.settings.out << ", " << sweep.settings.ranks << " rank"
      << (sweep.settings.ranks == 1 ? "" : "s") << " per run\n";
   for (const auto& r : sweep.runs) {
-    os << "\n" << r.name << "  [" << state_name(run_state(r)) << "]\n  dir: " << r.dir << "\n  zoo: " << r.zoo_dir
-       << "\n  overrides:";
+    os << "\n"
+       << r.name << "  [" << state_name(run_state(r)) << "]\n  dir: " << r.dir << "\n  zoo: " << r.zoo_dir << "\n  overrides:";
     for (size_t i = 0; i < sweep.axes.size(); ++i) os << " " << r.overrides[i];
     os << "\n  command: " << shell_join(run_command(r, launch)) << "\n";
   }
   return os.str();
 }
 
-RunSummary run_sweep(const Sweep& sweep, const LaunchOptions& launch, const std::string& only, bool dry_run,
-                     std::ostream& log) {
+RunSummary run_sweep(const Sweep& sweep, const LaunchOptions& launch, const std::string& only, bool dry_run, std::ostream& log) {
   RunSummary summary;
   std::vector<const SweepRun*> runs;
   if (!only.empty()) runs.push_back(&find_run(sweep, only));
-  else for (const auto& r : sweep.runs) runs.push_back(&r);
+  else
+    for (const auto& r : sweep.runs) runs.push_back(&r);
   size_t index = 0;
   for (const SweepRun* run : runs) {
     ++index;
@@ -152,8 +152,7 @@ RunSummary run_sweep(const Sweep& sweep, const LaunchOptions& launch, const std:
   return summary;
 }
 
-std::string slurm_script(const Sweep& sweep, const LaunchOptions& launch, const std::string& workdir,
-                         const std::string& tmpl) {
+std::string slurm_script(const Sweep& sweep, const LaunchOptions& launch, const std::string& workdir, const std::string& tmpl) {
   HYPERREP_CHECK(!sweep.runs.empty(), ConfigError, "sweep ", sweep.file, " has no runs");
   std::string names, zoos, ranks;
   int64_t max_ranks = 1;
@@ -180,7 +179,8 @@ std::string slurm_script(const Sweep& sweep, const LaunchOptions& launch, const 
 }
 
 std::string write_slurm_script(const Sweep& sweep, const LaunchOptions& launch, const std::string& tmpl) {
-  for (const auto& r : sweep.runs) if (run_state(r) != RunState::kDone) write_run_config(r);
+  for (const auto& r : sweep.runs)
+    if (run_state(r) != RunState::kDone) write_run_config(r);
   make_dirs(sweep.settings.out + "/logs");
   const std::string path = sweep.settings.out + "/sweep.sbatch";
   // #SBATCH --output is read before the script runs, from the submit directory: keep it absolute.

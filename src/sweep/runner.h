@@ -43,8 +43,7 @@ struct RunSummary {
 };
 // Runs the pending (and failed) runs in order, or only `only`; complete runs are skipped. A failed
 // run writes RUN/SWEEP_FAILED (its exit code) and the sweep goes on. dry_run prints commands only.
-RunSummary run_sweep(const Sweep& sweep, const LaunchOptions& launch, const std::string& only, bool dry_run,
-                     std::ostream& log);
+RunSummary run_sweep(const Sweep& sweep, const LaunchOptions& launch, const std::string& only, bool dry_run, std::ostream& log);
 
 // The job-array script: tmpl (cluster/sweep.sbatch, embedded at build time, when empty) with its
 // {{FIELD}}s filled; one array task per run. workdir: where the runs' relative paths start.

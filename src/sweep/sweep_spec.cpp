@@ -27,7 +27,9 @@ std::string read_config_text(const std::string& path, const std::string& what) {
 
 // Rule issues (cross-field checks) carry the file as source and no line; a sweep file alone
 // may break them (e.g. heads vs d_model) while every resolved run is fine.
-bool is_rule_issue(const ConfigIssue& i, const std::string& source) { return i.source == source && i.line == 0 && !i.key.empty(); }
+bool is_rule_issue(const ConfigIssue& i, const std::string& source) {
+  return i.source == source && i.line == 0 && !i.key.empty();
+}
 
 // Keys that the sweep sets itself for every run.
 const std::set<std::string> kDerivedKeys = {"run.name", "run.dir", "zoo.path", "data.zoo"};
@@ -104,7 +106,8 @@ Axis parse_axis(const std::string& text) {
   HYPERREP_CHECK(eq != std::string::npos, ConfigError, "sweep axis '", text, "': expected \"section.key=v1,v2,...\"");
   Axis axis;
   axis.key = trim(text.substr(0, eq));
-  HYPERREP_CHECK(axis.key.find('.') != std::string::npos, ConfigError, "sweep axis '", text, "': expected \"section.key=v1,v2,...\"");
+  HYPERREP_CHECK(axis.key.find('.') != std::string::npos, ConfigError, "sweep axis '", text,
+                 "': expected \"section.key=v1,v2,...\"");
   axis.zoo = axis.key.rfind("zoo.", 0) == 0;
   const std::string rest = text.substr(eq + 1);
   std::string cur;
@@ -144,10 +147,12 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets) 
   // The sweep file on its own: syntax, unknown keys, types (with lines).
   Config alone;
   std::vector<ConfigIssue> issues;
-  for (auto& i : parse_config(text, path, sets, alone)) if (!is_rule_issue(i, path)) issues.push_back(i);
+  for (auto& i : parse_config(text, path, sets, alone))
+    if (!is_rule_issue(i, path)) issues.push_back(i);
   if (!issues.empty()) throw ConfigErrors(std::move(issues));
   sweep.settings = alone.sweep;
-  HYPERREP_CHECK(!sweep.settings.base.empty(), ConfigError, path, ": sweep.base is required (the base config, relative to the sweep file)");
+  HYPERREP_CHECK(!sweep.settings.base.empty(), ConfigError, path,
+                 ": sweep.base is required (the base config, relative to the sweep file)");
 
   fs::path base(sweep.settings.base);
   if (base.is_relative()) base = fs::path(path).parent_path() / base;

@@ -18,19 +18,19 @@ struct Axis {
 };
 
 struct SweepRun {
-  std::string name;                     // "zoo.num_seeds=50__model.d_model=64"
-  std::vector<std::string> values;      // one per axis, as written
-  std::vector<std::string> overrides;   // "section.key=value" applied on top of base + sweep file
-  std::string dir;                      // out/runs/<name>
-  std::string zoo_dir;                  // zoo.path of the run
-  Config config;                        // resolved; config.sweep.ranks = this run's ranks
+  std::string name;                    // "zoo.num_seeds=50__model.d_model=64"
+  std::vector<std::string> values;     // one per axis, as written
+  std::vector<std::string> overrides;  // "section.key=value" applied on top of base + sweep file
+  std::string dir;                     // out/runs/<name>
+  std::string zoo_dir;                 // zoo.path of the run
+  Config config;                       // resolved; config.sweep.ranks = this run's ranks
 };
 
 struct Sweep {
-  std::string file;       // the sweep file
-  std::string base;       // the base config, resolved against the sweep file's directory
-  std::string name;       // stem of the sweep file
-  SweepConfig settings;   // the [sweep] section
+  std::string file;      // the sweep file
+  std::string base;      // the base config, resolved against the sweep file's directory
+  std::string name;      // stem of the sweep file
+  SweepConfig settings;  // the [sweep] section
   std::vector<Axis> axes;
   std::vector<SweepRun> runs;
 };

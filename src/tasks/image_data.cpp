@@ -74,8 +74,8 @@ ImageSplit to_split(const torch::Tensor& images, const torch::Tensor& labels, co
 
 }  // namespace
 
-TaskData load_idx_task(const std::string& dir, int64_t train_size, int64_t val_size, int64_t test_size,
-                       int64_t split_seed, const std::string& name) {
+TaskData load_idx_task(const std::string& dir, int64_t train_size, int64_t val_size, int64_t test_size, int64_t split_seed,
+                       const std::string& name) {
   TaskData t;
   t.name = name;
   auto train = to_split(read_idx(find_idx(dir, "train-images-idx3-ubyte")), read_idx(find_idx(dir, "train-labels-idx1-ubyte")),
@@ -180,15 +180,13 @@ TaskData make_tetris_task(int64_t train_size, int64_t val_size, int64_t test_siz
 TaskData load_task(const ZooConfig& zoo) {
   switch (parse_enum<Task>(zoo.task, "zoo.task")) {
     case Task::kTetris:
-      return make_tetris_task(zoo.task_train_size, zoo.task_val_size, zoo.task_test_size, zoo.tetris_noise,
-                              zoo.task_split_seed);
+      return make_tetris_task(zoo.task_train_size, zoo.task_val_size, zoo.task_test_size, zoo.tetris_noise, zoo.task_split_seed);
     case Task::kFashionMnist:
-      return load_idx_task(zoo.task_path.empty() ? kFashionMnistDir : zoo.task_path, zoo.task_train_size,
-                           zoo.task_val_size, zoo.task_test_size, zoo.task_split_seed, "fashion_mnist");
+      return load_idx_task(zoo.task_path.empty() ? kFashionMnistDir : zoo.task_path, zoo.task_train_size, zoo.task_val_size,
+                           zoo.task_test_size, zoo.task_split_seed, "fashion_mnist");
     case Task::kIdx:
       HYPERREP_CHECK(!zoo.task_path.empty(), ConfigError, "zoo.task = \"idx\" needs zoo.task_path (a directory of IDX files)");
-      return load_idx_task(zoo.task_path, zoo.task_train_size, zoo.task_val_size, zoo.task_test_size, zoo.task_split_seed,
-                           "idx");
+      return load_idx_task(zoo.task_path, zoo.task_train_size, zoo.task_val_size, zoo.task_test_size, zoo.task_split_seed, "idx");
   }
   HYPERREP_THROW(InternalError, "task without a loader");
 }

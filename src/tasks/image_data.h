@@ -33,8 +33,8 @@ torch::Tensor read_idx(const std::string& path);
 // Loads train-images/-labels and t10k-images/-labels from dir (".gz" or raw names), splits
 // val_size training images off by a seeded shuffle, and normalises with the train split's
 // mean and std.
-TaskData load_idx_task(const std::string& dir, int64_t train_size, int64_t val_size, int64_t test_size,
-                       int64_t split_seed, const std::string& name = "idx");
+TaskData load_idx_task(const std::string& dir, int64_t train_size, int64_t val_size, int64_t test_size, int64_t split_seed,
+                       const std::string& name = "idx");
 
 // The procedural Tetris task: 4x4 images of four tetromino classes (I, O, T, L) in every
 // rotation and translation that fits, plus Gaussian pixel noise; seeded.

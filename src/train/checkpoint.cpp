@@ -43,11 +43,11 @@ std::map<std::string, std::pair<uint64_t, uint32_t>> parse_done(const std::strin
     std::string name, extra;
     uint64_t size = 0;
     uint32_t crc = 0;
-    HYPERREP_CHECK(static_cast<bool>(fields >> name >> size >> crc) && !(fields >> extra), DataError, "checkpoint marker '", where,
-                   "' line ", line_no, " is not 'name size crc32'");
+    HYPERREP_CHECK(static_cast<bool>(fields >> name >> size >> crc) && !(fields >> extra), DataError, "checkpoint marker '",
+                   where, "' line ", line_no, " is not 'name size crc32'");
     // One plain name inside the checkpoint directory, never a path.
-    HYPERREP_CHECK(is_plain_file_name(name) && name != kDone, DataError, "checkpoint marker '", where, "' line ", line_no, " names '", name,
-                   "', not a file of the checkpoint directory");
+    HYPERREP_CHECK(is_plain_file_name(name) && name != kDone, DataError, "checkpoint marker '", where, "' line ", line_no,
+                   " names '", name, "', not a file of the checkpoint directory");
     HYPERREP_CHECK(out.emplace(name, std::make_pair(size, crc)).second, DataError, "checkpoint marker '", where, "' lists '",
                    name, "' twice");
   }
@@ -150,8 +150,7 @@ CheckpointFiles CheckpointManager::load_dir(const std::string& dir) {
       std::string bytes;
       try {
         bytes = read_file(path);
-      } catch (const Error&) {
-      }
+      } catch (const Error&) {}
       if (bytes.size() == expect.first && crc32_bytes(bytes) == expect.second) files[name] = std::move(bytes);
       else spdlog::warn("checkpoint file '{}' does not match its DONE entry; ignored", path);
       continue;

@@ -34,13 +34,15 @@ void check_config_against_zoo(const Config& cfg, const store::ZooReader& reader)
   std::vector<ConfigIssue> issues;
   const auto& h = reader.header();
   std::set<int64_t> stored;
-  for (int64_t m = 0; m < reader.num_members(); ++m) stored.insert(reader.member(m).epochs.begin(), reader.member(m).epochs.end());
+  for (int64_t m = 0; m < reader.num_members(); ++m)
+    stored.insert(reader.member(m).epochs.begin(), reader.member(m).epochs.end());
   std::vector<std::string> epochs;
   for (int64_t e : stored) epochs.push_back(std::to_string(e));
   for (int64_t e : cfg.data.epochs) {
     if (!stored.count(e)) {
-      issues.push_back(config_issue(cfg, "data.epochs", "epoch " + std::to_string(e) + " is stored by no member of zoo '" +
-                                                            cfg.data.zoo + "' (its epochs: " + quote_few(epochs, 12) + ")"));
+      issues.push_back(config_issue(cfg, "data.epochs",
+                                    "epoch " + std::to_string(e) + " is stored by no member of zoo '" + cfg.data.zoo +
+                                        "' (its epochs: " + quote_few(epochs, 12) + ")"));
     }
   }
   std::vector<std::string> properties = {"member", "epoch"};
@@ -52,7 +54,8 @@ void check_config_against_zoo(const Config& cfg, const store::ZooReader& reader)
   const bool named = cfg.origins.count("probe.targets") > 0;
   for (const auto& t : cfg.probe.targets) {
     if (std::find(properties.begin(), properties.end(), t) != properties.end()) continue;
-    const std::string what = "'" + t + "' is not a property of zoo '" + cfg.data.zoo + "' (its properties: " + quote_few(properties, 12) + ")";
+    const std::string what =
+        "'" + t + "' is not a property of zoo '" + cfg.data.zoo + "' (its properties: " + quote_few(properties, 12) + ")";
     if (named) issues.push_back(config_issue(cfg, "probe.targets", what));
     else spdlog::warn("default probe.targets: {}; not probed", what);
   }

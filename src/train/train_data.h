@@ -15,8 +15,8 @@
 #include "common/config.h"
 #include "data/zoo_dataset.h"
 #include "distributed/communicator.h"
-#include "zoo/architecture.h"
 #include "store/reader.h"
+#include "zoo/architecture.h"
 
 namespace hyperrep::train {
 

@@ -14,8 +14,8 @@ namespace boost::serialization {
 
 template <class Archive>
 void serialize(Archive& ar, hyperrep::train::TrainState& s, const unsigned int /*version*/) {
-  ar & s.epoch & s.step_in_epoch & s.global_step & s.lr & s.best_metric & s.bad_epochs;
-  ar & s.epoch_loss_sum & s.epoch_batches & s.elapsed_s & s.config_hash & s.world_size & s.rng_states;
+  ar& s.epoch& s.step_in_epoch& s.global_step& s.lr& s.best_metric& s.bad_epochs;
+  ar& s.epoch_loss_sum& s.epoch_batches& s.elapsed_s& s.config_hash& s.world_size& s.rng_states;
 }
 
 }  // namespace boost::serialization
@@ -30,7 +30,8 @@ constexpr const char* kMagic = "hyperrep-train-state";
 
 std::string serialize_state(const TrainState& s) {
   for (double v : {s.lr, s.best_metric, s.epoch_loss_sum, s.elapsed_s}) {
-    HYPERREP_CHECK(std::isfinite(v), DataError, "train state holds a non-finite value; refusing to write a checkpoint that cannot be read");
+    HYPERREP_CHECK(std::isfinite(v), DataError,
+                   "train state holds a non-finite value; refusing to write a checkpoint that cannot be read");
   }
   std::ostringstream os;
   os << kMagic << "\n";

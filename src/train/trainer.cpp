@@ -38,13 +38,15 @@ void Trainer::check_model_memory() const {
   const auto& m = cfg_.model;
   double tokens = 1;  // the compression token
   for (auto i : data_->architecture().param_layers()) tokens += static_cast<double>(data_->architecture().layers()[i].out);
-  if (parse_enum<Tokenizer>(m.tokenizer, "model.tokenizer") == Tokenizer::kPadded) tokens = std::max(1.0, static_cast<double>(data_->architecture().num_params()) / m.token_size);
+  if (parse_enum<Tokenizer>(m.tokenizer, "model.tokenizer") == Tokenizer::kPadded)
+    tokens = std::max(1.0, static_cast<double>(data_->architecture().num_params()) / m.token_size);
   const double d = static_cast<double>(m.d_model), ff = static_cast<double>(m.d_ff), blocks = 2.0 * m.blocks;
   const double params = blocks * (4 * d * d + 2 * d * ff) + tokens * d * 2;
   const double batch = std::ceil(static_cast<double>(std::min(cfg_.train.batch_size, data_->global_rows())) / comm_.world_size());
   const double activations = 2 * batch * blocks * tokens * (4 * d + ff + m.heads * tokens) * sizeof(float);
-  check_memory_estimate("the autoencoder", {{"model.d_model / model.d_ff (parameters)", params * 4 * sizeof(float)},  // value, gradient, two moments
-                                            {"train.batch_size (activations of one step)", activations}});
+  check_memory_estimate("the autoencoder",
+                        {{"model.d_model / model.d_ff (parameters)", params * 4 * sizeof(float)},  // value, gradient, two moments
+                         {"train.batch_size (activations of one step)", activations}});
 }
 
 Trainer::Trainer(const Config& cfg, dist::Communicator& comm)
@@ -55,10 +57,10 @@ Trainer::Trainer(const Config& cfg, dist::Communicator& comm)
       precision_(parse_enum<Precision>(cfg.train.precision, "train.precision")),
       comm_(comm),
       device_(resolve_device(cfg.run.device, comm.local_rank())) {
-  HYPERREP_CHECK(device_.is_cpu() || comm.world_size() == 1 || comm.name() == "nccl", ConfigError,
-                 "training on CUDA with ", comm.world_size(), " ranks needs the nccl backend (build with HYPERREP_WITH_NCCL=ON)");
-  HYPERREP_CHECK(precision_ == Precision::kFp32 || device_.is_cuda(), ConfigError,
-                 "train.precision = \"", cfg.train.precision, "\" needs a CUDA device");
+  HYPERREP_CHECK(device_.is_cpu() || comm.world_size() == 1 || comm.name() == "nccl", ConfigError, "training on CUDA with ",
+                 comm.world_size(), " ranks needs the nccl backend (build with HYPERREP_WITH_NCCL=ON)");
+  HYPERREP_CHECK(precision_ == Precision::kFp32 || device_.is_cuda(), ConfigError, "train.precision = \"", cfg.train.precision,
+                 "\" needs a CUDA device");
   data_ = std::make_unique<TrainData>(cfg_, comm_.host());
   check_model_memory();
   // The member architecture is the zoo's, whatever [zoo] says.
@@ -110,8 +112,8 @@ torch::Tensor Trainer::project(const torch::Tensor& z) {
     auto m = net[i];
     if (auto* bn = m->as<torch::nn::BatchNorm1d>()) {
       const auto& o = bn->options;
-      x = dist::sync_batch_norm(comm_, x, bn->weight, bn->bias, bn->running_mean, bn->running_var,
-                                o.momentum().value_or(0.1), o.eps());
+      x = dist::sync_batch_norm(comm_, x, bn->weight, bn->bias, bn->running_mean, bn->running_var, o.momentum().value_or(0.1),
+                                o.eps());
     } else if (auto* lin = m->as<torch::nn::Linear>()) {
       x = lin->forward(x);
     } else if (auto* relu = m->as<torch::nn::ReLU>()) {
@@ -178,9 +180,9 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
   if (cfg_.train.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.train.grad_clip);
   optimizer_->step();
 
-  auto parts = torch::tensor({loss.item<double>(), recon.defined() ? recon.item<double>() : 0.0,
-                              contrast.defined() ? contrast.item<double>() : 0.0},
-                             torch::kFloat64);
+  auto parts = torch::tensor(
+      {loss.item<double>(), recon.defined() ? recon.item<double>() : 0.0, contrast.defined() ? contrast.item<double>() : 0.0},
+      torch::kFloat64);
   comm_.host().all_reduce(parts, dist::ReduceOp::kSum);
   return {parts[0].item<double>(), parts[1].item<double>(), parts[2].item<double>(), bg};
 }

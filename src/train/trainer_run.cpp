@@ -1,30 +1,29 @@
 // The training loop of Trainer: epochs of global batches, schedules, stop signals, the
 // watchdog, metrics, probes, and checkpoint save/resume.
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
-#include <cmath>
 #include <filesystem>
 #include <sstream>
+#include <thread>
 
-#include "common/error.h"
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/logging.h"
 #include "distributed/watchdog.h"
 #include "probe/probe_runner.h"
+#include "train/evaluation.h"
 #include "train/sampler.h"
 #include "train/schedule.h"
 #include "train/signals.h"
-#include "train/evaluation.h"
 #include "train/trainer.h"
 
 namespace hyperrep::train {
 namespace {
-
 
 std::string serialize_module(const std::function<void(torch::serialize::OutputArchive&)>& fill) {
   torch::serialize::OutputArchive ar;
@@ -104,7 +103,8 @@ void Trainer::check_resume_config() const {
   if (diff.empty()) return;
   std::string all;
   for (const auto& d : diff) all += "\n  " + d;
-  HYPERREP_THROW(ConfigError, "cannot resume ", cfg_.run.dir, ": the config differs from the run's in fields that change the science:", all);
+  HYPERREP_THROW(ConfigError, "cannot resume ", cfg_.run.dir,
+                 ": the config differs from the run's in fields that change the science:", all);
 }
 
 void Trainer::check_saved_state(const TrainState& saved, int64_t label, const std::string& where) const {
@@ -114,7 +114,8 @@ void Trainer::check_saved_state(const TrainState& saved, int64_t label, const st
   const int64_t per_epoch = GlobalSampler(data_->global_rows(), cfg_.train.batch_size, 0).batches_per_epoch();
   auto bad = [&](auto... parts) { HYPERREP_THROW(DataError, "'", where, "' cannot be resumed: ", parts...); };
   if (saved.epoch != label) bad("it says epoch ", saved.epoch, " but is the checkpoint of epoch ", label);
-  if (saved.epoch < 0 || saved.epoch > cfg_.train.epochs) bad("epoch ", saved.epoch, " is outside 0..train.epochs = ", cfg_.train.epochs);
+  if (saved.epoch < 0 || saved.epoch > cfg_.train.epochs)
+    bad("epoch ", saved.epoch, " is outside 0..train.epochs = ", cfg_.train.epochs);
   if (saved.step_in_epoch < 0 || saved.step_in_epoch >= per_epoch)
     bad("step ", saved.step_in_epoch, " of an epoch of ", per_epoch, " steps");
   if (saved.global_step != saved.epoch * per_epoch + saved.step_in_epoch)
@@ -136,8 +137,9 @@ void Trainer::load_checkpoint(int64_t epoch) {
   const auto loaded = model_->named_parameters();
   for (const auto& [name, want] : shapes) {
     const auto got = loaded[name].sizes().vec();
-    HYPERREP_CHECK(got == want, DataError, "cannot load '", dir, "/model.pt': parameter ", name, " has shape ", c10::IntArrayRef(got),
-                   " where the model of this config has ", c10::IntArrayRef(want), " (trained with another [model] section?)");
+    HYPERREP_CHECK(got == want, DataError, "cannot load '", dir, "/model.pt': parameter ", name, " has shape ",
+                   c10::IntArrayRef(got), " where the model of this config has ", c10::IntArrayRef(want),
+                   " (trained with another [model] section?)");
   }
   model_->to(device_);
   deserialize_module(files.at("optim.pt"), dir + "/optim.pt", [&](auto& ar) { optimizer_->load(ar); });
@@ -148,9 +150,10 @@ void Trainer::load_checkpoint(int64_t epoch) {
     at::Generator default_gen = at::detail::getDefaultCPUGenerator();
     default_gen.set_state(t);
   } else {
-    spdlog::warn("resuming at world size {} from a checkpoint saved at world size {}: the global batch ({}), the "
-                 "sample order, augmentations and dropout masks (keyed by seed, step and sample) continue unchanged",
-                 comm_.world_size(), saved.world_size, cfg_.train.batch_size);
+    spdlog::warn(
+        "resuming at world size {} from a checkpoint saved at world size {}: the global batch ({}), the "
+        "sample order, augmentations and dropout masks (keyed by seed, step and sample) continue unchanged",
+        comm_.world_size(), saved.world_size, cfg_.train.batch_size);
     torch::manual_seed(static_cast<uint64_t>(cfg_.train.seed) + 7919u * static_cast<uint64_t>(comm_.rank() + saved.global_step));
   }
   const auto hash = state_.config_hash;
@@ -249,9 +252,14 @@ TrainResult Trainer::run(bool resume) {
     if (reduced) set_lr(state_.lr);
     const auto& last = result.step_losses.empty() ? StepLosses{} : result.step_losses.back();
     const double now = now_s();
-    metrics.write({{"epoch", static_cast<double>(state_.epoch + 1)}, {"step", static_cast<double>(state_.global_step)},
-                   {"loss", epoch_loss}, {"last_recon", last.recon}, {"last_contrast", last.contrast}, {"lr", state_.lr},
-                   {"rows_per_s", rows_since / std::max(1e-9, now - t_report)}, {"elapsed_s", state_.elapsed_s + now - t_start}});
+    metrics.write({{"epoch", static_cast<double>(state_.epoch + 1)},
+                   {"step", static_cast<double>(state_.global_step)},
+                   {"loss", epoch_loss},
+                   {"last_recon", last.recon},
+                   {"last_contrast", last.contrast},
+                   {"lr", state_.lr},
+                   {"rows_per_s", rows_since / std::max(1e-9, now - t_report)},
+                   {"elapsed_s", state_.elapsed_s + now - t_start}});
     if (comm_.rank() == 0 && (now - t_report > cfg_.run.progress_seconds || state_.epoch + 1 == cfg_.train.epochs)) {
       spdlog::info("epoch {}/{}: loss {:.5f}, lr {:.2e}, {:.0f} rows/s", state_.epoch + 1, cfg_.train.epochs, epoch_loss,
                    state_.lr, rows_since / std::max(1e-9, now - t_report));

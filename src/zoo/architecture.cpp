@@ -51,7 +51,8 @@ Architecture Architecture::parse(const std::vector<std::string>& spec, std::vect
     } else if (name == "linear") {
       l.kind = LayerKind::kLinear;
       l.in = ls.ints[0], l.out = ls.ints[1];
-      HYPERREP_CHECK(shape.size() == 1, ConfigError, where(), ": a linear layer needs a flat input (add flatten after conv layers)");
+      HYPERREP_CHECK(shape.size() == 1, ConfigError, where(),
+                     ": a linear layer needs a flat input (add flatten after conv layers)");
       HYPERREP_CHECK(shape[0] == l.in, ConfigError, where(), ": expects ", l.in, " input features, the input has ", shape[0]);
       shape = {l.out};
     } else if (name == "maxpool" || name == "avgpool") {
@@ -124,10 +125,10 @@ torch::Tensor apply_activation(const torch::Tensor& x, Activation activation) {
   HYPERREP_THROW(InternalError, "activation without an implementation");
 }
 
-torch::Tensor functional_forward(const Architecture& arch, Activation activation,
-                                 const torch::Tensor& flat_weights, const torch::Tensor& x) {
-  HYPERREP_CHECK(flat_weights.dim() == 1 && flat_weights.numel() == arch.num_params(), DataError,
-                 "functional_forward: expected ", arch.num_params(), " weights, got ", flat_weights.numel());
+torch::Tensor functional_forward(const Architecture& arch, Activation activation, const torch::Tensor& flat_weights,
+                                 const torch::Tensor& x) {
+  HYPERREP_CHECK(flat_weights.dim() == 1 && flat_weights.numel() == arch.num_params(), DataError, "functional_forward: expected ",
+                 arch.num_params(), " weights, got ", flat_weights.numel());
   torch::Tensor h = x;
   for (const auto& l : arch.layers()) {
     switch (l.kind) {
@@ -148,8 +149,7 @@ torch::Tensor functional_forward(const Architecture& arch, Activation activation
   return h;
 }
 
-std::vector<ConfigIssue> check_zoo_architecture(const Config& cfg, const std::vector<int64_t>& input_shape,
-                                                int64_t num_classes) {
+std::vector<ConfigIssue> check_zoo_architecture(const Config& cfg, const std::vector<int64_t>& input_shape, int64_t num_classes) {
   std::vector<ConfigIssue> issues;
   try {
     const Architecture arch = Architecture::parse(cfg.zoo.architecture, input_shape);

@@ -16,12 +16,12 @@ enum class LayerKind { kConv, kLinear, kMaxPool, kAvgPool, kAct, kFlatten, kDrop
 
 struct Layer {
   LayerKind kind = LayerKind::kAct;
-  int64_t in = 0;       // conv: in channels; linear: in features
-  int64_t out = 0;      // conv: out channels; linear: out features
-  int64_t kernel = 0;   // conv: kernel size (square); pools: window (= stride)
+  int64_t in = 0;      // conv: in channels; linear: in features
+  int64_t out = 0;     // conv: out channels; linear: out features
+  int64_t kernel = 0;  // conv: kernel size (square); pools: window (= stride)
   bool bias = true;
   std::vector<int64_t> in_shape, out_shape;  // per sample, e.g. {1, 28, 28}
-  int64_t weight_offset = -1;  // offsets into the flat vector (conv/linear only)
+  int64_t weight_offset = -1;                // offsets into the flat vector (conv/linear only)
   int64_t bias_offset = -1;
   int64_t sequential_index = 0;  // index of the module in the equivalent torch.nn.Sequential
 
@@ -68,13 +68,12 @@ torch::Tensor apply_activation(const torch::Tensor& x, Activation activation);
 
 // Forward pass of one member given its flat weights [L] on inputs x [N, ...input_shape];
 // dropout layers are the identity (evaluation). Returns logits [N, classes].
-torch::Tensor functional_forward(const Architecture& arch, Activation activation,
-                                 const torch::Tensor& flat_weights, const torch::Tensor& x);
+torch::Tensor functional_forward(const Architecture& arch, Activation activation, const torch::Tensor& flat_weights,
+                                 const torch::Tensor& x);
 
 // The [zoo] section against its task (per-sample input shape, class count): the layers parse,
 // shapes fit layer by layer, and the last layer has one output per class. Each issue is placed
 // at the zoo.architecture line. The one check behind `config check` and `zoo generate`.
-std::vector<ConfigIssue> check_zoo_architecture(const Config& cfg, const std::vector<int64_t>& input_shape,
-                                                int64_t num_classes);
+std::vector<ConfigIssue> check_zoo_architecture(const Config& cfg, const std::vector<int64_t>& input_shape, int64_t num_classes);
 
 }  // namespace hyperrep::zoo

@@ -77,7 +77,8 @@ std::vector<int64_t> kept_epochs(const ZooConfig& zoo) {
     return out;
   }
   for (int64_t e : zoo.keep_epochs) {
-    HYPERREP_CHECK(e >= 0 && e <= zoo.epochs, ConfigError, "zoo.keep_epochs: epoch ", e, " is outside 0..zoo.epochs (", zoo.epochs, ")");
+    HYPERREP_CHECK(e >= 0 && e <= zoo.epochs, ConfigError, "zoo.keep_epochs: epoch ", e, " is outside 0..zoo.epochs (",
+                   zoo.epochs, ")");
     out.push_back(e);
   }
   std::sort(out.begin(), out.end());

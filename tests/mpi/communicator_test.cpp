@@ -175,7 +175,8 @@ TEST_F(MpiOnlyTest, CountsAboveTheChunkLimitAreSplit) {
   auto g = torch::arange(50, torch::kFloat32).view({5, 10}) + 100 * comm.rank();
   auto all = comm.all_gather(g);
   ASSERT_EQ(all.size(0), 5 * W);
-  for (int r = 0; r < W; ++r) EXPECT_TRUE(all.narrow(0, 5 * r, 5).equal(torch::arange(50, torch::kFloat32).view({5, 10}) + 100 * r));
+  for (int r = 0; r < W; ++r)
+    EXPECT_TRUE(all.narrow(0, 5 * r, 5).equal(torch::arange(50, torch::kFloat32).view({5, 10}) + 100 * r));
   const auto bytes = comm.broadcast_bytes(comm.rank() == 0 ? std::string(40, 'x') : std::string(), 0);
   EXPECT_EQ(bytes, std::string(40, 'x'));
 }

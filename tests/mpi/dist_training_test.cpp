@@ -34,8 +34,7 @@ TEST_F(DistTraining, AllGatherWithGradMatchesOneProcess) {
   ASSERT_TRUE(gathered.all.allclose(global));
   // This rank's share of the global loss sum_i <w_i, x_i>^2 / 2 is the term of its own rows,
   // but computed from the gathered tensor (as NT-Xent does with other ranks' views).
-  auto share = (gathered.all * weights).sum(1).pow(2).narrow(0, b, e - b).sum() / 2 +
-               0.1 * gathered.all.sum() / world;
+  auto share = (gathered.all * weights).sum(1).pow(2).narrow(0, b, e - b).sum() / 2 + 0.1 * gathered.all.sum() / world;
   share.backward();
   auto full = global.clone().requires_grad_(true);
   ((full * weights).sum(1).pow(2).sum() / 2 + 0.1 * full.sum()).backward();
@@ -102,8 +101,7 @@ TEST_F(DistTraining, SynchronizerStrategiesGiveTheFullBatchGradient) {
       sync.broadcast_parameters(0);
       torch::manual_seed(100);
       auto reference = std::make_shared<Net>();  // rank 0's initialisation
-      for (size_t k = 0; k < net->parameters().size(); ++k)
-        ASSERT_TRUE(net->parameters()[k].equal(reference->parameters()[k]));
+      for (size_t k = 0; k < net->parameters().size(); ++k) ASSERT_TRUE(net->parameters()[k].equal(reference->parameters()[k]));
       for (int step = 0; step < 2; ++step) {
         net->zero_grad();
         reference->zero_grad();

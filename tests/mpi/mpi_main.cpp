@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   int failed = local != 0 ? 1 : 0;
   MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (runtime.rank() == 0) {
-    std::printf("mpi tests at world size %d: %s\n", runtime.world_size(), failed ? "FAILED on some rank" : "passed on every rank");
+    std::printf("mpi tests at world size %d: %s\n", runtime.world_size(),
+                failed ? "FAILED on some rank" : "passed on every rank");
   }
   return failed;
 }

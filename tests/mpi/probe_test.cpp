@@ -103,8 +103,8 @@ TEST_F(ProbeMpiTest, RunProbesOnShardedSplitsEqualsAllRowsOnOneRank) {
   auto make = [&](int64_t n, uint64_t seed) {
     ProbeSplit s;
     s.features = randn({n, 4}, seed);
-    s.continuous["test_acc"] = torch::mv(s.features, torch::tensor({0.3, -0.1, 0.0, 0.2}, torch::kFloat64)) +
-                               0.05 * randn({n}, seed + 1) + 0.7;
+    s.continuous["test_acc"] =
+        torch::mv(s.features, torch::tensor({0.3, -0.1, 0.0, 0.2}, torch::kFloat64)) + 0.05 * randn({n}, seed + 1) + 0.7;
     s.continuous["epoch"] = torch::arange(n, torch::kFloat64).remainder(7);
     for (int64_t i = 0; i < n; ++i) {
       // "gelu" only in the last rows, so some ranks never see it: the vocabulary is a union.

@@ -8,10 +8,10 @@
 
 #include "common/config.h"
 #include "distributed/mpi_communicator.h"
-#include "tests/mpi/mpi_env.h"
-#include "train/trainer.h"
 #include "store/store.h"
+#include "tests/mpi/mpi_env.h"
 #include "tests/support/shared_temp_dir.h"
+#include "train/trainer.h"
 
 namespace hyperrep::train {
 namespace {
@@ -160,8 +160,10 @@ TEST_F(TrainTest, RanksGiveTheSingleProcessLossesAndParameters) {
         EXPECT_LE(zrel, 1e-5) << "embeddings after 20 steps differ by " << zrel;
       }
       if (comm.rank() == 0) {
-        std::printf("[ equivalence ] world %d, %s, gamma %.1f: max rel diff of losses %.3g (20 steps), parameters %.3g, "
-                    "embeddings %.3g\n", comm.world_size(), optimizer.c_str(), gamma, worst_loss, rel, zrel);
+        std::printf(
+            "[ equivalence ] world %d, %s, gamma %.1f: max rel diff of losses %.3g (20 steps), parameters %.3g, "
+            "embeddings %.3g\n",
+            comm.world_size(), optimizer.c_str(), gamma, worst_loss, rel, zrel);
       }
     }
   }
@@ -190,8 +192,13 @@ TEST_F(TrainTest, ShippedConfigWithDropoutGivesTheSingleProcessLosses) {
   for (size_t run = 0; run < runs.size(); ++run) {
     const auto& [file, method, strict_steps, embedding_tol] = runs[run];
     SCOPED_TRACE(file + " " + method);
-    std::vector<std::string> sets = {"data.zoo=" + zoo_, "run.device=cpu", "train.batch_size=16", "train.max_steps=10",
-                                     "checkpoint.every_epochs=1000", "probe.every_epochs=0", "probe.targets=test_acc",
+    std::vector<std::string> sets = {"data.zoo=" + zoo_,
+                                     "run.device=cpu",
+                                     "train.batch_size=16",
+                                     "train.max_steps=10",
+                                     "checkpoint.every_epochs=1000",
+                                     "probe.every_epochs=0",
+                                     "probe.targets=test_acc",
                                      "distributed.timeout_s=120"};
     if (method == "E_C") sets.push_back("loss.gamma=1.0");
     Config cfg = load_config(std::string(HYPERREP_SOURCE_DIR) + "/" + file, sets);
@@ -268,8 +275,9 @@ TEST_F(TrainTest, StopAtStepKAndResumeIsBitIdentical) {
     wider.load_checkpoint(*wider.checkpoints().latest_complete());
     ADD_FAILURE() << "a checkpoint of another shape was loaded";
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("parameter embed.0.weight has shape [32, 16] where the model of this config has [32, 17]"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("parameter embed.0.weight has shape [32, 16] where the model of this config has [32, 17]"),
+        std::string::npos)
         << e.what();
   }
 }

@@ -6,12 +6,12 @@
 #include <filesystem>
 
 #include "distributed/communicator.h"
-#include "tests/mpi/mpi_env.h"
 #include "population/generate.h"
 #include "population/population.h"
 #include "store/reader.h"
-#include "zoo/zoo_spec.h"
+#include "tests/mpi/mpi_env.h"
 #include "tests/support/shared_temp_dir.h"
+#include "zoo/zoo_spec.h"
 
 namespace hyperrep::population {
 namespace {

@@ -9,16 +9,15 @@
 #include "common/error.h"
 #include "data/zoo_dataset.h"
 #include "distributed/mpi_communicator.h"
-#include "tests/mpi/mpi_env.h"
-#include "tests/support/zoo_store_fixture.h"
 #include "store/reader.h"
+#include "tests/mpi/mpi_env.h"
 #include "tests/support/shared_temp_dir.h"
+#include "tests/support/zoo_store_fixture.h"
 
 namespace hyperrep::store {
 namespace {
 
 using namespace hyperrep::testing;
-
 
 TEST(MpiZooStore, AlternateRanksEqualOneRank) {
   dist::MpiCommunicator comm(*hyperrep::testing::g_runtime);

@@ -34,9 +34,10 @@ TEST(Config, DefaultsAreValid) {
 
 TEST(Config, ReadsTypedValues) {
   Config cfg;
-  auto issues = parse_config("[train]\nlr = 0.001\nbatch_size = 64\n[augment]\npermutation = false\n"
-                             "[zoo]\nlr = [1e-3, 1]\nactivation = [\"relu\", \"gelu\"]\n",
-                             "t", {}, cfg);
+  auto issues = parse_config(
+      "[train]\nlr = 0.001\nbatch_size = 64\n[augment]\npermutation = false\n"
+      "[zoo]\nlr = [1e-3, 1]\nactivation = [\"relu\", \"gelu\"]\n",
+      "t", {}, cfg);
   ASSERT_TRUE(issues.empty()) << issues[0].str();
   EXPECT_DOUBLE_EQ(cfg.train.lr, 0.001);
   EXPECT_EQ(cfg.train.batch_size, 64);
@@ -49,9 +50,9 @@ TEST(Config, ThreeMistakesGiveThreeErrorsWithKeysAndLines) {
   const std::string text =
       "[run]\nname = \"x\"\n"
       "[train]\n"
-      "batchsize = 32\n"       // line 4: unknown key
-      "lr = \"fast\"\n"        // line 5: wrong type
-      "epochs = 0\n"           // line 6: out of range
+      "batchsize = 32\n"                    // line 4: unknown key
+      "lr = \"fast\"\n"                     // line 5: wrong type
+      "epochs = 0\n"                        // line 6: out of range
       "[loss]\nreconstruction = \"l1\"\n";  // line 8: bad enum
   auto issues = parse(text);
   ASSERT_EQ(issues.size(), 4u);
@@ -85,7 +86,8 @@ TEST(Config, ListElementsAreCheckedOneByOne) {
 }
 
 TEST(Config, SectionRulesAndCustomChecks) {
-  auto issues = parse("[model]\nd_model = 10\nheads = 4\n[data]\nsplit = [0.5, 0.5, 0.5]\n[zoo]\narchitecture = [\"conv(1,8)\"]\n");
+  auto issues =
+      parse("[model]\nd_model = 10\nheads = 4\n[data]\nsplit = [0.5, 0.5, 0.5]\n[zoo]\narchitecture = [\"conv(1,8)\"]\n");
   ASSERT_EQ(issues.size(), 3u);
   const std::string all = all_text(issues);
   EXPECT_NE(all.find("data.split: fractions must sum to 1"), std::string::npos) << all;
@@ -99,7 +101,8 @@ TEST(Config, SectionRulesAndCustomChecks) {
 
 TEST(Config, SetOverridesAreTypedAndValidated) {
   Config cfg;
-  auto ok = parse_config("[train]\nlr = 0.1\n", "t", {"train.lr=0.5", "run.device=cpu", "zoo.seed_offset=7", "zoo.activation=relu"}, cfg);
+  auto ok = parse_config("[train]\nlr = 0.1\n", "t",
+                         {"train.lr=0.5", "run.device=cpu", "zoo.seed_offset=7", "zoo.activation=relu"}, cfg);
   ASSERT_TRUE(ok.empty()) << ok[0].str();
   EXPECT_DOUBLE_EQ(cfg.train.lr, 0.5);
   EXPECT_EQ(cfg.run.device, "cpu");
@@ -123,7 +126,8 @@ TEST(Config, SyntaxErrorNamesTheLine) {
 
 TEST(Config, TomlRoundTripPreservesEveryValue) {
   Config a;
-  ASSERT_TRUE(parse_config("[train]\nlr = 0.1\n[loss]\ngamma = 0.3333333333333333\n[zoo]\nlr = [3e-4, 1e-3]\n", "t", {}, a).empty());
+  ASSERT_TRUE(
+      parse_config("[train]\nlr = 0.1\n[loss]\ngamma = 0.3333333333333333\n[zoo]\nlr = [3e-4, 1e-3]\n", "t", {}, a).empty());
   Config b;
   auto issues = parse_config(to_toml(a, true), "roundtrip", {}, b);
   ASSERT_TRUE(issues.empty()) << issues[0].str();
@@ -156,7 +160,6 @@ TEST(Config, LoadConfigThrowsWithEveryIssue) {
   }
   EXPECT_THROW(load_config("/nonexistent/file.toml"), ConfigError);
 }
-
 
 // A --set value is one TOML value: a line break followed by a section and keys is refused and
 // sets nothing (it used to be pasted into TOML text and set train.epochs).

@@ -76,8 +76,8 @@ TEST(Hash, Fnv1a64KnownValues) {
 }
 
 TEST(JsonReader, ParsesValuesAndKeepsMemberOrder) {
-  const JsonValue v = parse_json(
-      " {\"b\": [1, -2.5e2, true, false, null], \"a\": {\"s\": \"x\\\"y\\u00e9\\n\"}, \"n\": NaN, \"z\": 0}\n", "t");
+  const JsonValue v =
+      parse_json(" {\"b\": [1, -2.5e2, true, false, null], \"a\": {\"s\": \"x\\\"y\\u00e9\\n\"}, \"n\": NaN, \"z\": 0}\n", "t");
   ASSERT_EQ(v.kind, JsonKind::kObject);
   ASSERT_EQ(v.members.size(), 4u);
   EXPECT_EQ(v.members[0].first, "b");
@@ -103,7 +103,6 @@ TEST(JsonReader, ErrorsGiveLineAndColumn) {
   EXPECT_EQ(data_error_of([] { parse_json(std::string(300, '['), "f.json"); }), "f.json:1:202: nesting deeper than 200");
 }
 
-
 TEST(JsonReader, DeepNestingIsRefusedWithoutRecursion) {
   // 100 000 levels would exhaust the stack of a recursive parser; this one stops at the limit.
   const std::string deep(100000, '[');
@@ -126,7 +125,8 @@ TEST(JsonWriter, LineAndPrettyDocumentsReadBack) {
   w.begin_object().key("epoch").value(int64_t{3}).key("loss").value(0.25).key("name").value("a \"quoted\"\n name");
   w.key("bad").value(std::nan("")).key("ok").value(true).key("list").begin_array().value(1.5).null().end_array();
   w.end_object();
-  EXPECT_EQ(w.str(), "{\"epoch\":3,\"loss\":0.25,\"name\":\"a \\\"quoted\\\"\\n name\",\"bad\":null,\"ok\":true,\"list\":[1.5,null]}");
+  EXPECT_EQ(w.str(),
+            "{\"epoch\":3,\"loss\":0.25,\"name\":\"a \\\"quoted\\\"\\n name\",\"bad\":null,\"ok\":true,\"list\":[1.5,null]}");
   const JsonValue back = parse_json(w.str(), "w");
   EXPECT_EQ(back.find("name")->text, "a \"quoted\"\n name");
   EXPECT_EQ(back.find("loss")->number, 0.25);

@@ -10,15 +10,15 @@
 #include <set>
 
 #include "data/augment.h"
-#include "tasks/image_data.h"
 #include "data/permutation.h"
+#include "tasks/image_data.h"
 #include "zoo/architecture.h"
 
 namespace hyperrep::data {
 namespace {
 
-const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act",
-                                        "conv(6,4,2)", "act", "flatten", "linear(36,20)", "act", "linear(20,10)"};
+const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act",     "conv(8,6,5)",   "maxpool(2)", "act",
+                                        "conv(6,4,2)", "act",        "flatten", "linear(36,20)", "act",        "linear(20,10)"};
 const std::vector<std::string> kTetris = {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"};
 
 // PyTorch's default init scale: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases.

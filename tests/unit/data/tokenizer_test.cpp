@@ -14,8 +14,8 @@
 namespace hyperrep::data {
 namespace {
 
-const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act",
-                                        "conv(6,4,2)", "act", "flatten", "linear(36,20)", "act", "linear(20,10)"};
+const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act",     "conv(8,6,5)",   "maxpool(2)", "act",
+                                        "conv(6,4,2)", "act",        "flatten", "linear(36,20)", "act",        "linear(20,10)"};
 const std::vector<std::string> kTetris = {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"};
 
 zoo::Architecture cnn_s() { return zoo::Architecture::parse(kCnnS, {1, 28, 28}); }
@@ -76,8 +76,8 @@ TEST(PaddedTokenizer, ChunksRowsWithMaskAndPositions) {
   EXPECT_EQ(tok.mask().sum().item<int64_t>(), 2464);
   const auto& p = tok.positions();
   EXPECT_EQ(p.global[10].item<int64_t>(), 10);
-  EXPECT_EQ(p.layer[8].item<int64_t>(), 1);          // first token of conv 2
-  EXPECT_EQ(p.in_layer[8 + 5].item<int64_t>(), 5);   // neuron 1, chunk 1 of conv 2
+  EXPECT_EQ(p.layer[8].item<int64_t>(), 1);         // first token of conv 2
+  EXPECT_EQ(p.in_layer[8 + 5].item<int64_t>(), 5);  // neuron 1, chunk 1 of conv 2
   EXPECT_EQ(p.layer[tok.num_tokens() - 1].item<int64_t>(), 4);
   // token 8 + 3 is the last chunk of neuron 0 of conv 2: 201 - 192 = 9 values (8 weights + bias)
   EXPECT_EQ(tok.mask()[8 + 3].sum().item<int64_t>(), 9);

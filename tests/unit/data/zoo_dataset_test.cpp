@@ -48,9 +48,9 @@ class ZooDatasetTest : public ::testing::Test {
     store::ZooWriter w(dir, small_header(), 0);
     for (int64_t m = 0; m < 5; ++m) {
       store::MemberRecord r = make_record(m);
-      if (m == 2) r.weights[1][4] = std::nanf("");                     // member 2, epoch 2
+      if (m == 2) r.weights[1][4] = std::nanf("");                            // member 2, epoch 2
       if (m == 3) r.weights[0][0] = -std::numeric_limits<float>::infinity();  // member 3, epoch 0
-      if (m == 1) r.weights[1][9] = -7.0f;                              // member 1, epoch 5
+      if (m == 1) r.weights[1][9] = -7.0f;                                    // member 1, epoch 5
       w.write_member(r);
     }
     dist::LocalCommunicator comm;

@@ -14,7 +14,10 @@ TEST(Watchdog, FiresOnceWhenBeatsStop) {
   std::atomic<int> fired{0};
   std::string message;
   {
-    Watchdog dog(3, 0.3, [&](const std::string& m) { message = m; ++fired; });
+    Watchdog dog(3, 0.3, [&](const std::string& m) {
+      message = m;
+      ++fired;
+    });
     for (int i = 0; i < 8; ++i) {
       dog.beat(i);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -3,8 +3,8 @@
 // and the JSON reader under it.
 #include <gtest/gtest.h>
 
-#include "tests/support/error_text.h"
 #include <unistd.h>
+#include "tests/support/error_text.h"
 
 #include <cmath>
 #include <filesystem>
@@ -39,9 +39,8 @@ TEST(ModelZooImport, ReadsMembersEpochsWeightsAndProperties) {
   EXPECT_EQ(zoo.header.architecture, kMlp);
   EXPECT_EQ(zoo.header.task, "modelzoo:modelzoo");
   EXPECT_EQ(import_modelzoo(kZoo + "/", kMlp, {1, 4, 4}).header.task, "modelzoo:modelzoo");
-  EXPECT_EQ(zoo.header.numeric_properties,
-            (std::vector<std::string>{"test_acc", "train_acc", "ggap", "test_loss", "train_loss", "epoch", "lr", "wd",
-                                      "dropout", "seed"}));
+  EXPECT_EQ(zoo.header.numeric_properties, (std::vector<std::string>{"test_acc", "train_acc", "ggap", "test_loss", "train_loss",
+                                                                     "epoch", "lr", "wd", "dropout", "seed"}));
   EXPECT_EQ(zoo.header.categorical_properties, (std::vector<std::string>{"activation", "init", "optimizer"}));
   ASSERT_EQ(zoo.members.size(), 2u);
   for (int m = 0; m < 2; ++m) {  // folders sort as seed=1 (00000) then seed=2 (00001)

@@ -4,8 +4,8 @@
 #include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 
-#include "tests/support/error_text.h"
 #include <unistd.h>
+#include "tests/support/error_text.h"
 
 #include <filesystem>
 #include <fstream>
@@ -112,10 +112,10 @@ TEST(TorchFormat, TruncatedOrCorruptFilesGiveDataErrors) {
     write_bytes(bad, c);
     try {
       EXPECT_EQ(read_state_dict(bad).size(), 4u) << "byte " << i;
-    } catch (const DataError&) {
-    }
+    } catch (const DataError&) {}
   }
-  write_bytes(bad, std::string("\x80\x02\x8a\x0al\xfc\x9c" "F\xf9 j\xa8P\x19."));
+  write_bytes(bad, std::string("\x80\x02\x8a\x0al\xfc\x9c"
+                               "F\xf9 j\xa8P\x19."));
   EXPECT_NE(data_error_of([&] { read_state_dict(bad); }).find("legacy torch.save format"), std::string::npos);
   write_bytes(bad, "hello, world");
   EXPECT_NE(data_error_of([&] { read_state_dict(bad); }).find("not a torch.save zip archive"), std::string::npos);
@@ -148,7 +148,10 @@ TEST(TorchFormat, StorageRecordsOfTheWrongSizeAndTruncatedPicklesAreRejected) {
 TEST(TorchFormat, UnsupportedPicklesNameTheGlobalOrOpcode) {
   TempDir tmp;
   // pickle.dumps(os.system('ls') as a reduce, protocol=2): GLOBAL os.system, REDUCE.
-  const std::string evil("\x80\x02" "cos\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85q\x02Rq\x03.", 31);
+  const std::string evil(
+      "\x80\x02"
+      "cos\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85q\x02Rq\x03.",
+      31);
   write_archive(tmp / "evil.pt", {{"data.pkl", evil}});
   const auto e1 = data_error_of([&] { read_state_dict(tmp / "evil.pt"); });
   EXPECT_NE(e1.find("unsupported global 'os.system'"), std::string::npos) << e1;
@@ -226,16 +229,16 @@ TEST(TorchFormat, PickleLoadCannotReadPythonStateDictsWhichIsWhyWeHaveOurOwnRead
   EXPECT_ANY_THROW(torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())));
 }
 
-const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act",
-                                        "conv(6,4,2)", "act", "flatten", "linear(36,20)", "act", "linear(20,10)"};
+const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act",     "conv(8,6,5)",   "maxpool(2)", "act",
+                                        "conv(6,4,2)", "act",        "flatten", "linear(36,20)", "act",        "linear(20,10)"};
 
 TEST(TorchFormat, SequentialKeysOfCnnSAndTheTetrisMlp) {
   const auto cnn = zoo::Architecture::parse(kCnnS, {1, 28, 28});
   auto flat = torch::arange(cnn.num_params(), torch::kFloat);
   const auto sd = state_dict_from_flat(cnn, flat);
   const std::vector<std::pair<std::string, std::vector<int64_t>>> expected = {
-      {"0.weight", {8, 1, 5, 5}}, {"0.bias", {8}},     {"3.weight", {6, 8, 5, 5}}, {"3.bias", {6}},
-      {"6.weight", {4, 6, 2, 2}}, {"6.bias", {4}},     {"9.weight", {20, 36}},     {"9.bias", {20}},
+      {"0.weight", {8, 1, 5, 5}}, {"0.bias", {8}},  {"3.weight", {6, 8, 5, 5}}, {"3.bias", {6}},
+      {"6.weight", {4, 6, 2, 2}}, {"6.bias", {4}},  {"9.weight", {20, 36}},     {"9.bias", {20}},
       {"11.weight", {10, 20}},    {"11.bias", {10}}};
   ASSERT_EQ(sd.size(), expected.size());
   for (size_t i = 0; i < sd.size(); ++i) {
@@ -262,10 +265,9 @@ TEST(TorchFormat, KeysMatchTorchNnSequentialAndGiveTheSameLogits) {
   const auto cnn = zoo::Architecture::parse(kCnnS, {1, 28, 28});
   const auto flat = torch::randn({cnn.num_params()}) * 0.2;
   namespace nn = torch::nn;
-  nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(1, 8, 5)), nn::MaxPool2d(2), nn::Tanh(),
-                     nn::Conv2d(nn::Conv2dOptions(8, 6, 5)), nn::MaxPool2d(2), nn::Tanh(),
-                     nn::Conv2d(nn::Conv2dOptions(6, 4, 2)), nn::Tanh(), nn::Flatten(), nn::Linear(36, 20), nn::Tanh(),
-                     nn::Linear(20, 10));
+  nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(1, 8, 5)), nn::MaxPool2d(2), nn::Tanh(), nn::Conv2d(nn::Conv2dOptions(8, 6, 5)),
+                     nn::MaxPool2d(2), nn::Tanh(), nn::Conv2d(nn::Conv2dOptions(6, 4, 2)), nn::Tanh(), nn::Flatten(),
+                     nn::Linear(36, 20), nn::Tanh(), nn::Linear(20, 10));
   const auto sd = state_dict_from_flat(cnn, flat);
   auto params = net->named_parameters();
   ASSERT_EQ(params.size(), sd.size());

@@ -7,9 +7,9 @@
 #include <string>
 
 #include "common/error.h"
-#include "tests/support/error_text.h"
 #include "interop/torch_format.h"
 #include "interop/unpickler.h"
+#include "tests/support/error_text.h"
 
 namespace hyperrep::interop {
 namespace {
@@ -30,8 +30,8 @@ std::string binint(int64_t v) {  // LONG1 with 8 bytes: any int64
 
 // _rebuild_tensor_v2(storage 'key' of numel floats, offset 0, (size,), (stride,), False, OrderedDict())
 std::string tensor_pickle(const std::string& key, int64_t numel, int64_t size, int64_t stride) {
-  return "ctorch._utils\n_rebuild_tensor_v2\n(" + std::string("(") + unicode("storage") + "ctorch\nFloatStorage\n" + unicode(key) +
-         unicode("cpu") + binint(numel) + "tQ" + binint(0) + "(" + binint(size) + "t(" + binint(stride) + "t\x89" +
+  return "ctorch._utils\n_rebuild_tensor_v2\n(" + std::string("(") + unicode("storage") + "ctorch\nFloatStorage\n" +
+         unicode(key) + unicode("cpu") + binint(numel) + "tQ" + binint(0) + "(" + binint(size) + "t(" + binint(stride) + "t\x89" +
          "ccollections\nOrderedDict\n)RtR";
 }
 
@@ -48,7 +48,8 @@ const StorageLoader kZeros = [](c10::ScalarType dtype, const std::string&, int64
 TEST(Unpickler, DictInsertsAreLinearInTheKeys) {
   const int n = 200000;
   std::string p = "\x80\x02}(";
-  for (int i = 0; i < n; ++i) p += unicode("layer." + std::to_string(i) + ".weight") + "K" + std::string(1, static_cast<char>(i % 200));
+  for (int i = 0; i < n; ++i)
+    p += unicode("layer." + std::to_string(i) + ".weight") + "K" + std::string(1, static_cast<char>(i % 200));
   p += unicode("layer.7.weight") + "K" + std::string(1, '\xfe');  // a repeated key: last value wins, first place kept
   p += "u.";
   UnpickleStats stats;
@@ -85,8 +86,8 @@ TEST(Unpickler, StrideProductsThatWrapAreRefused) {
 TEST(Unpickler, RepeatedViewsOfOneStorageHaveABudget) {
   // Tied weights (two keys viewing one storage) load...
   UnpickleStats tied;
-  const auto ok = unpickle(dict_of({{"a", tensor_pickle("0", 1000, 1000, 1)}, {"b", tensor_pickle("0", 1000, 1000, 1)}}), "tied.pkl",
-                           kZeros, &tied);
+  const auto ok = unpickle(dict_of({{"a", tensor_pickle("0", 1000, 1000, 1)}, {"b", tensor_pickle("0", 1000, 1000, 1)}}),
+                           "tied.pkl", kZeros, &tied);
   EXPECT_EQ(ok->entries.size(), 2u);
   EXPECT_EQ(tied.storage_bytes, 4000);
   EXPECT_EQ(tied.materialized_bytes, 8000);

@@ -12,8 +12,8 @@
 namespace hyperrep::model {
 namespace {
 
-const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act",
-                                        "conv(6,4,2)", "act", "flatten", "linear(36,20)", "act", "linear(20,10)"};
+const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act",     "conv(8,6,5)",   "maxpool(2)", "act",
+                                        "conv(6,4,2)", "act",        "flatten", "linear(36,20)", "act",        "linear(20,10)"};
 const std::vector<std::string> kTetris = {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"};
 
 AutoencoderOptions options(int64_t d, int64_t d_ff, int64_t latent) {
@@ -25,8 +25,8 @@ AutoencoderOptions options(int64_t d, int64_t d_ff, int64_t latent) {
 // Expected count written out from the layer list (METHOD.md §4), not read from the model:
 // per-layer embeddings and de-embeddings with biases, compression token, positions of T+1 and
 // T tokens, 2x2 pre-norm blocks (LN affine x2, in/out projections, FF), bottleneck, decoder input.
-int64_t expected_count(const std::vector<std::pair<int64_t, int64_t>>& layers /* (tokens, dim) */, int64_t d,
-                       int64_t d_ff, int64_t latent) {
+int64_t expected_count(const std::vector<std::pair<int64_t, int64_t>>& layers /* (tokens, dim) */, int64_t d, int64_t d_ff,
+                       int64_t latent) {
   int64_t t = 0, n = 0;
   for (auto [tokens, dim] : layers) {
     t += tokens;
@@ -103,7 +103,8 @@ TEST(NeuronAutoencoder, TokenScaleFeedsEachTokensLogRmsToItsEmbedding) {
   EXPECT_GT((ae.encode(3 * w) - z).abs().max().item<float>(), 1e-3f);
   // a permutation of the values inside each token keeps every RMS: same z
   auto shuffled = torch::cat({w.narrow(1, 0, 80).view({3, 5, 16}).flip(2).reshape({3, 80}),
-                              w.narrow(1, 80, 20).view({3, 4, 5}).flip(2).reshape({3, 20})}, 1);
+                              w.narrow(1, 80, 20).view({3, 4, 5}).flip(2).reshape({3, 20})},
+                             1);
   EXPECT_TRUE(torch::allclose(ae.encode(shuffled), z, 1e-6, 1e-6));
 }
 

@@ -18,8 +18,7 @@ TEST(ReconstructionLoss, PlainLayerNormalisedAndMasked) {
   EXPECT_DOUBLE_EQ(reconstruction_loss(recon, target, {}, layer, {}, 1e-4).item<double>(), 7.5);
   // variances 4 and 5e-5 (floored to 1e-4): weights 1/4 and 1e4
   auto var = torch::tensor({4.0, 5e-5}, torch::kFloat64);
-  EXPECT_NEAR(reconstruction_loss(recon, target, {}, layer, var, 1e-4).item<double>(),
-              (0.25 + 4e4 + 2.25 + 16e4) / 4, 1e-7);
+  EXPECT_NEAR(reconstruction_loss(recon, target, {}, layer, var, 1e-4).item<double>(), (0.25 + 4e4 + 2.25 + 16e4) / 4, 1e-7);
   auto mask = torch::tensor({true, false, true, true}).view({2, 2});
   EXPECT_NEAR(reconstruction_loss(recon, target, mask, layer, {}, 1e-4).item<double>(), 26.0 / 3, 1e-12);
   EXPECT_NEAR(reconstruction_loss(recon, target, mask, layer, var, 1e-4).item<double>(), (0.25 + 2.25 + 16e4) / 3, 1e-7);

@@ -36,8 +36,10 @@ void expect_conv_matches(int64_t P, int64_t C, int64_t O, int64_t b, int64_t H, 
   auto g = torch::randn(y.sizes());
   (y * g).sum().backward();
   (yr * g).sum().backward();
-  EXPECT_TRUE(torch::allclose(x.grad(), xr.grad(), 1e-4, 1e-4)) << "dx max diff " << (x.grad() - xr.grad()).abs().max().item<double>();
-  EXPECT_TRUE(torch::allclose(w.grad(), wr.grad(), 1e-4, 1e-4)) << "dw max diff " << (w.grad() - wr.grad()).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(x.grad(), xr.grad(), 1e-4, 1e-4))
+      << "dx max diff " << (x.grad() - xr.grad()).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(w.grad(), wr.grad(), 1e-4, 1e-4))
+      << "dw max diff " << (w.grad() - wr.grad()).abs().max().item<double>();
   if (with_bias) {
     EXPECT_TRUE(torch::allclose(bias.grad(), br.grad(), 1e-4, 1e-4));
   }
@@ -68,12 +70,12 @@ TEST(PopulationOps, DirectConvEdgesMatchTorchConv2d) {
       EXPECT_TRUE(kernels::direct_conv_suits(k, Wo)) << "k " << k << " Wo " << Wo;
     }
   }
-  expect_conv_matches(2, 3, 5, 2, 20, 20, 3, true);   // 18 wide: 8 + 8 + 2, channels 4 + 1
-  expect_conv_matches(1, 2, 3, 1, 16, 40, 7, true);   // 34 wide: 24 + 10, kernel 7
-  expect_conv_matches(2, 2, 6, 3, 5, 10, 2, false);   // 9 wide: 8 + 1, kernel 2
-  expect_conv_matches(1, 2, 3, 2, 7, 10, 3, true);    // 8 wide, 5 rows: 2 + 2 + 1
-  expect_conv_matches(2, 1, 9, 2, 12, 14, 4, true);   // kernel 4, channels 4 + 4 + 1
-  expect_conv_matches(1, 3, 2, 2, 9, 14, 6, false);   // kernel 6
+  expect_conv_matches(2, 3, 5, 2, 20, 20, 3, true);  // 18 wide: 8 + 8 + 2, channels 4 + 1
+  expect_conv_matches(1, 2, 3, 1, 16, 40, 7, true);  // 34 wide: 24 + 10, kernel 7
+  expect_conv_matches(2, 2, 6, 3, 5, 10, 2, false);  // 9 wide: 8 + 1, kernel 2
+  expect_conv_matches(1, 2, 3, 2, 7, 10, 3, true);   // 8 wide, 5 rows: 2 + 2 + 1
+  expect_conv_matches(2, 1, 9, 2, 12, 14, 4, true);  // kernel 4, channels 4 + 4 + 1
+  expect_conv_matches(1, 3, 2, 2, 9, 14, 6, false);  // kernel 6
 }
 
 TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
@@ -94,7 +96,8 @@ TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
     auto y512 = torch::empty({P, O, b, H - k + 1, W - k + 1}), y256 = torch::empty_like(y512);
     kernels::conv_forward(x.data_ptr<float>(), w.data_ptr<float>(), bias.data_ptr<float>(), y512.data_ptr<float>(), s, true);
     kernels::conv_forward(x.data_ptr<float>(), w.data_ptr<float>(), bias.data_ptr<float>(), y256.data_ptr<float>(), s, false);
-    EXPECT_TRUE(torch::equal(y512, y256)) << H << "x" << W << " k " << k << " max diff " << (y512 - y256).abs().max().item<double>();
+    EXPECT_TRUE(torch::equal(y512, y256)) << H << "x" << W << " k " << k << " max diff "
+                                          << (y512 - y256).abs().max().item<double>();
     EXPECT_TRUE(torch::allclose(y512, reference(x, w, bias, k), 1e-4, 1e-4)) << H << "x" << W << " k " << k;
   }
 }
@@ -102,8 +105,8 @@ TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
 TEST(PopulationOps, ConvRejectsABiasThatDoesNotMatchTheWeights) {
   auto x = torch::randn({2, 1, 3, 12, 12});
   auto w = torch::randn({2, 4, 25});
-  EXPECT_THROW(population_conv2d(x, w, torch::randn({4}), 5), InternalError);      // [out], not [P, out]
-  EXPECT_THROW(population_conv2d(x, w, torch::randn({2, 3}), 5), InternalError);   // too few channels
+  EXPECT_THROW(population_conv2d(x, w, torch::randn({4}), 5), InternalError);     // [out], not [P, out]
+  EXPECT_THROW(population_conv2d(x, w, torch::randn({2, 3}), 5), InternalError);  // too few channels
   EXPECT_THROW(shared_conv2d(x[0].transpose(0, 1), w, torch::randn({2}), 5), InternalError);
   EXPECT_THROW(population_conv2d(x, w.to(torch::kFloat64), torch::Tensor(), 5), InternalError);
   EXPECT_EQ(population_conv2d(x, w, torch::randn({2, 4}), 5).sizes(), (std::vector<int64_t>{2, 4, 3, 8, 8}));
@@ -140,8 +143,8 @@ void expect_shared_conv_matches(int64_t P, int64_t C, int64_t O, int64_t N, int6
   ASSERT_EQ(y.sizes(), (std::vector<int64_t>{P, O, N, H - k + 1, W - k + 1}));
   for (int64_t p = 0; p < P; ++p) {
     auto r = torch::conv2d(x, w[p].view({O, C, k, k}), bias[p]).transpose(0, 1);
-    EXPECT_TRUE(torch::allclose(y[p], r, 1e-4, 1e-4)) << "C=" << C << " W=" << W << " member " << p << " max diff "
-                                                      << (y[p] - r).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(y[p], r, 1e-4, 1e-4))
+        << "C=" << C << " W=" << W << " member " << p << " max diff " << (y[p] - r).abs().max().item<double>();
   }
   auto yn = shared_conv2d(x, w, torch::Tensor(), k);
   EXPECT_TRUE(torch::allclose(yn, y - bias.view({P, O, 1, 1, 1}), 1e-4, 1e-4));

@@ -2,19 +2,20 @@
 // an independent torch::nn + torch::optim reference with the same init and data order.
 #include <gtest/gtest.h>
 
-#include "tasks/image_data.h"
 #include "population/population.h"
 #include "population/population_rng.h"
+#include "tasks/image_data.h"
 
 namespace hyperrep::population {
 namespace {
 
 const std::vector<std::string> kMlp = {"flatten", "linear(16,5,nobias)", "act", "dropout", "linear(5,4,nobias)"};
 // A tiny CNN for 4x4 Tetris images: conv, dropout, pool and a linear head.
-const std::vector<std::string> kCnn = {"conv(1,4,2)", "act", "dropout", "conv(4,3,2)", "maxpool(2)", "act", "flatten", "linear(3,4)"};
+const std::vector<std::string> kCnn = {"conv(1,4,2)", "act", "dropout", "conv(4,3,2)",
+                                       "maxpool(2)",  "act", "flatten", "linear(3,4)"};
 
 zoo::MemberSpec member(int64_t id, int64_t seed, double lr, double wd, double dropout, const std::string& opt = "adam",
-                  const std::string& act = "tanh", const std::string& init = "uniform") {
+                       const std::string& act = "tanh", const std::string& init = "uniform") {
   zoo::MemberSpec m;
   m.id = id, m.seed = seed, m.lr = lr, m.weight_decay = wd, m.dropout = dropout, m.optimizer = opt;
   m.activation = act, m.init = init;
@@ -53,13 +54,13 @@ void expect_population_equals_alone(const std::vector<std::string>& spec, const 
 
 TEST(Population, MlpMemberInPopulationEqualsMemberAlone) {
   std::vector<zoo::MemberSpec> m = {member(0, 1, 1e-2, 0.0, 0.3), member(1, 2, 3e-3, 1e-3, 0.3), member(2, 3, 3e-2, 0.0, 0.3),
-                               member(3, 1, 1e-2, 0.0, 0.3, "adam", "tanh", "kaiming_normal")};
+                                    member(3, 1, 1e-2, 0.0, 0.3, "adam", "tanh", "kaiming_normal")};
   expect_population_equals_alone(kMlp, m, options(3, 10));
 }
 
 TEST(Population, CnnMemberInPopulationEqualsMemberAlone) {
   std::vector<zoo::MemberSpec> m = {member(0, 11, 1e-2, 0.0, 0.2, "sgd", "relu"), member(1, 12, 5e-2, 1e-3, 0.2, "sgd", "relu"),
-                               member(2, 13, 2e-2, 0.0, 0.2, "sgd", "relu", "xavier_uniform")};
+                                    member(2, 13, 2e-2, 0.0, 0.2, "sgd", "relu", "xavier_uniform")};
   expect_population_equals_alone(kCnn, m, options(3, 7));
   std::vector<zoo::MemberSpec> a = {member(0, 21, 1e-2, 1e-4, 0.5), member(1, 22, 3e-3, 0.0, 0.5)};
   expect_population_equals_alone(kCnn, a, options(2, 10));
@@ -166,8 +167,8 @@ TEST(Population, InitBoundsFollowTheDocumentedRules) {
 }
 
 // The reference: torch::nn modules and torch::optim with the member's init and data order.
-torch::Tensor reference_train(const zoo::Architecture& arch, const zoo::MemberSpec& m, const tasks::TaskData& task, int64_t epochs,
-                              int64_t batch, double momentum) {
+torch::Tensor reference_train(const zoo::Architecture& arch, const zoo::MemberSpec& m, const tasks::TaskData& task,
+                              int64_t epochs, int64_t batch, double momentum) {
   torch::nn::Conv2d c1(torch::nn::Conv2dOptions(1, 4, 2)), c2(torch::nn::Conv2dOptions(4, 3, 2));
   torch::nn::Linear l(3, 4);
   std::vector<torch::Tensor> params = {c1->weight, c1->bias, c2->weight, c2->bias, l->weight, l->bias};
@@ -184,7 +185,8 @@ torch::Tensor reference_train(const zoo::Architecture& arch, const zoo::MemberSp
   if (m.optimizer == "adam") {
     opt = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(m.lr).weight_decay(m.weight_decay));
   } else {
-    opt = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(m.lr).momentum(momentum).weight_decay(m.weight_decay));
+    opt = std::make_unique<torch::optim::SGD>(params,
+                                              torch::optim::SGDOptions(m.lr).momentum(momentum).weight_decay(m.weight_decay));
   }
   const int64_t n = task.train.size();
   for (int64_t e = 1; e <= epochs; ++e) {
@@ -210,14 +212,17 @@ TEST(Population, MatchesTorchNnAndTorchOptimReference) {
   auto task = tetris(95);
   const std::vector<std::string> spec = {"conv(1,4,2)", "act", "conv(4,3,2)", "maxpool(2)", "act", "flatten", "linear(3,4)"};
   auto arch = zoo::Architecture::parse(spec, task.input_shape);
-  std::vector<zoo::MemberSpec> adam = {member(0, 31, 1e-2, 1e-3, 0.0, "adam", "relu"), member(1, 32, 3e-3, 0.0, 0.0, "adam", "relu")};
-  std::vector<zoo::MemberSpec> sgd = {member(2, 33, 5e-2, 1e-3, 0.0, "sgd", "relu"), member(3, 34, 1e-2, 0.0, 0.0, "sgd", "relu")};
+  std::vector<zoo::MemberSpec> adam = {member(0, 31, 1e-2, 1e-3, 0.0, "adam", "relu"),
+                                       member(1, 32, 3e-3, 0.0, 0.0, "adam", "relu")};
+  std::vector<zoo::MemberSpec> sgd = {member(2, 33, 5e-2, 1e-3, 0.0, "sgd", "relu"),
+                                      member(3, 34, 1e-2, 0.0, 0.0, "sgd", "relu")};
   for (const auto& group : {adam, sgd}) {
     auto got = train_population(arch, group, options(3, 10), task, torch::kCPU);
     for (size_t i = 0; i < group.size(); ++i) {
       auto ref = reference_train(arch, group[i], task, 3, 10, 0.9);
       auto w = got[i].weights[-1];
-      EXPECT_TRUE(torch::allclose(w, ref, 1e-4, 1e-5)) << group[i].optimizer << " max diff " << (w - ref).abs().max().item<double>();
+      EXPECT_TRUE(torch::allclose(w, ref, 1e-4, 1e-5))
+          << group[i].optimizer << " max diff " << (w - ref).abs().max().item<double>();
       EXPECT_GT((w - got[i].weights[0]).abs().max().item<double>(), 1e-2);
     }
   }

@@ -14,7 +14,8 @@ namespace {
 // Three Gaussian blobs in 6 dimensions with an offset and mixed scales, labels 0..2.
 std::pair<torch::Tensor, torch::Tensor> blobs(int64_t per_class, uint64_t seed, double spread) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  auto centres = torch::tensor({{4.0, 0.0, 0.0, 0.0, 0.0, 0.0}, {0.0, 4.0, 0.0, 0.0, 0.0, 0.0}, {0.0, 0.0, 4.0, 0.0, 0.0, 0.0}}, torch::kFloat64);
+  auto centres = torch::tensor({{4.0, 0.0, 0.0, 0.0, 0.0, 0.0}, {0.0, 4.0, 0.0, 0.0, 0.0, 0.0}, {0.0, 0.0, 4.0, 0.0, 0.0, 0.0}},
+                               torch::kFloat64);
   auto labels = torch::arange(3, torch::kInt64).repeat_interleave(per_class);
   auto x = centres.index_select(0, labels) + spread * torch::randn({3 * per_class, 6}, gen, torch::kFloat64);
   auto scales = torch::tensor({1.0, 10.0, 0.1, 1.0, 5.0, 1.0}, torch::kFloat64);

@@ -6,10 +6,10 @@
 #include <cmath>
 
 #include "common/config_sections.h"
+#include "common/csv.h"
 #include "common/error.h"
 #include "distributed/communicator.h"
 #include "probe/metrics.h"
-#include "common/csv.h"
 #include "probe/probe_runner.h"
 #include "probe/ridge_probe.h"
 
@@ -55,7 +55,7 @@ TEST(RunProbes, ContinuousAndCategoricalTargetsInConfiguredOrder) {
   }
   EXPECT_DOUBLE_EQ(results[0].value, 1.0);
   EXPECT_TRUE(std::isnan(results[0].lambda));
-  EXPECT_GT(results[1].value, 0.95);   // noise 0.05 against a signal of std ~0.6
+  EXPECT_GT(results[1].value, 0.95);  // noise 0.05 against a signal of std ~0.6
   EXPECT_GT(results[1].val_value, 0.95);
   EXPECT_GT(results[2].value, 0.85);
   EXPECT_LT(results[3].value, 0.05);
@@ -91,8 +91,7 @@ TEST(RunProbes, UnknownOrInconsistentTargetsAreErrors) {
     run_probes("W", train, val, test, options({"epoch"}), comm);
     FAIL();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("'epoch' is missing in the train split (properties: acc noise act)"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("'epoch' is missing in the train split (properties: acc noise act)"), std::string::npos)
         << e.what();
   }
   EXPECT_THROW(run_probes("W", train, val, test, options({"acc", "acc"}), comm), DataError);
@@ -174,8 +173,9 @@ TEST(ResultsCsv, NamesWithCommasQuotesAndLineBreaksAreQuoted) {
   c.metric = "acc";
   c.lambda = std::nan("");
   const std::string csv = results_csv({r, c});
-  EXPECT_EQ(csv, "target,method,metric,value,lambda\n\"lr, log\",\"E_\"\"x\"\"\",r2,0.125,0.001\n"
-                 "\"two\r\nlines\",\"E_\"\"x\"\"\",acc,0.125,nan\n");
+  EXPECT_EQ(csv,
+            "target,method,metric,value,lambda\n\"lr, log\",\"E_\"\"x\"\"\",r2,0.125,0.001\n"
+            "\"two\r\nlines\",\"E_\"\"x\"\"\",acc,0.125,nan\n");
   // The first row reads back field by field (the second spans two physical lines, by design).
   const auto first = csv.substr(csv.find('\n') + 1, csv.find('\n', csv.find('\n') + 1) - csv.find('\n') - 1);
   EXPECT_EQ(parse_csv_line(first), (std::vector<std::string>{"lr, log", "E_\"x\"", "r2", "0.125", "0.001"}));

@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "common/error.h"
-#include "tests/support/zoo_store_fixture.h"
 #include "store/manifest.h"
 #include "store/reader.h"
+#include "tests/support/zoo_store_fixture.h"
 
 namespace hyperrep::store {
 namespace {

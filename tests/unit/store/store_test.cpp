@@ -5,10 +5,10 @@
 #include <filesystem>
 
 #include "common/error.h"
-#include "tests/support/zoo_store_fixture.h"
 #include "store/journal.h"
 #include "store/manifest.h"
 #include "store/reader.h"
+#include "tests/support/zoo_store_fixture.h"
 
 namespace hyperrep::store {
 namespace {

@@ -9,7 +9,8 @@ TEST_F(SweepTest, CollectBuildsOneTableOfTheCompleteRuns) {
   const auto s = load_sweep(sweep_file(R"("zoo.num_seeds=50,100", "loss.gamma=0,0.5")"));
   ASSERT_EQ(s.runs.size(), 4u);
   // Runs 0, 1 and 3 are complete (run 3's file has its columns in another order); run 2 is not.
-  fake_done(s.runs[0], "target,method,metric,value,lambda\ntest_acc,W,r2,0.41,10\ntest_acc,E_cD,r2,0.62,1\nactivation,E_cD,acc,0.9,\n");
+  fake_done(s.runs[0],
+            "target,method,metric,value,lambda\ntest_acc,W,r2,0.41,10\ntest_acc,E_cD,r2,0.62,1\nactivation,E_cD,acc,0.9,\n");
   fake_done(s.runs[1], "target,method,metric,value,lambda\ntest_acc,W,r2,0.41,10\ntest_acc,E_cD,r2,0.66,0.1\n");
   write(s.runs[2].dir + "/results.csv", "target,method,metric,value,lambda\ntest_acc,E_cD,r2,0.1,1\n");
   fake_done(s.runs[3], "lambda,value,metric,method,target\n100,0.7,r2,E_cD,test_acc\n1,0.55,tau,E_cD,\"gap, test-train\"\n");

@@ -30,7 +30,8 @@ TEST_F(SweepTest, ReportDrawsAPngPerTargetMetricAndNumericAxis) {
   }
   const std::string script = read(plots[0].script);
   EXPECT_NE(script.find("$line0 << EOD\n50 0.2\n100 0.4\n200 0.6\nEOD\n"), std::string::npos) << script;  // s(W), tanh
-  EXPECT_NE(script.find("title 'E_cD, zoo.activation=relu'"), std::string::npos) << script;  // single quotes: gnuplot expands nothing
+  EXPECT_NE(script.find("title 'E_cD, zoo.activation=relu'"), std::string::npos)
+      << script;  // single quotes: gnuplot expands nothing
   const std::string md = read("out/report.md");
   EXPECT_NE(md.find("![test_acc r2 vs zoo.num_seeds](plots/test_acc__r2__zoo.num_seeds.png)"), std::string::npos) << md;
   EXPECT_NE(md.find("## test_acc: r2"), std::string::npos) << md;

@@ -87,7 +87,8 @@ TEST_F(RunnerTest, DryRunStartsNothing) {
 TEST_F(RunnerTest, RanksAboveOneRunUnderMpirun) {
   const auto s = load_sweep(sweep_file(R"("model.d_model=32")", "grid", ""), {"sweep.ranks=2"});
   const auto cmd = run_command(s.runs[0], fake_launch());
-  EXPECT_EQ(shell_join(cmd), "mpirun --oversubscribe -np 2 " + dir_ + "/fake_hyperrep run --config out/runs/model.d_model=32/sweep_config.toml");
+  EXPECT_EQ(shell_join(cmd),
+            "mpirun --oversubscribe -np 2 " + dir_ + "/fake_hyperrep run --config out/runs/model.d_model=32/sweep_config.toml");
   EXPECT_NE(plan_text(s, fake_launch()).find("model.d_model=32  [pending]"), std::string::npos);
 }
 

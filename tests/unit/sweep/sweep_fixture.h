@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <memory>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "sweep/sweep_spec.h"

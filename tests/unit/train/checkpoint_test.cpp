@@ -8,8 +8,8 @@
 
 #include "common/error.h"
 #include "common/fs.h"
-#include "train/checkpoint.h"
 #include "tests/support/temp_dir.h"
+#include "train/checkpoint.h"
 
 namespace hyperrep::train {
 namespace {
@@ -60,8 +60,8 @@ TEST_F(CheckpointTest, DamagedMarkerIsRefusedByName) {
   m.save(comm, 2, files(2));
   const std::string done = run + "/checkpoints/epoch_0002/DONE";
   const std::string good = read_file(done);
-  for (const std::string& bad : std::vector<std::string>{"garbage", good + "extra line\n", good + "model.pt 1 2\n",
-                                                         "hyperrep-checkpoint 1\n"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"garbage", good + "extra line\n", good + "model.pt 1 2\n", "hyperrep-checkpoint 1\n"}) {
     write_file_atomic(done, bad);
     try {
       m.latest_complete();

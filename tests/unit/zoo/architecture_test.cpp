@@ -3,14 +3,14 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
-#include "zoo/architecture.h"
 #include "population/generate.h"
+#include "zoo/architecture.h"
 
 namespace hyperrep::zoo {
 namespace {
 
-const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act",
-                                        "conv(6,4,2)", "act", "flatten", "linear(36,20)", "act", "linear(20,10)"};
+const std::vector<std::string> kCnnS = {"conv(1,8,5)", "maxpool(2)", "act",     "conv(8,6,5)",   "maxpool(2)", "act",
+                                        "conv(6,4,2)", "act",        "flatten", "linear(36,20)", "act",        "linear(20,10)"};
 
 TEST(Architecture, CnnSHasThePublishedBlocks) {
   auto a = Architecture::parse(kCnnS, {1, 28, 28});
@@ -47,11 +47,13 @@ TEST(Architecture, FunctionalForwardMatchesTorchModules) {
   auto a = Architecture::parse(kCnnS, {1, 28, 28});
   auto w = torch::randn({a.num_params()}) * 0.2;
   auto x = torch::randn({7, 1, 28, 28});
-  torch::nn::Conv2d c1(torch::nn::Conv2dOptions(1, 8, 5)), c2(torch::nn::Conv2dOptions(8, 6, 5)), c3(torch::nn::Conv2dOptions(6, 4, 2));
+  torch::nn::Conv2d c1(torch::nn::Conv2dOptions(1, 8, 5)), c2(torch::nn::Conv2dOptions(8, 6, 5)),
+      c3(torch::nn::Conv2dOptions(6, 4, 2));
   torch::nn::Linear l1(36, 20), l2(20, 10);
   int64_t off = 0;
   torch::NoGradGuard ng;
-  for (torch::Tensor p : {c1->weight, c1->bias, c2->weight, c2->bias, c3->weight, c3->bias, l1->weight, l1->bias, l2->weight, l2->bias}) {
+  for (torch::Tensor p :
+       {c1->weight, c1->bias, c2->weight, c2->bias, c3->weight, c3->bias, l1->weight, l1->bias, l2->weight, l2->bias}) {
     p.copy_(w.narrow(0, off, p.numel()).view(p.sizes()));
     off += p.numel();
   }
@@ -63,12 +65,12 @@ TEST(Architecture, FunctionalForwardMatchesTorchModules) {
   EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6));
 }
 
-
 // `config check` and `zoo generate` share this check: everything generation would reject (or
 // fail on inside torch) is a config issue at the zoo.architecture line.
 TEST(Architecture, ConfigCheckRejectsWhatGenerationRejects) {
   Config cfg;
-  ASSERT_TRUE(parse_config("[zoo]\ntask = \"tetris\"\narchitecture = [\"flatten\", \"linear(16,4)\"]\n", "z.toml", {}, cfg).empty());
+  ASSERT_TRUE(
+      parse_config("[zoo]\ntask = \"tetris\"\narchitecture = [\"flatten\", \"linear(16,4)\"]\n", "z.toml", {}, cfg).empty());
   EXPECT_TRUE(check_zoo_architecture(cfg, {1, 4, 4}, 4).empty());
   // 130 layers of 4096 x 4096 weights: past the 2^31 parameters a member may have.
   std::vector<std::string> huge = {"flatten", "linear(16,4096)"};
