@@ -208,7 +208,12 @@ void apply_table(const toml::table& root, const std::string& source, Config& cfg
   }
 }
 
-std::string format_double(double v) {
+// Numbers in TOML text (config.toml, the [zoo] section stored in every zoo manifest): the
+// shortest %g text that reads back exactly, with ".0" where it would read as an integer. Not
+// common/format's shortest form: manifests hold this text and `hyperrep run` compares it line by
+// line with the config, so changing it would make every existing zoo look generated from
+// another [zoo] section (0.0001 would become 1e-04).
+std::string toml_float(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char buf[64];
@@ -244,12 +249,12 @@ std::string format_value(const ConfigValue& v) {
   struct Visitor {
     std::string operator()(bool b) const { return b ? "true" : "false"; }
     std::string operator()(int64_t i) const { return std::to_string(i); }
-    std::string operator()(double d) const { return format_double(d); }
+    std::string operator()(double d) const { return toml_float(d); }
     std::string operator()(const std::string& s) const { return quote(s); }
     std::string operator()(const std::vector<int64_t>& l) const {
       return join_list(l, [](int64_t x) { return std::to_string(x); });
     }
-    std::string operator()(const std::vector<double>& l) const { return join_list(l, format_double); }
+    std::string operator()(const std::vector<double>& l) const { return join_list(l, toml_float); }
     std::string operator()(const std::vector<std::string>& l) const { return join_list(l, quote); }
   };
   return std::visit(Visitor{}, v);

@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/format.h"
 #include "common/fs.h"
 #include "common/plot.h"
 #include "common/process.h"
@@ -24,12 +25,6 @@ bool to_number(const std::string& s, double& out) {
 bool numeric_axis(const Axis& a) {
   double v;
   return std::all_of(a.values.begin(), a.values.end(), [&](const std::string& s) { return to_number(s, v); });
-}
-
-std::string format_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
 }
 
 struct Line {
@@ -89,11 +84,11 @@ std::string plot_script(const Sweep& sweep, const Plot& p, const std::vector<Lin
   std::sort(xs.begin(), xs.end());
   xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
   os << "set xtics (";
-  for (size_t i = 0; i < xs.size(); ++i) os << (i ? ", " : "") << format_number(xs[i]);
+  for (size_t i = 0; i < xs.size(); ++i) os << (i ? ", " : "") << format_double(xs[i]);
   os << ")\n";
   for (size_t i = 0; i < lines.size(); ++i) {
     os << "$line" << i << " << EOD\n";
-    for (const auto& pt : lines[i].points) os << format_number(pt.first) << " " << format_number(pt.second) << "\n";
+    for (const auto& pt : lines[i].points) os << format_double(pt.first) << " " << format_double(pt.second) << "\n";
     os << "EOD\n";
   }
   os << "plot ";
