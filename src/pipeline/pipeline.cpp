@@ -31,7 +31,12 @@ std::string plot_losses(const std::string& dir, const std::vector<std::pair<std:
     std::ifstream in(metrics);
     std::string line, table;
     for (int64_t n = 1; std::getline(in, line); ++n) {
-      const JsonValue row = parse_json(line, metrics + " line " + std::to_string(n));
+      JsonValue row;
+      try {
+        row = parse_json(line, metrics + " line " + std::to_string(n));
+      } catch (const DataError&) {
+        continue;  // a line cut off by a kill: the plot leaves it out, the run goes on
+      }
       const JsonValue* epoch = row.find("epoch");
       const JsonValue* loss = row.find("loss");
       if (!epoch || !loss || epoch->kind != JsonKind::kNumber || loss->kind != JsonKind::kNumber) continue;

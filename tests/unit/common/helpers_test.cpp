@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <limits>
 
@@ -118,6 +121,23 @@ TEST(JsonReader, NulBytesAndInfinity) {
   ASSERT_EQ(v.items.size(), 2u);
   EXPECT_TRUE(std::isinf(v.items[0].number) && v.items[0].number > 0);
   EXPECT_TRUE(std::isinf(v.items[1].number) && v.items[1].number < 0);
+}
+
+TEST(JsonReader, NumbersReadAsTheNearestDouble) {
+  // Written as Python and format_double write them; read back exactly, as strtod reads them.
+  at::Generator gen = at::detail::createCPUGenerator(7);
+  const auto values = torch::rand({20000}, gen, torch::kFloat64) * torch::pow(10.0, torch::randint(-8, 8, {20000}, gen));
+  const auto v = values.accessor<double, 1>();
+  JsonWriter w;
+  w.begin_array();
+  for (int64_t i = 0; i < values.size(0); ++i) w.value(v[i]);
+  w.end_array();
+  const JsonValue back = parse_json(w.str() + "\n", "r");
+  ASSERT_EQ(back.items.size(), static_cast<size_t>(values.size(0)));
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < values.size(0); ++i) wrong += back.items[static_cast<size_t>(i)].number != v[i];
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(parse_json("0.9303381542885225", "p").number, 0.9303381542885225);
 }
 
 TEST(JsonWriter, LineAndPrettyDocumentsReadBack) {
