@@ -9,7 +9,6 @@
 #include "distributed/mpi_runtime.h"
 
 namespace hyperrep::dist {
-namespace {}  // namespace
 
 Watchdog::Watchdog(int rank, double timeout_s, std::function<void(const std::string&)> on_timeout)
     : rank_(rank), timeout_s_(timeout_s), on_timeout_(std::move(on_timeout)), last_beat_(now_s()) {

@@ -1,5 +1,4 @@
 // hyperrep run: the whole pipeline (zoo -> train -> probe -> report), resumable, mpirun-able.
-#include <chrono>
 #include <iostream>
 
 #include "common/clock.h"
