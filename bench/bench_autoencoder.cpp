@@ -61,20 +61,19 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
   ae->train();
   AugmentConfig aug_cfg;
   auto aug = data::Augmenter::from_config(aug_cfg, arch, 0);
-  auto gen = at::detail::createCPUGenerator(0);
   auto w = (0.1 * torch::randn({batch, arch.num_params()})).to(dev);
   auto layer_var = torch::full({static_cast<int64_t>(arch.param_layers().size())}, 0.01, torch::TensorOptions().device(dev));
   const double gamma = 0.5;
-  const auto keys = torch::arange(batch, torch::kInt64) * 2;
+  const KeyedDraws draws1(0, 0, torch::arange(batch, torch::kInt64) * 2), draws2(0, 0, torch::arange(batch, torch::kInt64) * 2 + 1);
 
   auto step = [&] {
     ae->zero_grad();
     torch::Tensor loss;
     {
       const CudaBf16Autocast autocast(bf16);
-      auto [v1, v2] = aug.two_views(w, gen);
-      // Keyed dropout, as the trainer runs it (model/keyed_dropout.h): masks hashed per sample.
-      auto o1 = model::forward_view_keyed(*ae, v1, gen, 0, 0, keys), o2 = model::forward_view_keyed(*ae, v2, gen, 0, 0, keys + 1);
+      // Keyed augmentation and dropout, as the trainer runs them (common/keyed_random.h).
+      auto v1 = aug.view(w, draws1), v2 = aug.view(w, draws2);
+      auto o1 = model::forward_view_keyed(*ae, v1, draws1), o2 = model::forward_view_keyed(*ae, v2, draws2);
       auto recon = 0.5 * (model::reconstruction_loss(o1.recon, o1.target, o1.mask, o1.layer, layer_var, 1e-4) +
                           model::reconstruction_loss(o2.recon, o2.target, o2.mask, o2.layer, layer_var, 1e-4));
       auto contrast = model::nt_xent(ae->project(o1.z), ae->project(o2.z), 0.1);

@@ -164,12 +164,12 @@ int main(int argc, char** argv) {
   torch::manual_seed(1 + comm.rank());
   auto w = 0.1 * torch::randn({o.batch, arch.num_params()});
   auto layer_var = torch::full({static_cast<int64_t>(arch.param_layers().size())}, 0.01);
-  auto gen = at::detail::createCPUGenerator(comm.rank());
+  const KeyedDraws draws(comm.rank(), 0, torch::arange(w.size(0)));
 
   auto step = [&](const std::function<void()>& before, const std::function<void()>& after) {
     adam.zero_grad();
     if (before) before();
-    auto out = ae->forward_view(w, gen);
+    auto out = ae->forward_view(w, draws);
     auto loss = model::reconstruction_loss(out.recon, out.target, out.mask, out.layer, layer_var, 1e-4);
     loss.backward();
     if (after) after();

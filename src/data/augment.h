@@ -1,14 +1,17 @@
 // Augmentations of flat weight vectors (METHOD.md §3), batched on the tensors' device: neuron
-// permutation from a pool, Gaussian noise, random erasing of one contiguous block. Two views
-// per sample, each owning its own tensor (never aliasing the input or each other).
+// permutation from a pool, Gaussian noise, random erasing of one contiguous block. Every draw is
+// keyed (common/keyed_random.h): a row's view depends on its key, the seed and the step, never on
+// which other rows share the batch, so a rank that holds part of a global batch draws for its own
+// rows exactly what one process holding the whole batch draws for them. Views own their tensors
+// (never aliasing the input or each other).
 #pragma once
 
 #include <torch/torch.h>
 
 #include <memory>
-#include <utility>
 
 #include "common/config_sections.h"
+#include "common/keyed_random.h"
 #include "data/permutation.h"
 
 namespace hyperrep::data {
@@ -20,19 +23,21 @@ class Augmenter {
   // Builds the pool from the architecture when cfg.permutation is set (seeded by pool_seed).
   static Augmenter from_config(const AugmentConfig& cfg, const zoo::Architecture& arch, uint64_t pool_seed);
 
-  // One view of every sample of w [B, L]: permutation, noise, erasing, in that order. Small
-  // draws (pool ids, erase blocks) come from gen (a CPU generator) and move to w's device;
-  // noise uses gen on CPU and the device's default generator elsewhere.
-  torch::Tensor view(const torch::Tensor& w, torch::Generator& gen) const;
-  // Two independent views.
-  std::pair<torch::Tensor, torch::Tensor> two_views(const torch::Tensor& w, torch::Generator& gen) const;
+  // One view of every sample of w [B, L] (row i keyed by draws.row_keys()[i]): permutation,
+  // noise, erasing, in that order. Draws are made on the CPU and move to w's device.
+  torch::Tensor view(const torch::Tensor& w, const KeyedDraws& draws) const;
 
   // The single steps, exposed for tests and for callers that compose them differently.
-  torch::Tensor permute(const torch::Tensor& w, torch::Generator& gen) const;
-  torch::Tensor add_noise(const torch::Tensor& w, double sigma, torch::Generator& gen) const;
+  torch::Tensor permute(const torch::Tensor& w, const KeyedDraws& draws) const;
+  static torch::Tensor add_noise(const torch::Tensor& w, double sigma, const KeyedDraws& draws);
   // With probability p per sample, zeroes flat[start, start+len) with
   // len = floor(U(min_frac, max_frac) * L) and start uniform over the valid positions.
-  static torch::Tensor erase(const torch::Tensor& w, double p, double min_frac, double max_frac, torch::Generator& gen);
+  static torch::Tensor erase(const torch::Tensor& w, double p, double min_frac, double max_frac, const KeyedDraws& draws);
+
+  // The streams of KeyedDraws used here, apart from the call numbers of keyed dropout.
+  static constexpr uint64_t kPermutationStream = 0x4175670000000001ULL;
+  static constexpr uint64_t kNoiseStream = 0x4175670000000002ULL;
+  static constexpr uint64_t kEraseStream = 0x4175670000000003ULL;
 
   const PermutationPool* pool() const { return pool_.get(); }
 

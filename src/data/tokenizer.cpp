@@ -148,11 +148,13 @@ torch::Tensor PaddedTokenizer::detokenize(const torch::Tensor& tokens) const {
   return out.index_copy(1, idx.index_select(0, keep), values);
 }
 
-PaddedTokenizer::Window PaddedTokenizer::random_window(const torch::Tensor& tokens, int64_t window, torch::Generator gen) const {
+PaddedTokenizer::Window PaddedTokenizer::random_window(const torch::Tensor& tokens, int64_t window,
+                                                       const KeyedDraws& draws) const {
   const int64_t b = tokens.size(0), t = tokens.size(1);
   const int64_t w = (window <= 0 || window >= t) ? t : window;
   auto dev = tokens.device();
-  auto start = torch::randint(0, t - w + 1, {b}, gen, torch::TensorOptions().dtype(torch::kInt64)).to(dev);
+  HYPERREP_CHECK(draws.rows() == b, InternalError, "random_window: ", b, " rows for ", draws.rows(), " keyed rows");
+  auto start = draws.integers(kWindowStream, 0, t - w + 1).to(dev);
   auto rows = start.unsqueeze(1) + torch::arange(w, torch::TensorOptions().dtype(torch::kInt64).device(dev));  // [B, W]
   Window out;
   out.start = start;

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "common/keyed_random.h"
 #include "zoo/architecture.h"
 
 namespace hyperrep::data {
@@ -87,7 +88,9 @@ class PaddedTokenizer {
     TokenPositions positions;  // [B, W] each
     torch::Tensor start;       // [B] int64
   };
-  Window random_window(const torch::Tensor& tokens, int64_t window, torch::Generator gen) const;
+  // Row b's start is drawn from draws (keyed by row, common/keyed_random.h).
+  Window random_window(const torch::Tensor& tokens, int64_t window, const KeyedDraws& draws) const;
+  static constexpr uint64_t kWindowStream = 0x57696e0000000001ULL;
 
  private:
   std::vector<TokenLayer> layers_;

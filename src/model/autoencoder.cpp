@@ -36,17 +36,33 @@ zoo::Architecture member_architecture(const Config& cfg) {
   return zoo::Architecture::parse(cfg.zoo.architecture, tasks::task_input_shape(parse_enum<Task>(cfg.zoo.task, "zoo.task")));
 }
 
+namespace {
+
+// A linear layer followed by batch norm: the norm subtracts the batch mean, so the layer's bias
+// has zero gradient in exact arithmetic and rounding noise in floats, which Adam would turn into
+// full-size steps that differ between runs that differ only in rounding. It is held at zero and
+// out of training (the parameter stays, so checkpoints keep their layout).
+torch::nn::Linear linear_before_norm(int64_t in, int64_t out) {
+  torch::nn::Linear lin(in, out);
+  torch::NoGradGuard no_grad;
+  lin->bias.zero_();
+  lin->bias.set_requires_grad(false);
+  return lin;
+}
+
+}  // namespace
+
 ProjectionHeadImpl::ProjectionHeadImpl(int64_t latent, int64_t layers, int64_t hidden, int64_t out) {
   HYPERREP_CHECK(layers >= 1, ConfigError, "model.projection_layers must be at least 1");
   net = torch::nn::Sequential();
   int64_t in = latent;
   for (int64_t i = 0; i + 1 < layers; ++i) {
-    net->push_back(torch::nn::Linear(in, hidden));
+    net->push_back(linear_before_norm(in, hidden));
     net->push_back(torch::nn::BatchNorm1d(hidden));
     net->push_back(torch::nn::ReLU());
     in = hidden;
   }
-  net->push_back(torch::nn::Linear(in, out));
+  net->push_back(linear_before_norm(in, out));
   net->push_back(torch::nn::BatchNorm1d(out));
   register_module("net", net);
 }
@@ -141,7 +157,7 @@ torch::Tensor NeuronAutoencoder::decode(const torch::Tensor& z) {
   return tok_.detokenize(tokens);
 }
 
-AeOutput NeuronAutoencoder::forward_view(const torch::Tensor& w, torch::Generator&) {
+AeOutput NeuronAutoencoder::forward_view(const torch::Tensor& w, const KeyedDraws&) {
   AeOutput out;
   out.z = encode(w);
   out.recon = decode(out.z);
@@ -164,10 +180,9 @@ double NeuronAutoencoder::forward_flops(int64_t batch) const {
   return f;
 }
 
-AeOutput forward_view_keyed(AutoencoderBase& ae, const torch::Tensor& w, torch::Generator& gen, uint64_t seed, uint64_t step,
-                            const torch::Tensor& samples) {
-  DropoutKeys scope(seed, step, samples);
-  return ae.forward_view(w, gen);
+AeOutput forward_view_keyed(AutoencoderBase& ae, const torch::Tensor& w, const KeyedDraws& draws) {
+  const DropoutKeys scope(draws);
+  return ae.forward_view(w, draws);
 }
 
 std::shared_ptr<AutoencoderBase> make_autoencoder(const zoo::Architecture& arch, const ModelConfig& model) {

@@ -54,8 +54,9 @@ struct AeOutput {
 
 class AutoencoderBase : public torch::nn::Module {
  public:
-  // Training forward on a (possibly augmented) view w [B, L]; gen draws SANE windows.
-  virtual AeOutput forward_view(const torch::Tensor& w, torch::Generator& gen) = 0;
+  // Training forward on a (possibly augmented) view w [B, L]; row i is keyed by
+  // draws.row_keys()[i], which draws the padded tokenizer's windows.
+  virtual AeOutput forward_view(const torch::Tensor& w, const KeyedDraws& draws) = 0;
   // The hyper-representation of w [B, L] (call in eval mode for downstream embeddings).
   virtual torch::Tensor embed(const torch::Tensor& w) = 0;
   torch::Tensor project(const torch::Tensor& z) { return head->forward(z); }
@@ -82,7 +83,7 @@ class NeuronAutoencoder : public AutoencoderBase {
   NeuronAutoencoder(const zoo::Architecture& arch, const AutoencoderOptions& opt);
   torch::Tensor encode(const torch::Tensor& w);  // [B, L] -> z [B, latent]
   torch::Tensor decode(const torch::Tensor& z);  // z -> [B, L]
-  AeOutput forward_view(const torch::Tensor& w, torch::Generator& gen) override;
+  AeOutput forward_view(const torch::Tensor& w, const KeyedDraws& draws) override;
   torch::Tensor embed(const torch::Tensor& w) override { return encode(w); }
   double forward_flops(int64_t batch) const override;
   int64_t tokens_per_member() const override { return tok_.num_tokens(); }
@@ -105,7 +106,7 @@ class SequenceAutoencoder : public AutoencoderBase {
   // tokens [B, W, S] at positions -> per-token latents [B, W, latent] and back.
   torch::Tensor encode_tokens(const torch::Tensor& tokens, const data::TokenPositions& pos);
   torch::Tensor decode_tokens(const torch::Tensor& latents, const data::TokenPositions& pos);
-  AeOutput forward_view(const torch::Tensor& w, torch::Generator& gen) override;
+  AeOutput forward_view(const torch::Tensor& w, const KeyedDraws& draws) override;
   // Mean of the token latents over the whole sequence (taken window by window).
   torch::Tensor embed(const torch::Tensor& w) override;
   double forward_flops(int64_t batch) const override;
@@ -125,10 +126,10 @@ class SequenceAutoencoder : public AutoencoderBase {
   KeyedDropout drop_{nullptr};
 };
 
-// A training forward of view w whose dropout masks are keyed (model/keyed_dropout.h): row i of
-// w is sample samples[i] (2 * global row + view), so no mask depends on which rank holds it.
-AeOutput forward_view_keyed(AutoencoderBase& ae, const torch::Tensor& w, torch::Generator& gen, uint64_t seed, uint64_t step,
-                            const torch::Tensor& samples);
+// A training forward of view w whose dropout masks and windows are keyed by draws (row i of w
+// is sample draws.row_keys()[i], 2 * global row + view; model/keyed_dropout.h), so no draw
+// depends on which rank holds a row.
+AeOutput forward_view_keyed(AutoencoderBase& ae, const torch::Tensor& w, const KeyedDraws& draws);
 
 // The autoencoder of a config ([model] tokenizer picks the class) for members of `arch`; the
 // second form takes the architecture of the config's [zoo] section.

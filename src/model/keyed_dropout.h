@@ -10,14 +10,17 @@
 
 #include <cstdint>
 
+#include "common/keyed_random.h"
+
 namespace hyperrep::model {
 
 // While alive, keys the masks of every KeyedDropout forward on this thread: row i of the
-// forward's input is sample rows[i] (e.g. 2 * global row + view). Calls are numbered in the
-// order they happen, which is the same on every rank because the model code is.
+// forward's input is sample draws.row_keys()[i] (e.g. 2 * global row + view). Calls are numbered
+// in the order they happen, which is the same on every rank because the model code is; call k
+// draws stream k of `draws` (which must outlive the scope).
 class DropoutKeys {
  public:
-  DropoutKeys(uint64_t seed, uint64_t step, torch::Tensor rows);
+  explicit DropoutKeys(const KeyedDraws& draws);
   ~DropoutKeys();
   DropoutKeys(const DropoutKeys&) = delete;
   DropoutKeys& operator=(const DropoutKeys&) = delete;
@@ -27,8 +30,7 @@ class DropoutKeys {
   torch::Tensor next_mask(c10::IntArrayRef shape, double p);
 
  private:
-  uint64_t seed_, step_;
-  std::vector<int64_t> rows_;
+  const KeyedDraws& draws_;
   uint64_t calls_ = 0;
   DropoutKeys* outer_;
 };

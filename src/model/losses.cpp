@@ -7,7 +7,8 @@
 namespace hyperrep::model {
 
 torch::Tensor reconstruction_loss(const torch::Tensor& recon, const torch::Tensor& target, const torch::Tensor& mask,
-                                  const torch::Tensor& layer, const torch::Tensor& layer_variance, double floor) {
+                                  const torch::Tensor& layer, const torch::Tensor& layer_variance, double floor,
+                                  double counted) {
   HYPERREP_CHECK(recon.sizes() == target.sizes(), InternalError, "reconstruction_loss: recon ", recon.sizes(), " and target ",
                  target.sizes(), " differ");
   auto err = (recon - target).pow(2);
@@ -16,9 +17,14 @@ torch::Tensor reconstruction_loss(const torch::Tensor& recon, const torch::Tenso
     auto inv = 1.0 / layer_variance.to(recon.device(), recon.scalar_type()).clamp_min(floor);
     err = err * inv.index({layer.to(recon.device())});
   }
-  if (!mask.defined()) return err.mean();
+  if (!mask.defined()) return counted > 0 ? err.sum() / counted : err.mean();
   auto m = mask.to(recon.device(), recon.scalar_type()).expand(err.sizes());
-  return (err * m).sum() / m.sum().clamp_min(1.0);
+  return (err * m).sum() / (counted > 0 ? m.sum().new_full({}, counted) : m.sum().clamp_min(1.0));
+}
+
+double reconstruction_entries(const torch::Tensor& recon, const torch::Tensor& mask) {
+  if (!mask.defined()) return static_cast<double>(recon.numel());
+  return mask.to(torch::kFloat64).expand(recon.sizes()).sum().item<double>();
 }
 
 torch::Tensor nt_xent(const torch::Tensor& a, const torch::Tensor& b, double temperature, ViewSlice local) {

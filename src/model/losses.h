@@ -13,8 +13,13 @@ namespace hyperrep::model {
 // So layer_norm equals MSE when every layer variance is 1, and a layer whose weights vary
 // little weighs as much per value, relative to its spread, as a wide-spread one.
 // layer: int64 broadcastable to recon; layer_variance: [num_layers] (the training split's).
+// counted > 0 replaces the local count of counted entries as the denominator: a batch that
+// several ranks share is averaged over its global count (reconstruction_entries, summed).
 torch::Tensor reconstruction_loss(const torch::Tensor& recon, const torch::Tensor& target, const torch::Tensor& mask,
-                                  const torch::Tensor& layer, const torch::Tensor& layer_variance, double floor);
+                                  const torch::Tensor& layer, const torch::Tensor& layer_variance, double floor,
+                                  double counted = 0);
+// The number of entries reconstruction_loss counts for recon and mask.
+double reconstruction_entries(const torch::Tensor& recon, const torch::Tensor& mask);
 
 // Rows [offset, offset + count) of the gathered views that this rank owns; count < 0 = all.
 struct ViewSlice {

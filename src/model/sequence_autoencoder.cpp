@@ -44,8 +44,8 @@ torch::Tensor SequenceAutoencoder::decode_tokens(const torch::Tensor& latents, c
   return deembed_->forward(x);
 }
 
-AeOutput SequenceAutoencoder::forward_view(const torch::Tensor& w, torch::Generator& gen) {
-  auto win = tok_.random_window(tok_.tokenize(w), window(), gen);
+AeOutput SequenceAutoencoder::forward_view(const torch::Tensor& w, const KeyedDraws& draws) {
+  auto win = tok_.random_window(tok_.tokenize(w), window(), draws);
   auto latents = encode_tokens(win.tokens, win.positions);
   AeOutput out;
   out.z = latents.mean(1);

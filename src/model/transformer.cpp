@@ -32,11 +32,24 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(int64_t d_model, int64_t heads, A
                  ")");
   in_proj = register_module("in_proj", torch::nn::Linear(d_model, 3 * d_model));
   out_proj = register_module("out_proj", torch::nn::Linear(d_model, d_model));
+  torch::NoGradGuard no_grad;
+  in_proj->bias.narrow(0, d_model, d_model).zero_();
+}
+
+torch::Tensor MultiHeadAttentionImpl::qkv_bias() const {
+  // The key bias adds q.b_k to every score of a query, which the softmax cancels: in exact
+  // arithmetic its gradient is zero, in floats it is rounding noise, and Adam normalises noise
+  // into full-size steps (so runs that differ only in rounding, e.g. in their world size, part
+  // there first). It is left out of the forward, its gradient is exactly zero, and it stays at
+  // zero; a checkpoint that holds another value computes the same function.
+  const int64_t d = in_proj->bias.size(0) / 3;
+  const auto& b = in_proj->bias;
+  return torch::cat({b.narrow(0, 0, d), torch::zeros({d}, b.options()), b.narrow(0, 2 * d, d)});
 }
 
 torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2), dh = d / heads_;
-  auto qkv = in_proj->forward(x).view({b, t, 3, heads_, dh}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, dh]
+  auto qkv = torch::nn::functional::linear(x, in_proj->weight, qkv_bias()).view({b, t, 3, heads_, dh}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, dh]
   auto q = qkv[0], k = qkv[1], v = qkv[2];
   torch::Tensor o;
 #if HYPERREP_HAS_SDPA

@@ -24,6 +24,8 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};  // d -> 3d (q, k, v), d -> d
 
  private:
+  torch::Tensor qkv_bias() const;  // in_proj's bias with the key part left out (zero)
+
   int64_t heads_;
   AttentionKind kind_;
 };

@@ -16,14 +16,6 @@
 #include "train/signals.h"
 
 namespace hyperrep::train {
-namespace {
-
-torch::Generator seeded(uint64_t a, uint64_t b, uint64_t c = 0) {
-  return at::detail::createCPUGenerator(a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) * 0xBF58476D1CE4E5B9ULL ^ c);
-}
-
-}  // namespace
-
 std::string method_name(double gamma) {
   if (gamma <= 0) return "E_D";
   if (gamma >= 1) return "E_C";
@@ -133,36 +125,38 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
     if (r >= 0) local.push_back(r), pos.push_back(static_cast<int64_t>(i));
   }
   const int64_t bg = static_cast<int64_t>(batch.size()), bl = static_cast<int64_t>(local.size());
-  auto opts = torch::TensorOptions().dtype(torch::kInt64);
-  auto local_idx = torch::tensor(local, opts);
-  auto pos_idx = torch::tensor(pos, opts).to(device_);
-  // Augmentation draws are made for the whole global batch on every rank, so a row's views do
-  // not depend on which rank holds it.
-  auto gen = seeded(static_cast<uint64_t>(cfg_.train.seed), static_cast<uint64_t>(state_.global_step));
-  auto full = torch::zeros({bg, split.weights.size(1)}, split.weights.options().device(device_));
-  full.index_copy_(0, pos_idx, split.weights.index_select(0, local_idx).to(device_));
-  auto views = augmenter_->two_views(full, gen);
-  auto v1 = views.first.index_select(0, pos_idx), v2 = views.second.index_select(0, pos_idx);
+  // Every draw of the step (augmentation, dropout masks, windows) is keyed by seed, step and
+  // sample = 2 * global row + view (common/keyed_random.h): each rank draws for the rows it holds
+  // exactly what one process holding the whole batch draws for them.
+  std::vector<int64_t> sample1(local.size()), sample2(local.size());
+  for (size_t j = 0; j < local.size(); ++j) {
+    sample1[j] = 2 * batch[static_cast<size_t>(pos[j])];
+    sample2[j] = sample1[j] + 1;
+  }
+  const auto seed = static_cast<uint64_t>(cfg_.train.seed), step = static_cast<uint64_t>(state_.global_step);
+  const KeyedDraws draws1(seed, step, std::move(sample1)), draws2(seed, step, std::move(sample2));
+  auto w = split.weights.index_select(0, torch::tensor(local, torch::kInt64)).to(device_);
+  auto v1 = augmenter_->view(w, draws1), v2 = augmenter_->view(w, draws2);
 
   model_->train();
   const double gamma = cfg_.loss.gamma;
   torch::Tensor loss, recon, contrast;
   {
     const CudaBf16Autocast autocast(precision_ == Precision::kBf16);  // checked at construction: CUDA only
-    // Dropout masks are keyed by global sample and view, as augmentation is by global batch, so no
-    // draw depends on which rank holds a row (model/keyed_dropout.h).
-    std::vector<int64_t> sample(local.size());
-    for (size_t j = 0; j < local.size(); ++j) sample[j] = 2 * batch[static_cast<size_t>(pos[j])];
-    const auto keys = torch::tensor(sample, opts);
-    const auto seed = static_cast<uint64_t>(cfg_.train.seed), step = static_cast<uint64_t>(state_.global_step);
-    auto out1 = model::forward_view_keyed(*model_, v1, gen, seed, step, keys);
-    auto out2 = model::forward_view_keyed(*model_, v2, gen, seed, step, keys + 1);
-    const double share = static_cast<double>(bl) / static_cast<double>(bg);
+    auto out1 = model::forward_view_keyed(*model_, v1, draws1);
+    auto out2 = model::forward_view_keyed(*model_, v2, draws2);
     if (gamma < 1) {
       auto var = reconstruction_ == Reconstruction::kLayerNorm ? layer_variance_ : torch::Tensor();
-      auto r1 = model::reconstruction_loss(out1.recon, out1.target, out1.mask, out1.layer, var, cfg_.loss.variance_floor);
-      auto r2 = model::reconstruction_loss(out2.recon, out2.target, out2.mask, out2.layer, var, cfg_.loss.variance_floor);
-      recon = bl > 0 ? 0.5 * (r1 + r2) * share : (out1.recon.sum() + out2.recon.sum()) * 0.0;
+      // Each view's error is averaged over the entries of the global batch: ranks sum their own
+      // and divide by the count of all (padded windows count different numbers of entries).
+      auto counts = torch::tensor({model::reconstruction_entries(out1.recon, out1.mask),
+                                   model::reconstruction_entries(out2.recon, out2.mask)},
+                                  torch::kFloat64);
+      comm_.host().all_reduce(counts, dist::ReduceOp::kSum);
+      const double c1 = std::max(counts[0].item<double>(), 1.0), c2 = std::max(counts[1].item<double>(), 1.0);
+      auto r1 = model::reconstruction_loss(out1.recon, out1.target, out1.mask, out1.layer, var, cfg_.loss.variance_floor, c1);
+      auto r2 = model::reconstruction_loss(out2.recon, out2.target, out2.mask, out2.layer, var, cfg_.loss.variance_floor, c2);
+      recon = 0.5 * (r1 + r2);
     }
     if (gamma > 0) {
       auto p = project(torch::cat({out1.z, out2.z}, 0));

@@ -23,7 +23,7 @@ struct StepResult {
 std::shared_ptr<model::NeuronAutoencoder> small_autoencoder(const zoo::Architecture& arch) {
   model::AutoencoderOptions o;
   o.d_model = 32, o.heads = 2, o.blocks = 1, o.d_ff = 64, o.latent = 8;
-  o.dropout = 0.0;  // dropout masks cannot match across devices
+  o.dropout = 0.1;  // keyed masks (common/keyed_random.h) are drawn on the CPU: the same on both devices
   o.projection_layers = 2, o.projection_hidden = 32, o.projection_out = 16;
   torch::manual_seed(7);  // the CPU generator draws the init on both devices
   return std::make_shared<model::NeuronAutoencoder>(arch, o);
@@ -34,11 +34,11 @@ StepResult one_step(const zoo::Architecture& arch, const torch::Tensor& w_cpu, c
   ae->to(dev);
   ae->train();
   torch::optim::Adam adam(ae->parameters(), torch::optim::AdamOptions(1e-3));
-  auto gen = at::detail::createCPUGenerator(0);
   auto w = w_cpu.to(dev);
+  const KeyedDraws draws1(0, 0, torch::arange(w.size(0)) * 2), draws2(0, 0, torch::arange(w.size(0)) * 2 + 1);
   auto layer_var = torch::linspace(0.01, 0.05, static_cast<int64_t>(arch.param_layers().size())).to(dev);
-  auto o1 = ae->forward_view(w, gen);
-  auto o2 = ae->forward_view(1.1 * w, gen);
+  auto o1 = model::forward_view_keyed(*ae, w, draws1);
+  auto o2 = model::forward_view_keyed(*ae, 1.1 * w, draws2);
   auto recon = 0.5 * (model::reconstruction_loss(o1.recon, o1.target, o1.mask, o1.layer, layer_var, 1e-4) +
                       model::reconstruction_loss(o2.recon, o2.target, o2.mask, o2.layer, layer_var, 1e-4));
   auto contrast = model::nt_xent(ae->project(o1.z), ae->project(o2.z), 0.1);

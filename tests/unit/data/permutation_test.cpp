@@ -107,20 +107,20 @@ TEST(PermutationPool, LargePoolsAreSeededRandomDraws) {
   EXPECT_TRUE(torch::equal(sorted, torch::arange(6).expand({300, 6})));
 }
 
+KeyedDraws rows_keyed(uint64_t seed, int64_t rows, int64_t first_key = 0) {
+  return KeyedDraws(seed, 0, torch::arange(first_key, first_key + rows));
+}
+
 TEST(Augmenter, NoiseHasTheRequestedStd) {
-  AugmentConfig cfg;
-  Augmenter aug(cfg, nullptr);
-  auto gen = at::detail::createCPUGenerator(1);
   auto w = torch::full({200, 1000}, 2.0);
-  auto n = aug.add_noise(w, 0.05, gen) - w;
+  auto n = Augmenter::add_noise(w, 0.05, rows_keyed(1, 200)) - w;
   EXPECT_NEAR(n.std().item<double>(), 0.05, 0.0005);
   EXPECT_NEAR(n.mean().item<double>(), 0.0, 0.0005);
 }
 
 TEST(Augmenter, ErasingZeroesOneContiguousBlock) {
-  auto gen = at::detail::createCPUGenerator(2);
   const int64_t rows = 4000, l = 1000;
-  auto out = Augmenter::erase(torch::ones({rows, l}), 0.5, 0.02, 0.33, gen);
+  auto out = Augmenter::erase(torch::ones({rows, l}), 0.5, 0.02, 0.33, rows_keyed(2, rows));
   auto zero = out.eq(0);
   int64_t erased = 0;
   double total_len = 0;
@@ -144,9 +144,8 @@ TEST(Augmenter, ViewsOwnTheirTensors) {
   cfg.permutation = false;
   cfg.erase_p = 0;
   Augmenter aug(cfg, nullptr);
-  auto gen = at::detail::createCPUGenerator(3);
   auto w = torch::randn({4, 100});
-  auto [a, b] = aug.two_views(w, gen);
+  auto a = aug.view(w, rows_keyed(3, 4)), b = aug.view(w, rows_keyed(3, 4, 4));
   EXPECT_TRUE(torch::equal(a, w));
   EXPECT_NE(a.data_ptr(), b.data_ptr());
   EXPECT_NE(a.data_ptr(), w.data_ptr());
@@ -160,13 +159,33 @@ TEST(Augmenter, TwoViewsDifferWithThePaperRecipe) {
   auto aug = Augmenter::from_config(cfg, arch, 0);
   ASSERT_NE(aug.pool(), nullptr);
   EXPECT_EQ(aug.pool()->size(), 120);
-  auto gen = at::detail::createCPUGenerator(4);
   auto w = torch::randn({64, 100});
-  auto [a, b] = aug.two_views(w, gen);
+  // The trainer's keys: 2 * row for the first view, 2 * row + 1 for the second.
+  auto a = aug.view(w, KeyedDraws(4, 0, torch::arange(64) * 2)), b = aug.view(w, KeyedDraws(4, 0, torch::arange(64) * 2 + 1));
   EXPECT_EQ(a.sizes(), w.sizes());
   int64_t differ = 0;
   for (int64_t i = 0; i < 64; ++i) differ += torch::equal(a[i], b[i]) ? 0 : 1;
   EXPECT_GT(differ, 55);  // equal only when both draw the same permutation and neither erases
+}
+
+// The property data-parallel training rests on: a row's view is a function of its key, the seed
+// and the step, whatever rows share its batch. Every step is on (permutation, noise, erasing).
+TEST(Augmenter, ARowsViewFollowsItsKeyNotItsBatch) {
+  auto arch = zoo::Architecture::parse(kTetris, {1, 4, 4});
+  AugmentConfig cfg;
+  cfg.noise_sigma = 0.01;
+  cfg.erase_p = 0.5;
+  auto aug = Augmenter::from_config(cfg, arch, 0);
+  auto w = torch::randn({12, 100});
+  const auto keys = torch::tensor({30, 2, 17, 9, 41, 5, 6, 70, 8, 11, 12, 1}, torch::kInt64);
+  const auto whole = aug.view(w, KeyedDraws(9, 3, keys));
+  // Any subset of rows, in any order, keyed alike, gives the same rows.
+  const auto pick = torch::tensor({7, 0, 4, 10}, torch::kInt64);
+  const auto part = aug.view(w.index_select(0, pick), KeyedDraws(9, 3, keys.index_select(0, pick)));
+  EXPECT_TRUE(torch::equal(part, whole.index_select(0, pick)));
+  // Another step or seed draws another view.
+  EXPECT_FALSE(torch::equal(aug.view(w, KeyedDraws(9, 4, keys)), whole));
+  EXPECT_FALSE(torch::equal(aug.view(w, KeyedDraws(10, 3, keys)), whole));
 }
 
 }  // namespace

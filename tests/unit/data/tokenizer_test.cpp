@@ -102,8 +102,8 @@ TEST(PaddedTokenizer, RandomWindowsAreConsecutiveTokens) {
   PaddedTokenizer tok(arch, 32);
   auto flat = torch::randn({16, 2464});
   auto tokens = tok.tokenize(flat);
-  auto gen = at::detail::createCPUGenerator(3);
-  auto w = tok.random_window(tokens, 10, gen);
+  const KeyedDraws draws(3, 0, torch::arange(16) + 40);
+  auto w = tok.random_window(tokens, 10, draws);
   EXPECT_EQ(w.tokens.sizes(), (std::vector<int64_t>{16, 10, 32}));
   std::set<int64_t> starts;
   for (int64_t b = 0; b < 16; ++b) {
@@ -115,8 +115,14 @@ TEST(PaddedTokenizer, RandomWindowsAreConsecutiveTokens) {
     EXPECT_TRUE(torch::equal(w.mask[b], tok.mask().narrow(0, s, 10)));
   }
   EXPECT_GT(starts.size(), 4u);
-  auto whole = tok.random_window(tokens, 0, gen);
+  auto whole = tok.random_window(tokens, 0, draws);
   EXPECT_TRUE(torch::equal(whole.tokens, tokens));
+  // A row's window follows its key, not its position in the batch: rows 5..7 alone draw the
+  // starts they drew among all 16.
+  const KeyedDraws part(3, 0, torch::arange(5, 8) + 40);
+  auto w5 = tok.random_window(tokens.narrow(0, 5, 3), 10, part);
+  EXPECT_TRUE(torch::equal(w5.start, w.start.narrow(0, 5, 3)));
+  EXPECT_TRUE(torch::equal(w5.tokens, w.tokens.narrow(0, 5, 3)));
 }
 
 }  // namespace

@@ -47,7 +47,8 @@ TEST(KeyedDropout, ModelForwardSplitOverRanksEqualsTheWholeBatch) {
   const auto w = torch::randn({6, 100});
   const auto keys = torch::arange(6, torch::kInt64) * 2 + 100;
   auto run = [&](const torch::Tensor& rows, const torch::Tensor& k) {
-    DropoutKeys scope(11, 4, k);
+    const KeyedDraws draws(11, 4, k);
+    const DropoutKeys scope(draws);
     return ae.decode(ae.encode(rows));
   };
   const auto whole = run(w, keys);
