@@ -1,5 +1,7 @@
 #include "launch/commands.h"
 
+#include <cstdlib>
+
 #include "common/enums.h"
 #include "common/logging.h"
 #include "common/runtime.h"
@@ -27,7 +29,10 @@ const std::vector<Command>& commands() {
 
 std::unique_ptr<dist::Communicator> start(Context& ctx, const Config& cfg, CommFor use) {
   init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), cfg.run.log_level);
-  configure_threads(cfg.run.threads, ctx.mpi.local_size());
+  const int threads = configure_threads(cfg.run.threads, ctx.mpi.local_size(),
+                                        use == CommFor::kTraining ? ThreadStage::kTraining : ThreadStage::kGeneral);
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  spdlog::debug("{} intra-op thread(s) per rank, OpenMP wait policy {}", threads, policy ? policy : "(libgomp's default)");
   if (use == CommFor::kHost) return dist::make_communicator(Backend::kAuto, &ctx.mpi);
   const bool cuda = resolve_device(cfg.run.device, ctx.mpi.local_rank()).is_cuda();
   return dist::make_communicator(parse_enum<Backend>(cfg.distributed.backend, "distributed.backend"), cuda, &ctx.mpi);

@@ -2,7 +2,9 @@
 // where exceptions become messages and exit codes (2 usage/config, 1 otherwise).
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "common/error.h"
 #include "common/logging.h"
@@ -41,10 +43,32 @@ int dispatch(hyperrep::dist::MpiRuntime& mpi, int argc, char** argv) {
   HYPERREP_THROW(UsageError, "unknown command '", args[0], "' (see hyperrep --help)");
 }
 
+// OpenMP's idle workers spin before they sleep (libgomp: 300,000 rounds when OMP_WAIT_POLICY is
+// unset). Alone that saves a wake-up; next to any other busy process (a second job, more ranks
+// than cores) a spinning worker holds the core its peer needs and a parallel region waits for a
+// descheduled thread: on 2 cores next to one busy process, 2-thread zoo generation took 2.7x its
+// time alone with the default policy and 1.5x with passive waiting (README, "Ranks and
+// threads"). libgomp reads the policy once, when it is loaded, before main: so the commands
+// that compute start themselves again with OMP_WAIT_POLICY=PASSIVE, unless the user chose a
+// policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment). The exec keeps the pid, so
+// mpirun, srun and signal handlers see the same process; it costs about 0.3 s of start-up, so
+// commands that only read or print do not pay it.
+void exec_with_passive_openmp_wait(int argc, char** argv) {
+  if (argc < 2 || std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  const std::string command = argv[1];
+  const std::string verb = argc > 2 ? argv[2] : "";
+  const bool computes = command == "run" || command == "train" || command == "embed" || command == "probe" ||
+                        command == "baseline" || (command == "zoo" && verb == "generate");
+  if (!computes || setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // Could not exec (no /proc): run on with libgomp's default policy.
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace hyperrep;
+  exec_with_passive_openmp_wait(argc, argv);
   std::unique_ptr<dist::MpiRuntime> mpi;
   try {
     mpi = std::make_unique<dist::MpiRuntime>(&argc, &argv);

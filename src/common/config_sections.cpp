@@ -35,7 +35,8 @@ void RunConfig::describe(SectionSchema<RunConfig>& s) {
   s.field("log_level", &RunConfig::log_level, "Log level of rank 0 (other ranks log warnings unless debug).")
       .choices({"trace", "debug", "info", "warn", "error"})
       .not_hashed();
-  s.field("threads", &RunConfig::threads, "Intra-op threads per rank; 0 = cores / ranks on this node.").min(0).not_hashed();
+  s.field("threads", &RunConfig::threads, "Intra-op threads per rank; 0 = by stage: 1 for autoencoder training (ranks, not threads, speed it "
+          "up), cores / ranks on this node for the rest; OMP_NUM_THREADS, when set, instead.").min(0).not_hashed();
   s.field("progress_seconds", &RunConfig::progress_seconds, "Seconds between progress lines when not on a terminal.")
       .above(0)
       .not_hashed();

@@ -26,15 +26,24 @@ torch::Device resolve_device(const std::string& name, int local_rank) {
   HYPERREP_THROW(ConfigError, "unknown device '", name, "' (expected auto, cpu or cuda)");
 }
 
-int configure_threads(int64_t threads, int local_size) {
+namespace {
+struct ThreadSettings {
+  int64_t threads = 0;
+  int local_size = 1;
+};
+ThreadSettings g_thread_settings;
+}  // namespace
+
+int configure_threads(int64_t threads, int local_size, ThreadStage stage) {
+  g_thread_settings = {threads, local_size};
   int n = static_cast<int>(threads);
-  // An explicit OMP_NUM_THREADS (set by schedulers, test runners) wins over the core count.
+  // An explicit OMP_NUM_THREADS (set by schedulers, test runners) wins over the stage default.
   if (n <= 0) {
     if (const char* env = std::getenv("OMP_NUM_THREADS")) n = std::atoi(env);
   }
   if (n <= 0) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    n = std::max(1, cores / std::max(1, local_size));
+    n = stage == ThreadStage::kTraining ? 1 : std::max(1, cores / std::max(1, local_size));
   }
   torch::set_num_threads(n);
   // LibTorch on OpenBLAS: torch parallelises around its BLAS calls, and OpenBLAS's own pthread
@@ -43,6 +52,10 @@ int configure_threads(int64_t threads, int local_size) {
   // training of 128 CNN-s members 2.3 -> 9.7 member-epochs/s with the pool at one thread.
   set_blas_threads(1);
   return n;
+}
+
+int use_threads_for(ThreadStage stage) {
+  return configure_threads(g_thread_settings.threads, g_thread_settings.local_size, stage);
 }
 
 namespace {

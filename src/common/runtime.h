@@ -12,9 +12,21 @@ namespace hyperrep {
 
 // "auto" -> cuda:<local_rank % devices> when CUDA is available, else cpu; "cuda" without a GPU throws.
 torch::Device resolve_device(const std::string& name, int local_rank = 0);
-// threads == 0: OMP_NUM_THREADS when set, else hardware cores / ranks on this node (at least 1).
-// Returns the count set.
-int configure_threads(int64_t threads, int local_size);
+// What a process is about to do, for the default number of intra-op threads.
+enum class ThreadStage {
+  kGeneral,   // zoo generation, embedding, probes: cores / ranks on this node
+  kTraining,  // autoencoder training: one thread per rank
+};
+// Sets torch's intra-op threads: `threads` when > 0 (run.threads), else OMP_NUM_THREADS when set,
+// else the stage's default. The defaults follow measurements on 2 cores (README, "Ranks and
+// threads"): zoo generation runs 1.7x faster on 2 threads than on 1, while the autoencoder step
+// is no faster (12.2-12.7 s vs 12.8-13.3 s for 4 quick-start epochs) and collapses next to a busy
+// process (40.6 s vs 13.1 s); ranks (mpirun, one per core) are what speed training up (7.8-9.3 s).
+// Remembers threads and local_size for use_threads_for. Returns the count set.
+int configure_threads(int64_t threads, int local_size, ThreadStage stage = ThreadStage::kGeneral);
+// Switches to another stage's threads, with the settings of the last configure_threads (a
+// process that runs several stages, such as `hyperrep run`). Returns the count set.
+int use_threads_for(ThreadStage stage);
 // Threads of OpenBLAS's own pool when LibTorch runs on OpenBLAS; returns the count now in
 // effect, or 0 when the BLAS is not OpenBLAS. configure_threads sets it to 1.
 int set_blas_threads(int n);

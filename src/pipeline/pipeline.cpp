@@ -9,6 +9,7 @@
 #include "common/json.h"
 #include "common/logging.h"
 #include "common/plot.h"
+#include "common/runtime.h"
 #include "population/generate.h"
 #include "probe/probe_runner.h"
 #include "train/evaluation.h"
@@ -80,7 +81,8 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
   }
   if (comm.rank() == 0) make_dirs(dir);
   if (!path_exists(cfg.zoo.path + "/manifest")) {
-    spdlog::info("stage 1/3: generating the zoo at {}", cfg.zoo.path);
+    const int threads = use_threads_for(ThreadStage::kGeneral);
+    spdlog::info("stage 1/3: generating the zoo at {} ({} thread(s) per rank)", cfg.zoo.path, threads);
     population::generate_zoo(cfg, comm.host());
   } else {
     population::check_zoo_matches_config(cfg);
@@ -104,7 +106,8 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
       finished = trainer.state().epoch >= mcfg.train.epochs;
     }
     if (!finished) {
-      spdlog::info("stage 2/3: training {} (gamma {}) in {}", name, gamma, mcfg.run.dir);
+      const int threads = use_threads_for(ThreadStage::kTraining);
+      spdlog::info("stage 2/3: training {} (gamma {}) in {} ({} thread(s) per rank)", name, gamma, mcfg.run.dir, threads);
       if (trainer.run(latest.has_value()).stopped_by_signal) {
         // Saved and stopped (e.g. Slurm's warning): no results, no DONE_RUN; rerunning resumes.
         spdlog::info("{} stopped by a signal after its checkpoint; rerun the same command to resume", name);
@@ -114,6 +117,7 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
     } else {
       spdlog::info("stage 2/3: {} already trained ({} epochs)", name, trainer.state().epoch);
     }
+    use_threads_for(ThreadStage::kGeneral);  // embedding and probes
     auto part = train::probe_features(name, trainer.data(), {trainer.embed("train"), trainer.embed("val"), trainer.embed("test")},
                                       mcfg, comm.host());
     results.insert(results.end(), part.begin(), part.end());

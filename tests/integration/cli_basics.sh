@@ -50,4 +50,21 @@ if [ -n "${HYPERREP_MPIRUN:-}" ]; then
   check "mpirun config error exits non-zero" "[ $rc -ne 0 ]"
   check "mpirun config error names the key" "grep -q 'train.batchsize' <<<\"\$out\""
 fi
+
+# Threads by stage and the OpenMP wait policy (README, "Ranks and threads"): with run.threads = 0
+# and no OMP_NUM_THREADS, the zoo and the probes get cores / ranks, autoencoder training one
+# thread; the computing commands start themselves again with OMP_WAIT_POLICY=PASSIVE unless the
+# user chose a policy.
+cores=$(getconf _NPROCESSORS_ONLN)
+tiny_config runs/stages zoos/stages > stages.toml
+out=$(env -u OMP_NUM_THREADS -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$bin" run --config stages.toml --set run.log_level=debug 2>&1); rc=$?
+check "run: exits 0" "[ $rc -eq 0 ]"
+check "run: restarted with passive OpenMP waiting" "grep -q 'OpenMP wait policy PASSIVE' <<<\"\$out\""
+check "run: the zoo on cores / ranks threads" "grep -q 'stage 1/3: generating the zoo at zoos/stages ($cores thread(s) per rank)' <<<\"\$out\""
+check "run: the autoencoder on one thread" "grep -q 'stage 2/3: training E_cD (gamma 0.5) in runs/stages/E_cD (1 thread(s) per rank)' <<<\"\$out\""
+out=$(env -u OMP_NUM_THREADS OMP_WAIT_POLICY=active "$bin" train --config stages.toml --set run.dir=runs/stages_train \
+  --set data.zoo=zoos/stages --set run.log_level=debug 2>&1); rc=$?
+check "train: one thread, and the policy the user chose" "[ $rc -eq 0 ] && grep -q '1 intra-op thread(s) per rank, OpenMP wait policy active' <<<\"\$out\""
+out=$(OMP_NUM_THREADS=1 "$bin" zoo generate --config stages.toml --set zoo.path=zoos/stages_1 --set run.log_level=debug 2>&1)
+check "zoo generate: OMP_NUM_THREADS wins over the stage default" "grep -q '1 intra-op thread(s) per rank, OpenMP wait policy PASSIVE' <<<\"\$out\""
 exit $fail
