@@ -58,8 +58,8 @@ requeue_self() {
   scontrol requeue "$SLURM_JOB_ID"
 }
 
-# The value of KEY in [SECTION] of the resolved config (hyperrep config show).
+# The value of KEY in [SECTION] of the resolved config, as is (a path may hold quotes, spaces and
+# $(): `hyperrep config get` prints it without TOML's quotes and escapes).
 config_value() {
-  "$HYPERREP" config show --config "$1" "${@:4}" |
-    awk -v section="[$2]" -v key="$3" '/^\[/ {in_s = ($0 == section)} in_s && $1 == key {sub(/^[^=]*= */, ""); gsub(/"/, ""); print; exit}'
+  "$HYPERREP" config get "$2.$3" --config "$1" "${@:4}"
 }

@@ -1,4 +1,7 @@
-// hyperrep config check|show: validate a config (every error at once) or print the resolved one.
+// hyperrep config check|show|get: validate a config (every error at once), print the resolved one,
+// or one resolved value.
+#include <toml++/toml.h>
+
 #include <iostream>
 
 #include "common/config.h"
@@ -15,6 +18,9 @@ constexpr const char* kUsage = R"(usage:
       Validate FILE; print the resolved config, or every error (file:line: key: message), exit 2.
   hyperrep config show [--config FILE] [--set section.key=value]... [--docs]
       Print the resolved config (embedded defaults when no FILE); --docs adds each key's meaning.
+  hyperrep config get section.key [--config FILE] [--set section.key=value]...
+      Print one resolved value: a string as is, without TOML quotes or escapes (for scripts: a path
+      may hold quotes, spaces and $()), anything else as TOML.
 )";
 
 // The [zoo] layers against the task's images, as `zoo generate` checks them. Loading the task
@@ -53,6 +59,23 @@ int cmd_config(Context& ctx) {
     HYPERREP_CHECK(args.positional().empty(), UsageError, "config show takes no positional argument\n", kUsage);
     Config cfg = load_config_from(args);
     if (ctx.mpi.rank() == 0) std::cout << to_toml(cfg, args.has("--docs"));
+    return 0;
+  }
+  if (verb == "get") {
+    HYPERREP_CHECK(args.positional().size() == 1, UsageError, "config get takes exactly one section.key\n", kUsage);
+    const std::string& key = args.positional()[0];
+    const Config cfg = load_config_from(args);
+    const toml::table resolved = toml::parse(to_toml(cfg));
+    const toml::node_view<const toml::node> node = toml::at_path(resolved, key);
+    HYPERREP_CHECK(node && !node.is_table(), UsageError, "config get: '", key,
+                   "' is not a key of the config (hyperrep config show lists them)");
+    if (ctx.mpi.rank() == 0) {
+      if (const auto* str = node.as_string()) {
+        std::cout << str->get() << "\n";
+      } else {
+        std::cout << node << "\n";
+      }
+    }
     return 0;
   }
   HYPERREP_THROW(UsageError, "unknown verb 'config ", verb, "'\n", kUsage);

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs every build and run dependency of hyperrep from Debian's packages.
 # Idempotent and quiet when everything is already there.
+# Usage: tools/install_deps.sh [--test]
+#   --test  also what the test suite needs beyond the build: a one-node Slurm (slurmctld, slurmd,
+#           the client commands, munge) for tests/integration/slurm_cluster.sh
 set -euo pipefail
 
 pkgs=(
@@ -12,6 +15,12 @@ pkgs=(
   libgtest-dev zlib1g-dev rapidjson-dev
   dataset-fashion-mnist gnuplot-nox
 )
+for arg in "$@"; do
+  case "$arg" in
+    --test) pkgs+=(slurmctld slurmd slurm-client munge) ;;
+    *) echo "install_deps: unknown option '$arg' (usage: tools/install_deps.sh [--test])" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
-./tools/install_deps.sh
+./tools/install_deps.sh --test
 start=$(date +%s)
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DHYPERREP_BUILD_TESTS=ON -DHYPERREP_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"

@@ -19,13 +19,13 @@ cat > fakebin/scontrol <<'SH'
 #!/bin/bash
 echo "scontrol $*" >> "$CALLS"
 SH
-# hyperrep: config show prints run.dir; train/run wait for USR1 (save: a complete checkpoint,
+# hyperrep: config get prints run.dir or zoo.path; train/run wait for USR1 (save: a complete checkpoint,
 # exit 0) unless FAKE_FINISH is set (finish: DONE_RUN).
 cat > fakebin/hyperrep <<'SH'
 #!/bin/bash
 echo "hyperrep $*" >> "$CALLS"
 case "$1" in
-  config) printf '[run]\nname = "x"\ndir = "%s"\n[zoo]\npath = "%s/zoo"\n' "$FAKE_RUN_DIR" "$FAKE_RUN_DIR" ;;
+  config) case "$3" in run.dir) echo "$FAKE_RUN_DIR" ;; zoo.path) echo "$FAKE_RUN_DIR/zoo" ;; esac ;;
   train|run|zoo)
     dir=$FAKE_RUN_DIR
     if [ "$1" = run ]; then dir=$(dirname "$3"); fi
