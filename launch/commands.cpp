@@ -30,7 +30,7 @@ const std::vector<Command>& commands() {
 std::unique_ptr<dist::Communicator> start(Context& ctx, const Config& cfg, CommFor use) {
   init_logging(ctx.mpi.rank(), ctx.mpi.world_size(), cfg.run.log_level);
   const int threads = configure_threads(cfg.run.threads, ctx.mpi.local_size(),
-                                        use == CommFor::kTraining ? ThreadStage::kTraining : ThreadStage::kGeneral);
+                                        use == CommFor::kTraining ? training_thread_stage(cfg.run.device) : ThreadStage::kGeneral);
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   spdlog::debug("{} intra-op thread(s) per rank, OpenMP wait policy {}", threads, policy ? policy : "(libgomp's default)");
   if (use == CommFor::kHost) return dist::make_communicator(Backend::kAuto, &ctx.mpi);

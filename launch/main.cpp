@@ -61,7 +61,8 @@ void exec_with_passive_openmp_wait(int argc, char** argv) {
                         command == "baseline" || (command == "zoo" && verb == "generate");
   if (!computes || setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
   execv("/proc/self/exe", argv);
-  // Could not exec (no /proc): run on with libgomp's default policy.
+  // Could not exec (no /proc): run on with libgomp's default policy, and do not claim otherwise.
+  unsetenv("OMP_WAIT_POLICY");
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 # typically 2 to 3 on 16 cores.
 # Usage: tools/gpu_check.sh [log-dir]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 logs="${1:-${OUT:-/tmp/hyperrep-gpu-check}}"
 build="${HYPERREP_GPU_BUILD:-/tmp/hyperrep-gpu-build}"
 deps="${HYPERREP_GPU_DEPS:-/tmp/hyperrep-gpu-deps}"

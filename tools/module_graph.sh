@@ -8,6 +8,6 @@ for d in src/* distributed launch; do
   m=${d#src/}
   deps=$(grep -rhoE '^#include "[a-z_]+/' "$d" --include='*.cpp' --include='*.h' | sed -E 's/#include "([a-z_]+)\//\1/' |
     sort -u | grep -vxE "$m|generated" | tr '\n' ' ' || true)
-  lines=$(find "$d" -name '*.cpp' -o -name '*.h' | xargs cat | wc -l)
+  lines=$(find "$d" \( -name '*.cpp' -o -name '*.h' \) -exec cat {} + | wc -l)
   printf '%-12s %6s lines -> %s\n' "$m" "$lines" "${deps:-(none)}"
 done

@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target hyperrep -j"$(nproc)"
 
-cores=$(lscpu -p=core 2>/dev/null | grep -v '^#' | sort -u | wc -l)
-[ "$cores" -ge 1 ] || cores=$(nproc)
+# Physical cores, but no more than this process may use (nproc follows cgroup and affinity limits).
+cores=$( (lscpu -p=core 2>/dev/null || true) | (grep -v '^#' || true) | sort -u | wc -l)
+usable=$(nproc)
+if [ "$cores" -lt 1 ] || [ "$cores" -gt "$usable" ]; then cores=$usable; fi
 ranks=${HYPERREP_RANKS:-$cores}
 if [ "$ranks" -gt 1 ] && command -v mpirun >/dev/null; then
   launch=(mpirun -np "$ranks")

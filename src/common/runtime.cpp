@@ -54,6 +54,10 @@ int configure_threads(int64_t threads, int local_size, ThreadStage stage) {
   return n;
 }
 
+ThreadStage training_thread_stage(const std::string& device) {
+  return resolve_device(device).is_cpu() ? ThreadStage::kTraining : ThreadStage::kGeneral;
+}
+
 int use_threads_for(ThreadStage stage) {
   return configure_threads(g_thread_settings.threads, g_thread_settings.local_size, stage);
 }

@@ -15,7 +15,7 @@ torch::Device resolve_device(const std::string& name, int local_rank = 0);
 // What a process is about to do, for the default number of intra-op threads.
 enum class ThreadStage {
   kGeneral,   // zoo generation, embedding, probes: cores / ranks on this node
-  kTraining,  // autoencoder training: one thread per rank
+  kTraining,  // autoencoder training on the CPU: one thread per rank
 };
 // Sets torch's intra-op threads: `threads` when > 0 (run.threads), else OMP_NUM_THREADS when set,
 // else the stage's default. The defaults follow measurements on 2 cores (README, "Ranks and
@@ -24,6 +24,9 @@ enum class ThreadStage {
 // process (40.6 s vs 13.1 s); ranks (mpirun, one per core) are what speed training up (7.8-9.3 s).
 // Remembers threads and local_size for use_threads_for. Returns the count set.
 int configure_threads(int64_t threads, int local_size, ThreadStage stage = ThreadStage::kGeneral);
+// The stage of autoencoder training on `device` (run.device): kTraining on the CPU; on a GPU the
+// CPU threads prepare the step (keyed draws, batches), so they keep the general default.
+ThreadStage training_thread_stage(const std::string& device);
 // Switches to another stage's threads, with the settings of the last configure_threads (a
 // process that runs several stages, such as `hyperrep run`). Returns the count set.
 int use_threads_for(ThreadStage stage);

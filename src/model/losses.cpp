@@ -19,7 +19,8 @@ torch::Tensor reconstruction_loss(const torch::Tensor& recon, const torch::Tenso
   }
   if (!mask.defined()) return counted > 0 ? err.sum() / counted : err.mean();
   auto m = mask.to(recon.device(), recon.scalar_type()).expand(err.sizes());
-  return (err * m).sum() / (counted > 0 ? m.sum().new_full({}, counted) : m.sum().clamp_min(1.0));
+  if (counted > 0) return (err * m).sum() / counted;  // a double: exact whatever the dtype of m
+  return (err * m).sum() / m.sum().clamp_min(1.0);
 }
 
 double reconstruction_entries(const torch::Tensor& recon, const torch::Tensor& mask) {

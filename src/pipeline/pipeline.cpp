@@ -106,7 +106,7 @@ PipelineResult run_pipeline(const Config& in, dist::Communicator& comm) {
       finished = trainer.state().epoch >= mcfg.train.epochs;
     }
     if (!finished) {
-      const int threads = use_threads_for(ThreadStage::kTraining);
+      const int threads = use_threads_for(training_thread_stage(cfg.run.device));
       spdlog::info("stage 2/3: training {} (gamma {}) in {} ({} thread(s) per rank)", name, gamma, mcfg.run.dir, threads);
       if (trainer.run(latest.has_value()).stopped_by_signal) {
         // Saved and stopped (e.g. Slurm's warning): no results, no DONE_RUN; rerunning resumes.

@@ -73,7 +73,9 @@ void inject_fault(int rank, int64_t step) {
 }  // namespace
 
 void Trainer::save_checkpoint(int64_t epoch_label, const std::string& probes) {
-  // Every rank's dropout generator, so that a resume at the same world size is bit-exact.
+  // Every rank's default CPU generator. No training draw uses it any more (they are keyed by
+  // sample: common/keyed_random.h); it is kept so that anything else drawing from it resumes
+  // bit-exact at the same world size, and so that checkpoints keep their format.
   at::Generator default_gen = at::detail::getDefaultCPUGenerator();
   auto gen_state = default_gen.get_state();
   const std::string mine(reinterpret_cast<const char*>(gen_state.data_ptr<uint8_t>()), gen_state.numel());

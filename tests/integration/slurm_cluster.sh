@@ -33,10 +33,15 @@ mkdir -p "$S"/{state,spool,log,run,munge} logs
 chmod 700 "$S/munge"
 user=$(id -un)
 node=$(hostname -s)
+cpus=$(getconf _NPROCESSORS_ONLN)
+if [ "$cpus" -lt 2 ]; then
+  echo "FAIL: the 2-rank jobs of this test need 2 CPUs; this machine has $cpus"
+  exit 1
+fi
 free_port() {  # a TCP port nobody listens on, from a range unlikely to be in use
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 20000))
+    p=$((10000 + RANDOM % 22000))  # below Linux's ephemeral ports (32768-60999)
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   echo 0
@@ -49,7 +54,7 @@ head -c 1024 /dev/urandom > "$S/munge/munge.key"
 chmod 400 "$S/munge/munge.key"
 cat > "$S/slurm.conf" <<CONF
 ClusterName=hyperrep-test
-SlurmctldHost=$node
+SlurmctldHost=$node(127.0.0.1)
 SlurmUser=$user
 SlurmdUser=$user
 AuthType=auth/munge
@@ -77,14 +82,18 @@ MpiDefault=pmix
 MinJobAge=600
 KillWait=10
 SchedulerParameters=sched_interval=2
-NodeName=$node CPUs=$(getconf _NPROCESSORS_ONLN) State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=test Nodes=$node Default=YES MaxTime=INFINITE State=UP
 CONF
 export SLURM_CONF=$S/slurm.conf
 
-pids=()
 stop_slurm() {
+  # Jobs first (their steps hold files under $tmp), then the daemons.
   scancel --quiet --user="$user" 2>/dev/null
+  for _ in $(seq 1 20); do
+    [ -z "$(squeue -h 2>/dev/null)" ] && break
+    sleep 1
+  done
   for f in "$S/run/slurmd.pid" "$S/run/slurmctld.pid" "$S/munge/munged.pid"; do
     [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
   done
@@ -140,7 +149,7 @@ small=(--nodes=1 --ntasks=2 --ntasks-per-node=2 --cpus-per-task=1 --gpus-per-tas
 zoo_sets=(--set "zoo.path=$tmp/zoo" --set zoo.num_seeds=40 --set run.device=cpu)
 id=$(sbatch --parsable "${small[@]}" --time=5 "$src/cluster/zoo.sbatch" configs/quickstart.toml "${zoo_sets[@]}") ||
   die "sbatch zoo.sbatch refused"
-state=$(wait_job "$id" 240)
+state=$(wait_job "$id" 180)
 check "zoo job $id completed ($state)" '[ "$state" = "COMPLETED " ]'
 "$bin" zoo generate --config "$src/configs/quickstart.toml" --set "zoo.path=$tmp/zoo_ref" --set zoo.num_seeds=40 \
   --set run.device=cpu >/dev/null 2>&1
@@ -154,19 +163,30 @@ train_sets=(--set "data.zoo=$tmp/zoo" --set run.device=cpu --set train.epochs=TR
   --set probe.every_epochs=0 --set probe.targets=test_acc)
 # About 60 s of training at 2 ranks (0.28 s per epoch of 504 rows), so that the signal, sent 20 to
 # 50 s into a one-minute allocation (Slurm looks at time limits every 30 s), meets a running trainer.
-epochs=${SLURM_TEST_EPOCHS:-200}
+# The time-limited run must still be training when its signal comes (20 to 50 s into a
+# one-minute allocation: Slurm looks at time limits every 30 s), on a fast machine as on a loaded
+# one: so its length is set from the speed measured here, by a short run as a job step (srun),
+# to about 70 s of training (0.28 s per epoch of 504 rows at 2 ranks on the machine this was
+# written on: 250 epochs), and never fewer than 200 epochs (56 s there).
+t0=$(date +%s.%N)
+srun --ntasks=2 --cpus-per-task=1 --time=5 "$bin" train --config "$src/configs/quickstart.toml" \
+  "${train_sets[@]/TRAIN_EPOCHS/30}" --set "run.dir=$tmp/run_calibration" >"$tmp/logs/calibration.out" 2>&1 ||
+  die "a 2-rank training step under srun failed: $(tail -n 5 "$tmp/logs/calibration.out")"
+per_epoch=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", (b - a) / 30 }')
+epochs=${SLURM_TEST_EPOCHS:-$(awk -v p="$per_epoch" 'BEGIN { e = int(70 / p); print (e < 200 ? 200 : e > 3000 ? 3000 : e) }')}
+echo "ok: srun runs 2 ranks ($per_epoch s per epoch): the time-limited run trains $epochs epochs"
 train_sets=("${train_sets[@]/TRAIN_EPOCHS/$epochs}")
 # The reference: the same run in one allocation with room to spare.
 ref=$(sbatch --parsable "${small[@]}" --time=30 --job-name=hyperrep-ref "$src/cluster/train.sbatch" configs/quickstart.toml \
   "${train_sets[@]}" --set "run.dir=$tmp/run_ref") || die "sbatch train.sbatch (reference) refused"
-state=$(wait_job "$ref" 600)
+state=$(wait_job "$ref" 300)
 last=$(printf 'epoch_%04d' "$epochs")
 check "uninterrupted training job $ref completed ($state)" '[ "$state" = "COMPLETED " ] && [ -f "$tmp/run_ref/checkpoints/$last/DONE" ]'
 check "uninterrupted job was not requeued" '[ "$(job_field "$ref" Restarts)" = 0 ]'
 
 id=$(sbatch --parsable "${small[@]}" --time=1 --signal=B:USR1@40 "$src/cluster/train.sbatch" configs/quickstart.toml \
   "${train_sets[@]}" --set "run.dir=$tmp/run") || die "sbatch train.sbatch refused"
-state=$(wait_job "$id" 900)
+state=$(wait_job "$id" 600)
 log=$tmp/logs/hyperrep-train_$id.out
 restarts=$(job_field "$id" Restarts)
 check "time-limited training job $id completed after $restarts requeue(s) ($state)" \
@@ -190,7 +210,7 @@ TOML
 "$bin" sweep run --config sweep.toml --slurm >sweep_submit.log 2>&1
 check "sweep run --slurm wrote a job-array script" '[ -x "$tmp/sweep/sweep.sbatch" ]' || cat sweep_submit.log
 array=$(sbatch --parsable --cpus-per-task=1 --time=10 "$tmp/sweep/sweep.sbatch") || die "sbatch sweep.sbatch refused"
-states=$(wait_job "$array" 600)
+states=$(wait_job "$array" 240)
 check "every task of job array $array completed ($states)" '[ "$states" = "COMPLETED " ]'
 check "4 array tasks ran" '[ "$(scontrol -o show job "$array" | grep -c "ArrayTaskId=[0-9]* ")" = 4 ]'
 out=$("$bin" sweep status --config sweep.toml 2>&1)

@@ -66,6 +66,17 @@ FAKE_FINISH=1 SLURM_RESTART_COUNT=1 bash "$src/cluster/train.sbatch" cfg.toml --
 check "train: restart resumes" "grep -q 'hyperrep train --config cfg.toml --set train.epochs=3 --resume' $CALLS"
 check "train: finished run not requeued" "[ $rc -eq 0 ] && ! grep -q scontrol $CALLS"
 
+# A run directory that a glob or a shell would misread (brackets, a star, quotes, spaces, $()):
+# the restart must still find the checkpoint the signal saved, and nothing runs from the path.
+hostile="$tmp/run [a]* 'q' \$(touch pwned)"
+: > "$CALLS"
+FAKE_RUN_DIR=$hostile signal_run bash "$src/cluster/train.sbatch" cfg.toml; rc=$?
+check "hostile run.dir: saved at the signal" '[ $rc -eq 0 ] && [ -f "$hostile/checkpoints/epoch_0001/DONE" ]'
+: > "$CALLS"
+FAKE_RUN_DIR=$hostile FAKE_FINISH=1 bash "$src/cluster/train.sbatch" cfg.toml > "$tmp/job.log" 2>&1; rc=$?
+check "hostile run.dir: the restart resumes" '[ $rc -eq 0 ] && grep -q -- "--resume" "$CALLS"'
+check "hostile run.dir: nothing ran from the path" '[ ! -e pwned ] && [ ! -e "$src/pwned" ]'
+
 : > "$CALLS"
 signal_run bash "$src/cluster/zoo.sbatch" zoo.toml; rc=$?
 check "zoo: requeued at the signal" "[ $rc -eq 0 ] && grep -q 'hyperrep zoo generate --config zoo.toml' $CALLS && grep -q 'scontrol requeue 42' $CALLS"

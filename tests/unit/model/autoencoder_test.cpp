@@ -111,19 +111,27 @@ TEST(NeuronAutoencoder, ParametersWithZeroExactGradientAreHeldOut) {
   }
   EXPECT_EQ(key_biases, 4);  // 2 encoder + 2 decoder blocks
   EXPECT_EQ(head_biases, 2);
-  // A checkpoint trained with a key bias computes the same function (the forward leaves it out,
-  // as the softmax would cancel it).
-  ae.eval();
-  const auto before = ae.embed(w);
+}
+
+// Leaving the key bias out changes nothing: attention with the whole in_proj bias (a nonzero key
+// part, as a checkpoint trained before may hold), computed here the textbook way, equals the
+// module's forward.
+TEST(MultiHeadAttention, TheKeyBiasCancelsInTheSoftmax) {
+  torch::manual_seed(3);
+  const int64_t d = 32, heads = 4, dh = d / heads, b = 3, t = 7;
+  MultiHeadAttention attn(d, heads, AttentionKind::kPlain);
   {
     torch::NoGradGuard no_grad;
-    for (const auto& p : ae.named_parameters()) {
-      if (p.key().find("attn.in_proj.bias") == std::string::npos) continue;
-      const int64_t d = p.value().size(0) / 3;
-      p.value().narrow(0, d, d).normal_();
-    }
+    attn->in_proj->bias.normal_();  // the key part too
   }
-  EXPECT_TRUE(torch::allclose(ae.embed(w), before, 1e-5, 1e-6));
+  ASSERT_GT(attn->in_proj->bias.narrow(0, d, d).abs().max().item<double>(), 0.1);
+  const auto x = torch::randn({b, t, d});
+  const auto qkv = attn->in_proj->forward(x).view({b, t, 3, heads, dh}).permute({2, 0, 3, 1, 4});
+  const auto scores = torch::matmul(qkv[0], qkv[1].transpose(-2, -1)) / std::sqrt(static_cast<double>(dh));
+  const auto o = torch::matmul(torch::softmax(scores, -1), qkv[2]).transpose(1, 2).reshape({b, t, d});
+  const auto textbook = attn->out_proj->forward(o);
+  EXPECT_TRUE(torch::allclose(attn->forward(x), textbook, 1e-5, 1e-6))
+      << (attn->forward(x) - textbook).abs().max().item<double>();
 }
 
 // model.token_scale: each token's embedding gets one more input, log(RMS + 1e-3). With every
