@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "common/error.h"
 
 #include <ATen/autocast_mode.h>
@@ -44,6 +46,13 @@ int configure_threads(int64_t threads, int local_size, ThreadStage stage) {
   if (n <= 0) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     n = stage == ThreadStage::kTraining ? 1 : std::max(1, cores / std::max(1, local_size));
+    static bool hinted = false;
+    if (stage == ThreadStage::kTraining && local_size == 1 && cores > 1 && !hinted) {
+      hinted = true;
+      spdlog::warn("training on one rank with one thread; this node has {} cores: `mpirun -np {}` trains data-parallel, "
+                   "one rank per core (README, \"Ranks and threads\"), or set run.threads",
+                   cores, cores);
+    }
   }
   torch::set_num_threads(n);
   // LibTorch on OpenBLAS: torch parallelises around its BLAS calls, and OpenBLAS's own pthread

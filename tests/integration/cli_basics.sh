@@ -62,6 +62,9 @@ check "run: exits 0" "[ $rc -eq 0 ]"
 check "run: restarted with passive OpenMP waiting" "grep -q 'OpenMP wait policy PASSIVE' <<<\"\$out\""
 check "run: the zoo on cores / ranks threads" "grep -q 'stage 1/3: generating the zoo at zoos/stages ($cores thread(s) per rank)' <<<\"\$out\""
 check "run: the autoencoder on one thread" "grep -q 'stage 2/3: training E_cD (gamma 0.5) in runs/stages/E_cD (1 thread(s) per rank)' <<<\"\$out\""
+if [ "$cores" -gt 1 ]; then
+  check "run: one process is told that ranks would train faster" "grep -q 'training on one rank with one thread; this node has $cores cores: .mpirun -np $cores.' <<<\"\$out\""
+fi
 out=$(env -u OMP_NUM_THREADS OMP_WAIT_POLICY=active "$bin" train --config stages.toml --set run.dir=runs/stages_train \
   --set data.zoo=zoos/stages --set run.log_level=debug 2>&1); rc=$?
 check "train: one thread, and the policy the user chose" "[ $rc -eq 0 ] && grep -q '1 intra-op thread(s) per rank, OpenMP wait policy active' <<<\"\$out\""
