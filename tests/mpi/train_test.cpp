@@ -262,6 +262,43 @@ TEST_F(TrainTest, ShippedConfigWithDropoutGivesTheSingleProcessLosses) {
   }
 }
 
+// A run stopped at step 5 by one process and resumed by N ranks continues the same draws (their
+// keys hold no rank): steps 5..9 give the uninterrupted single process's losses within the
+// rounding envelope, at the shipped quick-start settings (dropout, erasing, permutations, noise).
+TEST_F(TrainTest, ResumeAtAnotherWorldSizeContinuesTheSameDraws) {
+  std::vector<std::string> sets = {"data.zoo=" + zoo_,        "run.device=cpu",         "train.batch_size=16",
+                                   "train.max_steps=10",      "checkpoint.every_epochs=1000", "probe.every_epochs=0",
+                                   "probe.targets=test_acc",  "distributed.timeout_s=120"};
+  Config cfg = load_config(std::string(HYPERREP_SOURCE_DIR) + "/configs/quickstart.toml", sets);
+  ASSERT_GT(cfg.model.dropout, 0.0);
+  const Reference r(cfg, run_dir("wsref", true), run_dir("wsulp", true));
+  cfg.run.dir = run_dir("ws", false);
+  if (comm.rank() == 0) {  // the first half, by one process
+    dist::LocalCommunicator local;
+    auto first = cfg;
+    first.train.max_steps = 5;
+    Trainer t(first, local);
+    EXPECT_EQ(t.run(false).steps, 5);
+  }
+  comm.barrier();
+  Trainer resumed(cfg, comm);  // the second half, by every rank
+  const auto second = resumed.run(true);
+  ASSERT_EQ(second.step_losses.size(), 5u);
+  double envelope = 0, worst = 0;
+  for (size_t k = 0; k < 10; ++k) {
+    const double b = r.ref_result.step_losses[k].loss;
+    envelope = std::max(envelope, std::abs(r.ulp_result.step_losses[k].loss - b) / std::abs(b));
+    if (k < 5) continue;
+    const double rel = std::abs(second.step_losses[k - 5].loss - b) / std::abs(b);
+    worst = std::max(worst, rel);
+    EXPECT_LE(rel, std::max(1e-5, 10 * envelope)) << "step " << k << " after the resume at world size " << comm.world_size();
+  }
+  if (comm.rank() == 0) {
+    std::printf("[ resume ] stopped by 1 process at step 5, resumed by %d: max rel loss diff %.3g (envelope %.3g)\n",
+                comm.world_size(), worst, envelope);
+  }
+}
+
 TEST_F(TrainTest, StopAtStepKAndResumeIsBitIdentical) {
   auto cfg = small_config(zoo_, run_dir("full", false), 0.5);
   cfg.model.dropout = 0.1;  // exercises the saved RNG streams
