@@ -2,6 +2,8 @@
 // where exceptions become messages and exit codes (2 usage/config, 1 otherwise).
 #include <unistd.h>
 
+#include <csignal>
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -65,10 +67,27 @@ void exec_with_passive_openmp_wait(int argc, char** argv) {
   unsetenv("OMP_WAIT_POLICY");
 }
 
+// `train` and `run` stop at SIGTERM/SIGUSR1 (Slurm's warning) with a checkpoint, but their
+// handlers exist only once the trainer runs; Slurm may send the warning seconds after the job
+// starts. So these commands block both signals first thing (the mask survives the exec below
+// and is inherited by every thread); install_stop_signal_handlers unblocks them, and a signal
+// that came in between is delivered then and honoured after the first step.
+void hold_stop_signals_until_the_trainer_runs(int argc, char** argv) {
+  if (argc < 2) return;
+  const std::string command = argv[1];
+  if (command != "train" && command != "run") return;
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &stop, nullptr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace hyperrep;
+  hold_stop_signals_until_the_trainer_runs(argc, argv);
   exec_with_passive_openmp_wait(argc, argv);
   std::unique_ptr<dist::MpiRuntime> mpi;
   try {

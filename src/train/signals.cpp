@@ -1,5 +1,7 @@
 #include "train/signals.h"
 
+#include <pthread.h>
+
 #include <csignal>
 
 namespace hyperrep::train {
@@ -15,6 +17,13 @@ void install_stop_signal_handlers() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGUSR1, &sa, nullptr);
+  // main() blocks both before anything else (launch/main.cpp), so that a signal that comes
+  // during start-up waits here instead of killing the process; a pending one is delivered now.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGUSR1);
+  pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
 }
 
 bool stop_signal_received() { return g_stop != 0; }
