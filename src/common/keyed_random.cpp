@@ -29,14 +29,18 @@ uint64_t KeyedDraws::row_key(uint64_t stream, int64_t r) const {
   return splitmix64(base ^ static_cast<uint64_t>(rows_[static_cast<size_t>(r)]));
 }
 
+template <class Fill>
+void KeyedDraws::each_row(uint64_t stream, const Fill& fill) const {
+  at::parallel_for(0, rows(), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) fill(r, row_key(stream, r));
+  });
+}
+
 torch::Tensor KeyedDraws::uniform(uint64_t stream, int64_t n) const {
   auto out = torch::empty({rows(), n}, torch::kFloat64);
   double* o = out.data_ptr<double>();
-  at::parallel_for(0, rows(), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const uint64_t key = row_key(stream, r);
-      for (int64_t e = 0; e < n; ++e) o[r * n + e] = unit(splitmix64(key + static_cast<uint64_t>(e)));
-    }
+  each_row(stream, [&](int64_t r, uint64_t key) {
+    for (int64_t e = 0; e < n; ++e) o[r * n + e] = unit(splitmix64(key + static_cast<uint64_t>(e)));
   });
   return out;
 }
@@ -51,18 +55,15 @@ torch::Tensor KeyedDraws::normal(uint64_t stream, int64_t n) const {
   auto out = torch::empty({rows(), n}, torch::kFloat32);
   float* o = out.data_ptr<float>();
   const double two_pi = 6.283185307179586;
-  at::parallel_for(0, rows(), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const uint64_t key = row_key(stream, r);
-      float* row = o + r * n;
-      for (int64_t e = 0; e < n; e += 2) {
-        // 1 - u lies in (0, 1], so the logarithm is finite.
-        const double u1 = 1.0 - unit(splitmix64(key + static_cast<uint64_t>(e)));
-        const double u2 = unit(splitmix64(key + static_cast<uint64_t>(e) + 1));
-        const double rad = std::sqrt(-2.0 * std::log(u1)), ang = two_pi * u2;
-        row[e] = static_cast<float>(rad * std::cos(ang));
-        if (e + 1 < n) row[e + 1] = static_cast<float>(rad * std::sin(ang));
-      }
+  each_row(stream, [&](int64_t r, uint64_t key) {
+    float* row = o + r * n;
+    for (int64_t e = 0; e < n; e += 2) {
+      // 1 - u lies in (0, 1], so the logarithm is finite.
+      const double u1 = 1.0 - unit(splitmix64(key + static_cast<uint64_t>(e)));
+      const double u2 = unit(splitmix64(key + static_cast<uint64_t>(e) + 1));
+      const double rad = std::sqrt(-2.0 * std::log(u1)), ang = two_pi * u2;
+      row[e] = static_cast<float>(rad * std::cos(ang));
+      if (e + 1 < n) row[e + 1] = static_cast<float>(rad * std::sin(ang));
     }
   });
   return out;
@@ -77,12 +78,9 @@ torch::Tensor KeyedDraws::keep_mask(uint64_t stream, c10::IntArrayRef shape, dou
   const float scale = static_cast<float>(1.0 / (1.0 - p));
   // Keep when the top 53 bits, as a fraction of 2^53, are at least p.
   const auto threshold = static_cast<uint64_t>(p * 9007199254740992.0);
-  at::parallel_for(0, rows(), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const uint64_t key = row_key(stream, r);
-      float* o = out + r * n;
-      for (int64_t e = 0; e < n; ++e) o[e] = (splitmix64(key + static_cast<uint64_t>(e)) >> 11) >= threshold ? scale : 0.0f;
-    }
+  each_row(stream, [&](int64_t r, uint64_t key) {
+    float* o = out + r * n;
+    for (int64_t e = 0; e < n; ++e) o[e] = (splitmix64(key + static_cast<uint64_t>(e)) >> 11) >= threshold ? scale : 0.0f;
   });
   return mask;
 }

@@ -30,8 +30,6 @@ class KeyedDraws {
 
   int64_t rows() const { return static_cast<int64_t>(rows_.size()); }
   const std::vector<int64_t>& row_keys() const { return rows_; }
-  uint64_t seed() const { return seed_; }
-  uint64_t step() const { return step_; }
 
   // [rows, n] float64, uniform on [0, 1) with 53 random bits.
   torch::Tensor uniform(uint64_t stream, int64_t n) const;
@@ -45,6 +43,9 @@ class KeyedDraws {
 
  private:
   uint64_t row_key(uint64_t stream, int64_t r) const;
+  // Calls fill(r, key) for every row r with its key under `stream`, rows spread over threads.
+  template <class Fill>
+  void each_row(uint64_t stream, const Fill& fill) const;
 
   uint64_t seed_, step_;
   std::vector<int64_t> rows_;

@@ -148,12 +148,20 @@ StepLosses Trainer::step(const std::vector<int64_t>& batch) {
     if (gamma < 1) {
       auto var = reconstruction_ == Reconstruction::kLayerNorm ? layer_variance_ : torch::Tensor();
       // Each view's error is averaged over the entries of the global batch: ranks sum their own
-      // and divide by the count of all (padded windows count different numbers of entries).
-      auto counts = torch::tensor({model::reconstruction_entries(out1.recon, out1.mask),
-                                   model::reconstruction_entries(out2.recon, out2.mask)},
-                                  torch::kFloat64);
-      comm_.host().all_reduce(counts, dist::ReduceOp::kSum);
-      const double c1 = std::max(counts[0].item<double>(), 1.0), c2 = std::max(counts[1].item<double>(), 1.0);
+      // and divide by the count of all. When every entry counts that is bg rows of one size;
+      // only a padded window's mask counts differently per row, and then the ranks add up.
+      double c1 = 0, c2 = 0;
+      if (out1.mask.defined() || out2.mask.defined()) {
+        auto counts = torch::tensor({model::reconstruction_entries(out1.recon, out1.mask),
+                                     model::reconstruction_entries(out2.recon, out2.mask)},
+                                    torch::kFloat64);
+        comm_.host().all_reduce(counts, dist::ReduceOp::kSum);
+        c1 = counts[0].item<double>(), c2 = counts[1].item<double>();
+      } else {
+        c1 = static_cast<double>(bg * c10::multiply_integers(out1.recon.sizes().slice(1)));
+        c2 = static_cast<double>(bg * c10::multiply_integers(out2.recon.sizes().slice(1)));
+      }
+      c1 = std::max(c1, 1.0), c2 = std::max(c2, 1.0);
       auto r1 = model::reconstruction_loss(out1.recon, out1.target, out1.mask, out1.layer, var, cfg_.loss.variance_floor, c1);
       auto r2 = model::reconstruction_loss(out2.recon, out2.target, out2.mask, out2.layer, var, cfg_.loss.variance_floor, c2);
       recon = 0.5 * (r1 + r2);
