@@ -29,11 +29,16 @@ torch::nn::Sequential conventional_model(const zoo::Architecture& arch) {
   for (const auto& l : arch.layers()) {
     switch (l.kind) {
       case zoo::LayerKind::kConv:
-        seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(l.in, l.out, l.kernel).bias(l.bias)));
+        seq->push_back(
+            torch::nn::Conv2d(torch::nn::Conv2dOptions(l.in, l.out, l.kernel).stride(l.stride).padding(l.padding).bias(l.bias)));
         break;
       case zoo::LayerKind::kLinear: seq->push_back(torch::nn::Linear(torch::nn::LinearOptions(l.in, l.out).bias(l.bias))); break;
       case zoo::LayerKind::kMaxPool: seq->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(l.kernel))); break;
       case zoo::LayerKind::kAvgPool: seq->push_back(torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(l.kernel))); break;
+      case zoo::LayerKind::kGap:
+        seq->push_back(torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions(1)));
+        seq->push_back(torch::nn::Flatten());
+        break;
       case zoo::LayerKind::kAct: seq->push_back(torch::nn::Tanh()); break;
       case zoo::LayerKind::kFlatten: seq->push_back(torch::nn::Flatten()); break;
       case zoo::LayerKind::kDropout: seq->push_back(torch::nn::Dropout()); break;

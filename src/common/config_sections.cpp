@@ -65,7 +65,8 @@ void ZooConfig::describe(SectionSchema<ZooConfig>& s) {
   s.field("task_split_seed", &ZooConfig::task_split_seed, "Seed of the train/val shuffle and of the Tetris generator.").min(0);
   s.field("tetris_noise", &ZooConfig::tetris_noise, "Std of the pixel noise added to Tetris images.").min(0);
   s.field("architecture", &ZooConfig::architecture,
-          "Member layers in order: conv(in,out,k[,nobias]), linear(in,out[,nobias]), maxpool(k), avgpool(k), act, flatten, "
+          "Member layers in order: conv(in,out,k[,stride=S][,padding=valid|same|N][,nobias]), linear(in,out[,nobias]), "
+          "maxpool(k), avgpool(k), gap (global average pool), act, flatten, "
           "dropout; shapes must fit the task and the last layer has one output per class.")
       .non_empty()
       .check(check_architecture);

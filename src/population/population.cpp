@@ -97,17 +97,17 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
         const int64_t k = l.kernel, fan = l.fan_in();
         auto w = weights.narrow(1, l.weight_offset, l.weight_numel()).view({P, l.out, fan});
         torch::Tensor b = l.bias ? weights.narrow(1, l.bias_offset, l.out) : torch::Tensor();
-        if (device_.is_cpu()) {
+        if (device_.is_cpu() && l.plain_conv()) {
           h = layout == Layout::kShared ? shared_conv2d(h, w, b, k) : population_conv2d(h, w, b, k);
         } else {
-          // Grouped convolution (cuDNN) on [b, P*C, H, W]; shared inputs: all members' filters
-          // stacked as the output channels of one ordinary convolution.
+          // Grouped convolution (cuDNN; on the CPU for strided or padded layers) on [b, P*C, H, W];
+          // shared inputs: all members' filters stacked as the output channels of one ordinary convolution.
           auto w4 = w.reshape({P * l.out, l.in, k, k});
           auto b1 = l.bias ? b.reshape({P * l.out}) : torch::Tensor();
-          const std::vector<int64_t> one = {1, 1}, zero = {0, 0};
+          const std::vector<int64_t> stride = {l.stride, l.stride}, pad = {l.padding, l.padding}, one = {1, 1};
           const bool shared = layout == Layout::kShared;
           auto xin = shared ? h : h.permute({2, 0, 1, 3, 4}).reshape({h.size(2), P * h.size(1), h.size(3), h.size(4)});
-          auto y = torch::conv2d(xin, w4, b1, torch::IntArrayRef(one), torch::IntArrayRef(zero), torch::IntArrayRef(one),
+          auto y = torch::conv2d(xin, w4, b1, torch::IntArrayRef(stride), torch::IntArrayRef(pad), torch::IntArrayRef(one),
                                  shared ? 1 : P);
           h = y.view({y.size(0), P, l.out, y.size(2), y.size(3)}).permute({1, 2, 0, 3, 4}).contiguous();
         }
@@ -137,6 +137,14 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
         h = layout == Layout::kSpatial ? y.view({h.size(0), h.size(1), h.size(2), y.size(2), y.size(3)}) : y;
         break;
       }
+      case zoo::LayerKind::kGap:
+        if (layout == Layout::kSpatial) {  // [P, C, b, H, W] -> [P, b, C]
+          h = h.mean({3, 4}).transpose(1, 2);
+          layout = Layout::kFlat;
+        } else {  // shared [N, C, H, W] -> [N, C]
+          h = h.mean({2, 3});
+        }
+        break;
       case zoo::LayerKind::kAct:
         // population_tanh is torch::tanh wherever its vector kernel cannot run (CUDA, no AVX2).
         h = activation_ == Activation::kTanh ? population_tanh(h) : zoo::apply_activation(h, activation_);

@@ -27,7 +27,7 @@ Architecture Architecture::parse(const std::vector<std::string>& spec, std::vect
   a.spec_ = spec;
   a.input_shape_ = input_shape;
   std::vector<int64_t> shape = input_shape;
-  int64_t offset = 0;
+  int64_t offset = 0, sequential = 0;
   for (size_t i = 0; i < spec.size(); ++i) {
     auto where = [&] { return "zoo.architecture[" + std::to_string(i) + "] '" + spec[i] + "' on input " + shape_str(shape); };
     LayerSpec ls;
@@ -39,15 +39,17 @@ Architecture Architecture::parse(const std::vector<std::string>& spec, std::vect
     const std::string& name = ls.name;
     Layer l;
     l.in_shape = shape;
-    l.sequential_index = static_cast<int64_t>(i);
+    l.sequential_index = sequential++;
     l.bias = ls.bias;
     if (name == "conv") {
       l.kind = LayerKind::kConv;
       l.in = ls.ints[0], l.out = ls.ints[1], l.kernel = ls.ints[2];
+      l.stride = ls.stride, l.padding = ls.padding;
       HYPERREP_CHECK(shape.size() == 3, ConfigError, where(), ": a convolution needs a [C, H, W] input, not a flat one");
       HYPERREP_CHECK(shape[0] == l.in, ConfigError, where(), ": expects ", l.in, " input channels, the input has ", shape[0]);
-      HYPERREP_CHECK(shape[1] >= l.kernel && shape[2] >= l.kernel, ConfigError, where(), ": kernel larger than the input");
-      shape = {l.out, shape[1] - l.kernel + 1, shape[2] - l.kernel + 1};
+      const int64_t h = shape[1] + 2 * l.padding, w = shape[2] + 2 * l.padding;
+      HYPERREP_CHECK(h >= l.kernel && w >= l.kernel, ConfigError, where(), ": kernel larger than the input", l.padding > 0 ? " with its padding" : "");
+      shape = {l.out, (h - l.kernel) / l.stride + 1, (w - l.kernel) / l.stride + 1};
     } else if (name == "linear") {
       l.kind = LayerKind::kLinear;
       l.in = ls.ints[0], l.out = ls.ints[1];
@@ -61,6 +63,11 @@ Architecture Architecture::parse(const std::vector<std::string>& spec, std::vect
       HYPERREP_CHECK(shape.size() == 3 && shape[1] >= l.kernel && shape[2] >= l.kernel, ConfigError, where(),
                      ": pooling needs a [C, H, W] input at least as large as the window");
       shape = {shape[0], shape[1] / l.kernel, shape[2] / l.kernel};
+    } else if (name == "gap") {
+      l.kind = LayerKind::kGap;
+      HYPERREP_CHECK(shape.size() == 3, ConfigError, where(), ": global average pooling needs a [C, H, W] input");
+      shape = {shape[0]};
+      ++sequential;  // AdaptiveAvgPool2d(1), Flatten
     } else if (name == "act" || name == "dropout") {
       l.kind = name == "act" ? LayerKind::kAct : LayerKind::kDropout;
     } else {  // flatten
@@ -136,11 +143,12 @@ torch::Tensor functional_forward(const Architecture& arch, Activation activation
       case LayerKind::kLinear: {
         auto w = flat_weights.narrow(0, l.weight_offset, l.weight_numel()).view(l.weight_shape());
         torch::Tensor b = l.bias ? flat_weights.narrow(0, l.bias_offset, l.out) : torch::Tensor();
-        h = l.kind == LayerKind::kConv ? torch::conv2d(h, w, b) : torch::linear(h, w, b);
+        h = l.kind == LayerKind::kConv ? torch::conv2d(h, w, b, l.stride, l.padding) : torch::linear(h, w, b);
         break;
       }
       case LayerKind::kMaxPool: h = torch::max_pool2d(h, l.kernel); break;
       case LayerKind::kAvgPool: h = torch::avg_pool2d(h, l.kernel); break;
+      case LayerKind::kGap: h = h.mean({2, 3}); break;
       case LayerKind::kAct: h = apply_activation(h, activation); break;
       case LayerKind::kFlatten: h = h.flatten(1); break;
       case LayerKind::kDropout: break;

@@ -12,18 +12,24 @@
 
 namespace hyperrep::zoo {
 
-enum class LayerKind { kConv, kLinear, kMaxPool, kAvgPool, kAct, kFlatten, kDropout };
+enum class LayerKind { kConv, kLinear, kMaxPool, kAvgPool, kGap, kAct, kFlatten, kDropout };
 
 struct Layer {
   LayerKind kind = LayerKind::kAct;
   int64_t in = 0;      // conv: in channels; linear: in features
   int64_t out = 0;     // conv: out channels; linear: out features
   int64_t kernel = 0;  // conv: kernel size (square); pools: window (= stride)
+  int64_t stride = 1;   // conv
+  int64_t padding = 0;  // conv: zeros on every side
   bool bias = true;
   std::vector<int64_t> in_shape, out_shape;  // per sample, e.g. {1, 28, 28}
   int64_t weight_offset = -1;                // offsets into the flat vector (conv/linear only)
   int64_t bias_offset = -1;
-  int64_t sequential_index = 0;  // index of the module in the equivalent torch.nn.Sequential
+  // Index of the module in the equivalent torch.nn.Sequential (gap is two modules there:
+  // AdaptiveAvgPool2d(1) and Flatten, so later layers' indices are not their spec positions).
+  int64_t sequential_index = 0;
+  // A stride-1 convolution without padding (the population's direct kernels cover these).
+  bool plain_conv() const { return kind == LayerKind::kConv && stride == 1 && padding == 0; }
 
   bool has_params() const { return kind == LayerKind::kConv || kind == LayerKind::kLinear; }
   // Values in one neuron's incoming weights: in * kernel^2 for conv, in for linear.

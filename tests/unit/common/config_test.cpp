@@ -217,8 +217,46 @@ TEST(Config, LayerGrammarIsOneParser) {
   EXPECT_FALSE(conv.bias);
   EXPECT_TRUE(parse_layer_spec("linear(36,20)").bias);
   EXPECT_EQ(parse_layer_spec("flatten").ints.size(), 0u);
-  for (const char* bad : {"linear(5,0)", "linear(5)", "linear(5,3,4)", "conv(1,8)", "maxpool(2,2)", "act(1)", "foo",
-                          "linear(5,-3)", "linear(5,3,bias)", "maxpool(nobias)", "linear(5,99999999999)", "conv(1,8,5))"}) {
+  EXPECT_EQ(conv.stride, 1);
+  EXPECT_EQ(conv.padding, 0);
+  const LayerSpec strided = parse_layer_spec("conv(1,16,3,stride=2)");
+  EXPECT_EQ(strided.ints, (std::vector<int64_t>{1, 16, 3}));
+  EXPECT_EQ(strided.stride, 2);
+  EXPECT_EQ(strided.padding, 0);
+  EXPECT_TRUE(strided.bias);
+  // Options and the flag in any order; same = (k-1)/2 symmetric zeros; valid = none.
+  const LayerSpec same = parse_layer_spec("conv(4,8,5, nobias, padding = same)");
+  EXPECT_EQ(same.padding, 2);
+  EXPECT_FALSE(same.bias);
+  EXPECT_EQ(parse_layer_spec("conv(4,8,3,padding=valid,stride=3)").padding, 0);
+  EXPECT_EQ(parse_layer_spec("conv(4,8,3,padding=valid,stride=3)").stride, 3);
+  EXPECT_EQ(parse_layer_spec("conv(4,8,3,padding=4)").padding, 4);
+  EXPECT_EQ(parse_layer_spec("gap").name, "gap");
+  for (const char* bad : {"linear(5,0)",
+                          "linear(5)",
+                          "linear(5,3,4)",
+                          "conv(1,8)",
+                          "maxpool(2,2)",
+                          "act(1)",
+                          "foo",
+                          "linear(5,-3)",
+                          "linear(5,3,bias)",
+                          "maxpool(nobias)",
+                          "linear(5,99999999999)",
+                          "conv(1,8,5))",
+                          "conv(1,8,3,stride=0)",
+                          "conv(1,8,3,stride=2,stride=2)",
+                          "conv(1,8,4,padding=same)",
+                          "conv(1,8,3,stride=2,padding=same)",
+                          "conv(1,8,3,padding=full)",
+                          "conv(1,8,3,padding=-1)",
+                          "conv(1,8,3,dilation=2)",
+                          "linear(5,3,stride=2)",
+                          "gap(2)",
+                          "maxpool(2,stride=2)",
+                          "conv(1,8,3,nobias,nobias)",
+                          "conv(1,8,stride=2)",
+                          "conv(1,8,3,padding=)"}) {
     EXPECT_THROW(parse_layer_spec(bad), ConfigError) << bad;
     Config cfg;
     auto issues = parse_config("[zoo]\narchitecture = [\"flatten\", \"" + std::string(bad) + "\"]\n", "t", {}, cfg);

@@ -280,6 +280,33 @@ TEST(TorchFormat, KeysMatchTorchNnSequentialAndGiveTheSameLogits) {
   EXPECT_TRUE(torch::allclose(net->forward(x), zoo::functional_forward(cnn, Activation::kTanh, flat, x), 1e-5, 1e-6));
 }
 
+// The Small CNN Zoo network: gap is two modules (AdaptiveAvgPool2d(1), Flatten), so the dense
+// layer's keys are 8.weight / 8.bias, as Python's nn.Sequential names them.
+TEST(TorchFormat, StridedConvolutionsAndGapMatchTorchNnSequential) {
+  torch::manual_seed(6);
+  const auto arch = zoo::Architecture::parse(
+      {"conv(1,16,3,stride=2)", "act", "conv(16,16,3,stride=2)", "act", "conv(16,16,3,stride=2)", "act", "gap", "linear(16,10)"},
+      {1, 28, 28});
+  const auto flat = torch::randn({arch.num_params()}) * 0.2;
+  namespace nn = torch::nn;
+  nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(1, 16, 3).stride(2)), nn::ReLU(),
+                     nn::Conv2d(nn::Conv2dOptions(16, 16, 3).stride(2)), nn::ReLU(),
+                     nn::Conv2d(nn::Conv2dOptions(16, 16, 3).stride(2)), nn::ReLU(),
+                     nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)), nn::Flatten(), nn::Linear(16, 10));
+  const auto sd = state_dict_from_flat(arch, flat);
+  auto params = net->named_parameters();
+  ASSERT_EQ(params.size(), sd.size());
+  EXPECT_EQ(sd.back().first, "8.bias");
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < sd.size(); ++i) {
+    EXPECT_EQ(params[i].key(), sd[i].first);
+    params[sd[i].first].copy_(sd[i].second);
+  }
+  const auto x = torch::randn({4, 1, 28, 28});
+  EXPECT_TRUE(torch::allclose(net->forward(x), zoo::functional_forward(arch, Activation::kRelu, flat, x), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(flat_from_state_dict(arch, sd), flat));
+}
+
 TEST(TorchFormat, StrictMappingListsMissingUnexpectedAndMismatchedKeys) {
   const auto mlp = zoo::Architecture::parse({"flatten", "linear(16,5)", "act", "linear(5,4,nobias)"}, {1, 4, 4});
   NamedTensors sd = {{"1.weight", torch::zeros({5, 16})}, {"3.weight", torch::zeros({5, 4})}, {"4.bias", torch::zeros({4})}};

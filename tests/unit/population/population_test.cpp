@@ -166,12 +166,23 @@ TEST(Population, InitBoundsFollowTheDocumentedRules) {
   EXPECT_FALSE(torch::equal(u, init_member(arch, Init::kUniform, 5, 0.01)));
 }
 
+// The member as torch::nn modules, written out by hand for the two test networks (ReLU): the
+// reference does not read the Architecture's layer list.
+torch::nn::Sequential reference_modules(bool small_cnn_zoo_like) {
+  namespace nn = torch::nn;
+  if (small_cnn_zoo_like) {  // conv(1,4,3,padding=same) act conv(4,3,2,stride=2) act gap linear(3,4)
+    return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(1, 4, 3).padding(1)), nn::ReLU(),
+                          nn::Conv2d(nn::Conv2dOptions(4, 3, 2).stride(2)), nn::ReLU(),
+                          nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)), nn::Flatten(), nn::Linear(3, 4));
+  }
+  return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(1, 4, 2)), nn::ReLU(), nn::Conv2d(nn::Conv2dOptions(4, 3, 2)),
+                        nn::MaxPool2d(2), nn::ReLU(), nn::Flatten(), nn::Linear(3, 4));
+}
+
 // The reference: torch::nn modules and torch::optim with the member's init and data order.
-torch::Tensor reference_train(const zoo::Architecture& arch, const zoo::MemberSpec& m, const tasks::TaskData& task,
-                              int64_t epochs, int64_t batch, double momentum) {
-  torch::nn::Conv2d c1(torch::nn::Conv2dOptions(1, 4, 2)), c2(torch::nn::Conv2dOptions(4, 3, 2));
-  torch::nn::Linear l(3, 4);
-  std::vector<torch::Tensor> params = {c1->weight, c1->bias, c2->weight, c2->bias, l->weight, l->bias};
+torch::Tensor reference_train(const zoo::Architecture& arch, torch::nn::Sequential net, const zoo::MemberSpec& m,
+                              const tasks::TaskData& task, int64_t epochs, int64_t batch, double momentum) {
+  std::vector<torch::Tensor> params = net->parameters();
   auto init = init_member(arch, parse_enum<Init>(m.init, "zoo.init"), m.seed, 0.01);
   {
     torch::NoGradGuard ng;
@@ -180,6 +191,7 @@ torch::Tensor reference_train(const zoo::Architecture& arch, const zoo::MemberSp
       p.copy_(init.narrow(0, off, p.numel()).view(p.sizes()));
       off += p.numel();
     }
+    EXPECT_EQ(off, arch.num_params());
   }
   std::unique_ptr<torch::optim::Optimizer> opt;
   if (m.optimizer == "adam") {
@@ -195,9 +207,7 @@ torch::Tensor reference_train(const zoo::Architecture& arch, const zoo::MemberSp
       auto idx = perm.narrow(0, s, std::min(batch, n - s));
       auto x = task.train.x.index_select(0, idx);
       auto y = task.train.y.index_select(0, idx);
-      auto h = torch::relu(c1(x));
-      h = torch::relu(torch::max_pool2d(c2(h), 2)).flatten(1);
-      auto loss = torch::nn::functional::cross_entropy(l(h), y);
+      auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
       opt->zero_grad();
       loss.backward();
       opt->step();
@@ -208,9 +218,10 @@ torch::Tensor reference_train(const zoo::Architecture& arch, const zoo::MemberSp
   return torch::cat(flat);
 }
 
-TEST(Population, MatchesTorchNnAndTorchOptimReference) {
+// Strided and padded convolutions and global average pooling (the Small CNN Zoo's layers; on
+// the CPU they run as grouped convolutions) against the same torch::nn reference.
+void expect_matches_reference(const std::vector<std::string>& spec, bool small_cnn_zoo_like) {
   auto task = tetris(95);
-  const std::vector<std::string> spec = {"conv(1,4,2)", "act", "conv(4,3,2)", "maxpool(2)", "act", "flatten", "linear(3,4)"};
   auto arch = zoo::Architecture::parse(spec, task.input_shape);
   std::vector<zoo::MemberSpec> adam = {member(0, 31, 1e-2, 1e-3, 0.0, "adam", "relu"),
                                        member(1, 32, 3e-3, 0.0, 0.0, "adam", "relu")};
@@ -219,7 +230,7 @@ TEST(Population, MatchesTorchNnAndTorchOptimReference) {
   for (const auto& group : {adam, sgd}) {
     auto got = train_population(arch, group, options(3, 10), task, torch::kCPU);
     for (size_t i = 0; i < group.size(); ++i) {
-      auto ref = reference_train(arch, group[i], task, 3, 10, 0.9);
+      auto ref = reference_train(arch, reference_modules(small_cnn_zoo_like), group[i], task, 3, 10, 0.9);
       auto w = got[i].weights[-1];
       EXPECT_TRUE(torch::allclose(w, ref, 1e-4, 1e-5))
           << group[i].optimizer << " max diff " << (w - ref).abs().max().item<double>();
@@ -228,23 +239,42 @@ TEST(Population, MatchesTorchNnAndTorchOptimReference) {
   }
 }
 
+const std::vector<std::string> kStridedGap = {
+    "conv(1,4,3,padding=same)", "act", "conv(4,3,2,stride=2)", "act", "gap", "linear(3,4)"};
+
+TEST(Population, MatchesTorchNnAndTorchOptimReference) {
+  expect_matches_reference({"conv(1,4,2)", "act", "conv(4,3,2)", "maxpool(2)", "act", "flatten", "linear(3,4)"}, false);
+}
+
+TEST(Population, StridedPaddedConvolutionsAndGlobalPoolingMatchTorchNn) { expect_matches_reference(kStridedGap, true); }
+
+TEST(Population, StridedGapMembersInPopulationEqualMembersAlone) {
+  std::vector<zoo::MemberSpec> m = {member(0, 41, 1e-2, 0.0, 0.3), member(1, 42, 3e-2, 1e-3, 0.3),
+                                    member(2, 43, 2e-2, 0.0, 0.3, "adam", "tanh", "kaiming_normal")};
+  std::vector<std::string> with_dropout = kStridedGap;
+  with_dropout.insert(with_dropout.begin() + 2, "dropout");
+  expect_population_equals_alone(with_dropout, m, options(3, 10));
+}
+
 TEST(Population, EvaluationMatchesFunctionalForward) {
   auto task = tetris(50);
-  auto arch = zoo::Architecture::parse(kCnn, task.input_shape);
-  PopulationOptions opt = options(1, 10);
-  opt.eval_budget_floats = 2000;  // several evaluation chunks
-  auto rec = train_population(arch, {member(0, 1, 1e-2, 0.0, 0.2), member(1, 2, 1e-2, 0.0, 0.2)}, opt, task, torch::kCPU);
-  for (const auto& r : rec) {
-    for (size_t k = 0; k < r.epochs.size(); ++k) {
-      auto logits = zoo::functional_forward(arch, Activation::kTanh, r.weights[k], task.test.x);
-      const double loss = torch::nn::functional::cross_entropy(logits, task.test.y).item<double>();
-      const double acc = logits.argmax(1).eq(task.test.y).to(torch::kFloat64).mean().item<double>();
-      EXPECT_NEAR(r.numeric[k].at("test_loss"), loss, 1e-5);
-      EXPECT_NEAR(r.numeric[k].at("test_acc"), acc, 1e-12);
-      EXPECT_NEAR(r.numeric[k].at("ggap"), r.numeric[k].at("train_acc") - acc, 1e-12);
-      EXPECT_EQ(r.numeric[k].at("epoch"), static_cast<double>(r.epochs[k]));
+  for (const auto& spec : {kCnn, kStridedGap}) {
+    auto arch = zoo::Architecture::parse(spec, task.input_shape);
+    PopulationOptions opt = options(1, 10);
+    opt.eval_budget_floats = 2000;  // several evaluation chunks
+    auto rec = train_population(arch, {member(0, 1, 1e-2, 0.0, 0.2), member(1, 2, 1e-2, 0.0, 0.2)}, opt, task, torch::kCPU);
+    for (const auto& r : rec) {
+      for (size_t k = 0; k < r.epochs.size(); ++k) {
+        auto logits = zoo::functional_forward(arch, Activation::kTanh, r.weights[k], task.test.x);
+        const double loss = torch::nn::functional::cross_entropy(logits, task.test.y).item<double>();
+        const double acc = logits.argmax(1).eq(task.test.y).to(torch::kFloat64).mean().item<double>();
+        EXPECT_NEAR(r.numeric[k].at("test_loss"), loss, 1e-5);
+        EXPECT_NEAR(r.numeric[k].at("test_acc"), acc, 1e-12);
+        EXPECT_NEAR(r.numeric[k].at("ggap"), r.numeric[k].at("train_acc") - acc, 1e-12);
+        EXPECT_EQ(r.numeric[k].at("epoch"), static_cast<double>(r.epochs[k]));
+      }
+      EXPECT_EQ(r.categorical.at("init"), "uniform");
     }
-    EXPECT_EQ(r.categorical.at("init"), "uniform");
   }
 }
 

@@ -65,6 +65,60 @@ TEST(Architecture, FunctionalForwardMatchesTorchModules) {
   EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6));
 }
 
+// The Small CNN Zoo network (BENCHMARKS.md §1): three 3x3 stride-2 valid convolutions of 16
+// filters, global average pooling, a dense layer; 4970 parameters on either input size.
+const std::vector<std::string> kSmallCnnZoo = {
+    "conv(1,16,3,stride=2)", "act", "conv(16,16,3,stride=2)", "act", "conv(16,16,3,stride=2)", "act", "gap", "linear(16,10)"};
+
+TEST(Architecture, SmallCnnZooNetworkHasThePublishedShapes) {
+  auto mnist = Architecture::parse(kSmallCnnZoo, {1, 28, 28});
+  EXPECT_EQ(mnist.num_params(), 4970);
+  EXPECT_EQ(mnist.layers()[0].out_shape, (std::vector<int64_t>{16, 13, 13}));
+  EXPECT_EQ(mnist.layers()[2].out_shape, (std::vector<int64_t>{16, 6, 6}));
+  EXPECT_EQ(mnist.layers()[4].out_shape, (std::vector<int64_t>{16, 2, 2}));
+  EXPECT_EQ(mnist.layers()[6].out_shape, (std::vector<int64_t>{16}));
+  auto cifar = Architecture::parse(kSmallCnnZoo, {1, 32, 32});
+  EXPECT_EQ(cifar.num_params(), 4970);
+  EXPECT_EQ(cifar.layers()[4].out_shape, (std::vector<int64_t>{16, 3, 3}));
+  EXPECT_EQ(mnist.block_sizes(), (std::vector<int64_t>{144, 16, 2304, 16, 2304, 16, 160, 10}));
+  // gap is AdaptiveAvgPool2d(1) + Flatten in torch.nn.Sequential: the dense layer is module 8.
+  EXPECT_EQ(mnist.layers()[7].sequential_index, 8);
+  EXPECT_EQ(mnist.layers()[4].sequential_index, 4);
+  // Padding: same keeps the size, explicit padding grows it.
+  auto padded =
+      Architecture::parse({"conv(1,4,3,padding=same)", "conv(4,4,3,padding=2,stride=2)", "gap", "linear(4,10)"}, {1, 28, 28});
+  EXPECT_EQ(padded.layers()[0].out_shape, (std::vector<int64_t>{4, 28, 28}));
+  EXPECT_EQ(padded.layers()[1].out_shape, (std::vector<int64_t>{4, 15, 15}));
+}
+
+TEST(Architecture, StridedPaddedGapForwardMatchesTorchModules) {
+  torch::manual_seed(4);
+  namespace nn = torch::nn;
+  for (const bool relu : {false, true}) {
+    const std::vector<std::string> spec = {
+        "conv(1,6,3,stride=2)", "act", "conv(6,5,3,padding=same)", "act", "conv(5,4,2,stride=2,padding=1)", "act", "gap",
+        "linear(4,10)"};
+    auto a = Architecture::parse(spec, {1, 28, 28});
+    auto w = torch::randn({a.num_params()}) * 0.3;
+    auto x = torch::randn({5, 1, 28, 28});
+    nn::Conv2d c1(nn::Conv2dOptions(1, 6, 3).stride(2)), c2(nn::Conv2dOptions(6, 5, 3).padding(1)),
+        c3(nn::Conv2dOptions(5, 4, 2).stride(2).padding(1));
+    nn::Linear l(4, 10);
+    torch::NoGradGuard ng;
+    int64_t off = 0;
+    for (torch::Tensor p : {c1->weight, c1->bias, c2->weight, c2->bias, c3->weight, c3->bias, l->weight, l->bias}) {
+      p.copy_(w.narrow(0, off, p.numel()).view(p.sizes()));
+      off += p.numel();
+    }
+    ASSERT_EQ(off, a.num_params());
+    auto act = [&](const torch::Tensor& t) { return relu ? torch::relu(t) : torch::tanh(t); };
+    auto h = act(c3(act(c2(act(c1(x))))));
+    auto expected = l(torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1));
+    auto got = functional_forward(a, relu ? Activation::kRelu : Activation::kTanh, w, x);
+    EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6)) << (got - expected).abs().max().item<double>();
+  }
+}
+
 // `config check` and `zoo generate` share this check: everything generation would reject (or
 // fail on inside torch) is a config issue at the zoo.architecture line.
 TEST(Architecture, ConfigCheckRejectsWhatGenerationRejects) {
@@ -84,6 +138,8 @@ TEST(Architecture, ConfigCheckRejectsWhatGenerationRejects) {
       {{"flatten", "linear(16,10)"}, "the last layer has 10 outputs, task 'tetris' has 4 classes"},
       {{"conv(1,4,2)", "linear(36,4)"}, "needs a flat input"},
       {huge, "more than 2147483648 parameters"},
+      {{"conv(1,4,3,stride=2)", "conv(4,4,2,stride=2)", "flatten", "linear(4,4)"}, "kernel larger than the input"},
+      {{"flatten", "gap", "linear(16,4)"}, "global average pooling needs a [C, H, W] input"},
   };
   for (const auto& [layers, want] : cases) {
     Config c;
