@@ -2,6 +2,7 @@
 // does the work (under mpirun the other ranks return at once).
 #include "launch/cmd_zoo_tools.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "common/json.h"
 #include "data/zoo_dataset.h"
 #include "interop/modelzoo_import.h"
+#include "interop/smallcnnzoo.h"
 #include "interop/torch_format.h"
 #include "launch/args.h"
 #include "store/reader.h"
@@ -34,6 +36,13 @@ const char* const kZooToolsUsage = R"(  info ZOO [--json] [--config FILE] [--set
       Import a directory of the public "Model Zoos" dataset; the members' architecture is the
       config's zoo.architecture, the input shape is --input-shape or that of zoo.task
       (tetris 1,4,4; fashion_mnist and idx 1,28,28).
+  import --from smallcnnzoo DIR --out ZOO [--input-shape C,H,W]
+      Import one dataset of the public Small CNN Zoo (weights.npy, layout.csv, metrics.csv.gz
+      or metrics.csv): members are the runs (modeldir), checkpoints their steps; the
+      architecture comes from layout.csv, the input shape from config.dataset (mnist and
+      fashion_mnist 1,28,28; cifar10 and svhn_cropped 1,32,32) unless --input-shape is given.
+      Rows with non-finite weights or metrics are dropped and counted. Property names:
+      docs/zoo-formats.md.
 )";
 
 namespace {
@@ -113,9 +122,14 @@ int zoo_info(Context& ctx, const std::vector<std::string>& rest) {
   os << ")\nshards        " << reader.manifest().shards.size() << " (" << sum.shard_bytes << " bytes)\nsplit         train "
      << split.train.size() << ", val " << split.val.size() << ", test " << split.test.size() << " members (fractions "
      << cfg.data.split[0] << "/" << cfg.data.split[1] << "/" << cfg.data.split[2] << ", seed " << cfg.data.split_seed << ")\n";
+  // Names padded to one column, at least one space after the longest.
+  size_t width = 13;
+  for (const auto& n : props.numeric_names) width = std::max(width, n.size());
+  for (const auto& n : props.categorical_names) width = std::max(width, n.size());
+  const auto name_cell = [&](const std::string& n) { return "  " + n + std::string(width + 1 - n.size(), ' '); };
   os << "numeric properties (min .. max over checkpoints)\n";
   for (size_t c = 0; c < ranges.size(); ++c) {
-    os << "  " << std::left << std::setw(14) << props.numeric_names[c] << std::right;
+    os << name_cell(props.numeric_names[c]);
     if (ranges[c].min <= ranges[c].max) os << format_double(ranges[c].min) << " .. " << format_double(ranges[c].max);
     else os << "-";
     if (ranges[c].non_finite) os << "  (" << ranges[c].non_finite << " non-finite)";
@@ -123,7 +137,7 @@ int zoo_info(Context& ctx, const std::vector<std::string>& rest) {
   }
   os << "categorical properties (members per value)\n";
   for (size_t c = 0; c < categories.size(); ++c) {
-    os << "  " << std::left << std::setw(14) << props.categorical_names[c] << std::right;
+    os << name_cell(props.categorical_names[c]);
     size_t k = 0;
     for (const auto& [value, count] : categories[c]) os << (k++ ? ", " : "") << value << ": " << count;
     os << "\n";
@@ -174,24 +188,41 @@ int zoo_export(Context& ctx, const std::vector<std::string>& rest) {
 int zoo_import(Context& ctx, const std::vector<std::string>& rest) {
   Args args(rest, {"--from", "--out", "--config", "--input-shape"}, {});
   if (args.help()) return std::cout << "usage:\n" << kZooToolsUsage, 0;
-  HYPERREP_CHECK(args.required("--from") == "modelzoo", UsageError, "zoo import --from supports 'modelzoo' only");
+  const std::string from = args.required("--from");
+  HYPERREP_CHECK(from == "modelzoo" || from == "smallcnnzoo", UsageError,
+                 "zoo import --from takes modelzoo or smallcnnzoo, not '", from, "'");
   HYPERREP_CHECK(args.positional().size() == 1, UsageError, "zoo import takes exactly one source DIR\nusage:\n", kZooToolsUsage);
   const std::string src = args.positional()[0], out = args.required("--out");
-  const Config cfg = load_config_from(args);
   std::vector<int64_t> shape;
   if (auto s = args.value("--input-shape")) {
     std::stringstream ss(*s);
     std::string tok;
     while (std::getline(ss, tok, ',')) {
+      size_t used = 0;
+      int64_t v = 0;
       try {
-        shape.push_back(std::stoll(tok));
-      } catch (const std::exception&) {
-        HYPERREP_THROW(UsageError, "--input-shape expects integers like 1,28,28, got '", *s, "'");
-      }
+        v = std::stoll(tok, &used);
+      } catch (const std::exception&) {}
+      HYPERREP_CHECK(used == tok.size() && v >= 1 && v <= (int64_t{1} << 16), UsageError,
+                     "--input-shape expects positive integers like 1,28,28, got '", *s, "'");
+      shape.push_back(v);
     }
-  } else {
-    shape = tasks::task_input_shape(parse_enum<Task>(cfg.zoo.task, "zoo.task"));
   }
+  if (from == "smallcnnzoo") {
+    HYPERREP_CHECK(!args.has("--config"), UsageError,
+                   "zoo import --from smallcnnzoo reads the architecture from layout.csv; it takes no --config");
+    if (ctx.mpi.rank() != 0) return 0;
+    interop::SmallCnnZooImportOptions opt;
+    opt.input_shape = shape;
+    const auto result = interop::import_smallcnnzoo(src, out, opt);
+    const store::ZooReader reader(out);
+    std::cout << "imported " << reader.num_members() << " members, " << reader.num_checkpoints() << " checkpoints from " << src
+              << " into " << out << " (content hash " << reader.content_hash() << "); dropped " << result.dropped_rows
+              << " rows with non-finite weights or metrics\n";
+    return 0;
+  }
+  const Config cfg = load_config_from(args);
+  if (shape.empty()) shape = tasks::task_input_shape(parse_enum<Task>(cfg.zoo.task, "zoo.task"));
   if (ctx.mpi.rank() != 0) return 0;
   const interop::ImportedZoo imported = interop::import_modelzoo(src, cfg.zoo.architecture, shape);
   HYPERREP_CHECK(!imported.members.empty(), DataError, "no model folders in '", src, "'");

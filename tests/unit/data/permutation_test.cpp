@@ -58,6 +58,15 @@ TEST(PermutationPool, CnnSKeepsLogitsOnFashionMnist) {
   expect_same_logits(arch, task.test.x, 200);
 }
 
+// Strided convolutions and global average pooling: a channel permutation of the last convolution
+// permutes the pooled features one to one.
+TEST(PermutationPool, SmallCnnZooNetworkKeepsLogits) {
+  auto arch = zoo::Architecture::parse(
+      {"conv(1,16,3,stride=2)", "act", "conv(16,16,3,stride=2)", "act", "conv(16,16,3,stride=2)", "act", "gap", "linear(16,10)"},
+      {1, 28, 28});
+  expect_same_logits(arch, torch::rand({64, 1, 28, 28}) * 2 - 1, 200);
+}
+
 TEST(PermutationPool, TetrisMlpKeepsLogitsOnTetrisData) {
   auto task = tasks::make_tetris_task(200, 50, 500, 0.1, 42);
   auto arch = zoo::Architecture::parse(kTetris, {1, 4, 4});

@@ -1,0 +1,59 @@
+// The public Small CNN Zoo files (Unterthiner et al. 2020; BENCHMARKS.md §1): weights.npy (one
+// row per checkpoint, each layer's bias then its TensorFlow-order kernel), layout.csv (where each
+// tensor lies in a row) and metrics.csv[.gz] (one row per weights row: run id, step, metrics,
+// config.* columns). Imported into a hyperrep zoo: members are the runs (modeldir), checkpoints
+// their steps, weights converted to hyperrep's layout (PyTorch order, weight then bias).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hyperrep::interop {
+
+// One tensor of layout.csv.
+struct LayoutEntry {
+  std::string varname;  // e.g. sequential/conv2d_1/kernel:0
+  int64_t start = 0, end = 0;
+  std::vector<int64_t> shape;
+};
+
+// Reads layout.csv by column name (varname, start_idx, end_idx, shape); the entries must tile
+// [0, cols) and each shape must hold end - start values. DataError naming the file and row.
+std::vector<LayoutEntry> read_smallcnnzoo_layout(const std::string& path, int64_t cols);
+
+// The member architecture the layout describes, in the published generator's structure: each
+// conv kernel (k, k, in, out) becomes conv(in,out,k,stride=2) and act; after the last one, gap;
+// each dense kernel (in, out) linear(in,out), with act between dense layers. Tensors are grouped
+// into layers by their name without the last component; a layer without a bias gets nobias.
+std::vector<std::string> smallcnnzoo_architecture(const std::vector<LayoutEntry>& layout);
+
+// For every value of a hyperrep row (Architecture layout), its index in the file's row.
+std::vector<int64_t> smallcnnzoo_gather_index(const std::vector<LayoutEntry>& layout,
+                                              const std::vector<std::string>& architecture,
+                                              const std::vector<int64_t>& input_shape);
+
+// The hyperrep property name of a metrics.csv column (test_accuracy -> test_acc,
+// config.learning_rate -> lr, config.l2reg -> l2, config.w_init -> init, ...; other config.X -> X).
+std::string smallcnnzoo_property_name(const std::string& column);
+
+struct SmallCnnZooImportOptions {
+  std::vector<int64_t> input_shape;  // empty: from the config.dataset column (28x28 or 32x32, one channel)
+  int64_t members_per_write = 256;   // members written (and synced) together
+};
+
+struct SmallCnnZooImportResult {
+  int64_t members = 0, rows = 0;  // imported
+  int64_t dropped_rows = 0;       // rows with non-finite weights or metrics
+  int64_t dropped_members = 0;    // runs left without any row
+  std::vector<std::string> architecture;
+};
+
+// Imports DIR (weights.npy, layout.csv, metrics.csv.gz or metrics.csv) into a new zoo at out.
+// Members keep the order in which their runs first appear in metrics.csv. Rows with non-finite
+// weights or metrics are dropped and counted; bad files are DataErrors naming file, row or
+// variable. Memory stays bounded: weights are read through a memory map, member batch by batch.
+SmallCnnZooImportResult import_smallcnnzoo(const std::string& dir, const std::string& out,
+                                           const SmallCnnZooImportOptions& options = {});
+
+}  // namespace hyperrep::interop
