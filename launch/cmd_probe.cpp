@@ -19,6 +19,8 @@
 #include "store/manifest.h"
 #include "train/evaluation.h"
 #include "train/trainer.h"
+#include "zoo/architecture.h"
+#include "zoo/compatibility.h"
 
 namespace hyperrep::cli {
 namespace {
@@ -123,10 +125,19 @@ OodData embed_ood(const std::string& dir, LoadedRun& r) {
   o.reader = std::make_unique<store::ZooReader>(dir);
   const auto& want = r.trainer->data().reader().header();
   const auto& have = o.reader->header();
-  HYPERREP_CHECK(
-      have.architecture == want.architecture && have.input_shape == want.input_shape && have.num_params == want.num_params,
-      UsageError, "OOD zoo ", dir, " has another architecture than the run's zoo ", r.cfg.data.zoo, ":\n",
-      store::describe_header_diff(want, have));
+  // The encoder reads parameter layouts, not layer lists: a zoo whose members differ only in
+  // parameter-free layers (a hyper-parameter zoo's dropout, another input size under global
+  // pooling) is the paper's transfer experiment. Convolutions that differ in stride or padding
+  // are other functions of the same weights: refused.
+  const auto cmp = zoo::compare_architectures(zoo::Architecture::parse(want.architecture, want.input_shape),
+                                              zoo::Architecture::parse(have.architecture, have.input_shape));
+  std::string lines;
+  for (const auto& d : cmp.differences) lines += "  " + d + "\n";
+  HYPERREP_CHECK(cmp.same_parameters, UsageError, "OOD zoo ", dir, " has another architecture than the run's zoo ",
+                 r.cfg.data.zoo, " (run's zoo vs OOD zoo):\n", lines);
+  if (!cmp.differences.empty() && r.comm->rank() == 0)
+    spdlog::warn("OOD zoo {} has the parameter layout of the run's zoo {}; it differs only in (run's zoo vs OOD zoo):\n{}", dir,
+                 r.cfg.data.zoo, lines);
   std::vector<int64_t> all(static_cast<size_t>(o.reader->num_members()));
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
   o.rows = std::make_unique<data::ZooDataset>(*o.reader, train::members_of_rank(all, r.comm->rank(), r.comm->world_size()),

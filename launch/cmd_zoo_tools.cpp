@@ -32,6 +32,10 @@ const char* const kZooToolsUsage = R"(  info ZOO [--json] [--config FILE] [--set
       Recompute the checksum of every shard and of properties.csv; exit 1 naming bad files.
   export ZOO --member I --epoch E --out FILE.pt
       Write one checkpoint as a PyTorch state_dict (keys of the equivalent nn.Sequential).
+  export ZOO --format smallcnnzoo --out DIR
+      Write the whole zoo in the Small CNN Zoo layout (weights.npy, layout.csv, metrics.csv.gz
+      with the published column names), which the field's loaders read; importing it back
+      gives the same content hash.
   import --from modelzoo DIR --out ZOO [--config FILE] [--input-shape C,H,W]
       Import a directory of the public "Model Zoos" dataset; the members' architecture is the
       config's zoo.architecture, the input shape is --input-shape or that of zoo.task
@@ -167,9 +171,20 @@ int zoo_verify(Context& ctx, const std::vector<std::string>& rest) {
 }
 
 int zoo_export(Context& ctx, const std::vector<std::string>& rest) {
-  Args args(rest, {"--member", "--epoch", "--out"}, {});
+  Args args(rest, {"--member", "--epoch", "--out", "--format"}, {});
   if (args.help()) return std::cout << "usage:\n" << kZooToolsUsage, 0;
   const std::string dir = only_zoo(args, "export", kZooToolsUsage);
+  if (auto format = args.value("--format")) {
+    HYPERREP_CHECK(*format == "smallcnnzoo", UsageError, "zoo export --format takes smallcnnzoo, not '", *format, "'");
+    HYPERREP_CHECK(!args.has("--member") && !args.has("--epoch"), UsageError,
+                   "zoo export --format smallcnnzoo writes the whole zoo: no --member or --epoch");
+    const std::string out = args.required("--out");
+    if (ctx.mpi.rank() != 0) return 0;
+    const auto result = interop::export_smallcnnzoo(dir, out);
+    std::cout << "wrote " << out << ": " << result.members << " members, " << result.rows
+              << " rows in the Small CNN Zoo layout (weights.npy, layout.csv, metrics.csv.gz)\n";
+    return 0;
+  }
   HYPERREP_CHECK(args.has("--member") && args.has("--epoch"), UsageError, "zoo export needs --member I and --epoch E");
   const int64_t member = args.int_or("--member", -1);
   const int64_t epoch = args.int_or("--epoch", -1);

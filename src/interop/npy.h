@@ -39,5 +39,8 @@ class NpyMatrix {
 
 // Writes a matrix as float32, C order, atomically; numpy.load reads it.
 void write_npy(const std::string& path, const torch::Tensor& matrix);
+// The bytes before the data of a version 1.0 float32 C-order [rows, cols] .npy file (a multiple
+// of 64 long), for writers that stream the rows after it.
+std::string npy_float32_header(int64_t rows, int64_t cols);
 
 }  // namespace hyperrep::interop

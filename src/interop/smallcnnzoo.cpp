@@ -5,11 +5,15 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <unordered_map>
 
 #include "common/csv.h"
@@ -17,6 +21,7 @@
 #include "common/fs.h"
 #include "distributed/communicator.h"
 #include "interop/npy.h"
+#include "store/reader.h"
 #include "store/store.h"
 #include "zoo/architecture.h"
 
@@ -270,6 +275,79 @@ std::vector<std::pair<const LayoutEntry*, const LayoutEntry*>> layers_of(const s
   return out;
 }
 
+// kSmallCnnZooArchitectureFile: "input_shape C,H,W" then one layer spec per line.
+std::pair<std::vector<std::string>, std::vector<int64_t>> read_architecture_file(const std::string& path) {
+  const std::string text = read_file(path, 1 << 20);
+  std::stringstream in(text);
+  std::vector<std::string> layers;
+  std::vector<int64_t> shape;
+  for (std::string line; std::getline(in, line);) {
+    line = trim(line);
+    if (line.empty()) continue;
+    if (line.rfind("input_shape ", 0) == 0) {
+      std::stringstream ss(line.substr(12));
+      for (std::string d; std::getline(ss, d, ',');) shape.push_back(parse_index(d, "'" + path + "' input_shape"));
+    } else {
+      layers.push_back(line);
+    }
+  }
+  HYPERREP_CHECK(!layers.empty() && !shape.empty(), DataError, "'", path, "' needs an input_shape line and layer specs");
+  return {layers, shape};
+}
+
+std::string architecture_file_text(const zoo::Architecture& arch) {
+  std::string text = "input_shape ";
+  for (size_t i = 0; i < arch.input_shape().size(); ++i) text += (i ? "," : "") + std::to_string(arch.input_shape()[i]);
+  text += "\n";
+  for (const auto& l : arch.spec()) text += l + "\n";
+  return text;
+}
+
+// The layout.csv entries of an architecture, as Keras names a Sequential's layers.
+std::vector<LayoutEntry> layout_of(const zoo::Architecture& arch) {
+  std::vector<LayoutEntry> out;
+  int64_t offset = 0, convs = 0, denses = 0;
+  for (size_t j : arch.param_layers()) {
+    const zoo::Layer& l = arch.layers()[j];
+    const bool conv = l.kind == zoo::LayerKind::kConv;
+    const int64_t n = conv ? convs++ : denses++;
+    const std::string name = std::string("sequential/") + (conv ? "conv2d" : "dense") + (n ? "_" + std::to_string(n) : "");
+    if (l.bias) {
+      out.push_back({name + "/bias:0", offset, offset + l.out, {l.out}});
+      offset += l.out;
+    }
+    out.push_back({name + "/kernel:0", offset, offset + l.weight_numel(),
+                   conv ? std::vector<int64_t>{l.kernel, l.kernel, l.in, l.out} : std::vector<int64_t>{l.in, l.out}});
+    offset += l.weight_numel();
+  }
+  return out;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+std::string number_text(double v) {
+  if (std::isnan(v)) return "nan";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+
+// The metrics.csv column of a property: the published name where there is one, config.X for
+// other properties that the importer maps back to X, else the property's own name.
+std::string column_of(const std::string& property) {
+  static const std::map<std::string, std::string> kColumns = {
+      {"test_acc", "test_accuracy"},  {"train_acc", "train_accuracy"}, {"epoch", "step"},         {"run", "modeldir"},
+      {"lr", "config.learning_rate"}, {"l2", "config.l2reg"},          {"init", "config.w_init"}, {"seed", "config.random_seed"}};
+  auto it = kColumns.find(property);
+  if (it != kColumns.end()) return it->second;
+  if (smallcnnzoo_property_name("config." + property) == property) return "config." + property;
+  return property;
+}
+
 std::vector<int64_t> input_shape_of_dataset(const std::string& dataset) {
   if (dataset == "mnist" || dataset == "fashion_mnist") return {1, 28, 28};
   if (dataset == "cifar10" || dataset == "svhn_cropped") return {1, 32, 32};
@@ -414,6 +492,12 @@ SmallCnnZooImportResult import_smallcnnzoo(const std::string& dir, const std::st
   SmallCnnZooImportResult result;
   result.architecture = smallcnnzoo_architecture(layout);
   std::vector<int64_t> input_shape = options.input_shape;
+  const std::string recorded = dir + "/" + kSmallCnnZooArchitectureFile;
+  if (fs::exists(recorded)) {  // written by export_smallcnnzoo: hyperrep's own layer specs
+    const auto [arch, shape] = read_architecture_file(recorded);
+    result.architecture = arch;
+    if (input_shape.empty()) input_shape = shape;
+  }
   const Column* dataset = nullptr;
   for (const auto& c : metrics.columns)
     if (c.property == "dataset" && c.categorical()) dataset = &c;
@@ -535,6 +619,106 @@ SmallCnnZooImportResult import_smallcnnzoo(const std::string& dir, const std::st
   result.members = member_id;
   spdlog::info("smallcnnzoo import: {} members, {} rows; dropped {} rows with non-finite weights or metrics ({} runs left empty)",
                result.members, result.rows, result.dropped_rows, result.dropped_members);
+  return result;
+}
+
+SmallCnnZooExportResult export_smallcnnzoo(const std::string& zoo_dir, const std::string& out_dir) {
+  const store::ZooReader reader(zoo_dir);
+  const store::ZooHeader& h = reader.header();
+  const auto arch = zoo::Architecture::parse(h.architecture, h.input_shape);
+  if (fs::exists(out_dir)) {
+    HYPERREP_CHECK(fs::is_directory(out_dir) && fs::is_empty(out_dir), UsageError, "'", out_dir,
+                   "' exists and is not an empty directory: the export does not overwrite");
+  }
+  make_dirs(out_dir);
+  const auto layout = layout_of(arch);
+  // hyperrep index j -> file index gather[j]; the export scatters.
+  const auto gather = smallcnnzoo_gather_index(layout, h.architecture, h.input_shape);
+  const int64_t L = arch.num_params();
+
+  std::string layout_csv = "varname,start_idx,end_idx,shape\n";
+  for (const auto& e : layout)
+    layout_csv +=
+        e.varname + "," + std::to_string(e.start) + "," + std::to_string(e.end) + "," + csv_field(shape_text(e.shape)) + "\n";
+  write_file_atomic(out_dir + "/layout.csv", layout_csv);
+  write_file_atomic(out_dir + "/" + kSmallCnnZooArchitectureFile, architecture_file_text(arch));
+
+  // weights.npy, streamed row by row into a temporary file, then renamed.
+  const std::string npy = out_dir + "/weights.npy", npy_tmp = npy + ".tmp";
+  {
+    std::FILE* f = std::fopen(npy_tmp.c_str(), "wb");
+    HYPERREP_CHECK(f, IoError, "cannot write '", npy_tmp, "': ", std::strerror(errno));
+    const std::string header = npy_float32_header(reader.num_checkpoints(), L);
+    bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
+    std::vector<float> row(static_cast<size_t>(L));
+    for (int64_t m = 0; ok && m < reader.num_members(); ++m) {
+      const auto w = reader.weights_view(m);
+      for (int64_t r = 0; ok && r < w.size(0); ++r) {
+        const float* src = w[r].data_ptr<float>();
+        for (int64_t j = 0; j < L; ++j) row[static_cast<size_t>(gather[static_cast<size_t>(j)])] = src[j];
+        ok = std::fwrite(row.data(), sizeof(float), row.size(), f) == row.size();
+      }
+    }
+    ok = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0 && ok;
+    ok = std::fclose(f) == 0 && ok;
+    HYPERREP_CHECK(ok, IoError, "cannot write '", npy_tmp, "': ", std::strerror(errno));
+    fs::rename(npy_tmp, npy);
+  }
+
+  // metrics.csv.gz: the published columns first, then every other property.
+  const store::PropertyTable& props = reader.properties();
+  const auto col = [&](const std::string& n) { return props.numeric_column(n); };
+  std::vector<std::pair<std::string, int>> numeric, categorical;  // (column, index in the table)
+  for (size_t c = 0; c < props.numeric_names.size(); ++c) {
+    const std::string& n = props.numeric_names[c];
+    if (n == "test_acc" || n == "train_acc" || n == "test_loss" || n == "train_loss" || n == "ggap") continue;
+    numeric.emplace_back(column_of(n), static_cast<int>(c));
+  }
+  int run_col = -1;
+  for (size_t c = 0; c < props.categorical_names.size(); ++c) {
+    if (props.categorical_names[c] == "run") {
+      run_col = static_cast<int>(c);
+    } else {
+      categorical.emplace_back(column_of(props.categorical_names[c]), static_cast<int>(c));
+    }
+  }
+  std::string text = ",modeldir,step,test_accuracy,test_loss,train_accuracy,train_loss";
+  for (const auto& [name, c] : numeric) text += "," + csv_field(name);
+  for (const auto& [name, c] : categorical) text += "," + csv_field(name);
+  text += "\n";
+  const std::string gz = out_dir + "/metrics.csv.gz", gz_tmp = gz + ".tmp";
+  gzFile out = gzopen(gz_tmp.c_str(), "wb6");
+  HYPERREP_CHECK(out, IoError, "cannot write '", gz_tmp, "'");
+  bool ok = true;
+  auto flush = [&](bool force) {
+    if (!force && text.size() < (size_t{1} << 20)) return;
+    ok = ok && (text.empty() || gzwrite(out, text.data(), static_cast<unsigned>(text.size())) == static_cast<int>(text.size()));
+    text.clear();
+  };
+  const auto value = [&](size_t row, int c) {
+    return c < 0 ? std::string("nan") : number_text(props.numeric[row][static_cast<size_t>(c)]);
+  };
+  char id[32];
+  for (int64_t r = 0; r < props.rows(); ++r) {
+    const auto row = static_cast<size_t>(r);
+    std::snprintf(id, sizeof id, "member_%06lld", static_cast<long long>(props.member[row]));
+    const std::string run = run_col >= 0 ? props.categorical[row][static_cast<size_t>(run_col)] : std::string(id);
+    text += std::to_string(r) + "," + csv_field(run) + "," + std::to_string(props.epoch[row]) + "," +
+            value(row, col("test_acc")) + "," + value(row, col("test_loss")) + "," + value(row, col("train_acc")) + "," +
+            value(row, col("train_loss"));
+    for (const auto& [name, c] : numeric) text += "," + value(row, c);
+    for (const auto& [name, c] : categorical) text += "," + csv_field(props.categorical[row][static_cast<size_t>(c)]);
+    text += "\n";
+    flush(false);
+  }
+  flush(true);
+  ok = gzclose(out) == Z_OK && ok;
+  HYPERREP_CHECK(ok, IoError, "cannot write '", gz_tmp, "'");
+  fs::rename(gz_tmp, gz);
+  fsync_dir(out_dir);
+  SmallCnnZooExportResult result;
+  result.members = reader.num_members();
+  result.rows = reader.num_checkpoints();
   return result;
 }
 

@@ -56,4 +56,22 @@ struct SmallCnnZooImportResult {
 SmallCnnZooImportResult import_smallcnnzoo(const std::string& dir, const std::string& out,
                                            const SmallCnnZooImportOptions& options = {});
 
+// The file name, beside layout.csv, in which an export records hyperrep's layer specs (one per
+// line) when they differ from what smallcnnzoo_architecture() derives from the layout; the
+// importer reads it when present (and checks it against the layout).
+inline constexpr const char* kSmallCnnZooArchitectureFile = "hyperrep_architecture.txt";
+
+struct SmallCnnZooExportResult {
+  int64_t members = 0, rows = 0;
+};
+
+// Writes the zoo at zoo_dir into out_dir in the Small CNN Zoo layout, so that the field's loaders
+// read it: weights.npy (float32, rows member by member, epochs ascending; each layer's bias first,
+// then its kernel in TensorFlow order), layout.csv (sequential/conv2d[_i]/..., sequential/dense[_i]/...),
+// metrics.csv.gz (the published column names where a property has one: test_accuracy, ...,
+// config.learning_rate, config.l2reg, ...; other properties under their own names; modeldir is
+// the member's `run` property or member_<id>). Importing the export gives back the same content
+// hash, unless rows have non-finite metrics (the importer drops those). Streams row by row.
+SmallCnnZooExportResult export_smallcnnzoo(const std::string& zoo_dir, const std::string& out_dir);
+
 }  // namespace hyperrep::interop

@@ -66,6 +66,14 @@ check "missing run: exit 2 naming config.toml" "[ $rc -eq 2 ] && grep -q 'nowher
 check "bad epoch: exit 2 listing the epochs" "[ $rc -eq 2 ] && grep -q 'available epochs: 2, 4' e2.txt"
 "$bin" probe --run run --ood-zoo other >e3.txt 2>&1; rc=$?
 check "OOD zoo of another architecture: exit 2" "[ $rc -eq 2 ] && grep -q 'another architecture' e3.txt"
+check "the refusal names the differing layer" "grep -q 'parameter layer 0: linear(16,5,nobias) vs linear(16,3,nobias)' e3.txt"
+# The paper's transfer: a hyper-parameter zoo whose members add a dropout layer has the seed
+# zoo's parameter layout; it is probed, with the layer lists shown.
+"$bin" zoo generate --config "$cfgzoo" --set zoo.path=hyp "${tiny[@]}" --set zoo.seed_offset=200 --set 'zoo.dropout=[0.0,0.3]' \
+  --set 'zoo.architecture=["flatten","linear(16,5,nobias)","act","dropout","linear(5,4,nobias)"]' >gen_hyp.log 2>&1
+"$bin" probe --run run --ood-zoo hyp >ood_hyp.txt 2>&1; rc=$?
+check "OOD zoo with a dropout layer is probed" "[ $rc -eq 0 ] && grep -Eq '^\| epoch \| ood_r2 \|' ood_hyp.txt"
+check "the layer lists are shown" "grep -q 'differs only in' ood_hyp.txt && grep -q 'act, dropout, linear(5,4,nobias)' ood_hyp.txt"
 mkdir -p empty && cp run/config.toml empty/
 "$bin" embed --run empty --out x >e4.txt 2>&1; rc=$?
 check "run without checkpoints: exit 2" "[ $rc -eq 2 ] && grep -q 'no complete checkpoint' e4.txt"

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -13,10 +14,12 @@
 #include "common/csv.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "distributed/communicator.h"
 #include "interop/npy.h"
 #include "interop/smallcnnzoo.h"
 #include "interop/torch_format.h"
 #include "store/reader.h"
+#include "store/store.h"
 #include "tests/support/error_text.h"
 #include "tests/support/temp_dir.h"
 #include "zoo/architecture.h"
@@ -298,6 +301,110 @@ TEST(SmallCnnZooImport, BadFilesNameFileRowOrVariable) {
     for (const auto& want : k.want) EXPECT_NE(e.find(want), std::string::npos) << k.what << ": " << e;
     EXPECT_FALSE(fs::exists(c.out / "manifest")) << k.what;
   }
+}
+
+// The export writes what the field's loaders read: the fixture's own layout.csv, byte for byte, and
+// its weight rows; importing the export gives the same zoo back.
+TEST(SmallCnnZooExport, ExportOfAnImportIsThePublishedLayoutAndImportsBack) {
+  Copy c;
+  c.import();
+  const store::ZooReader a(c.out.string());
+  const fs::path exported = c.tmp / "exported";
+  const auto result = export_smallcnnzoo(c.out.string(), exported.string());
+  EXPECT_EQ(result.members, 3);
+  EXPECT_EQ(result.rows, 9);
+  std::string published = read_file(kFixture + "/layout.csv");  // Python's csv module ends lines in \r\n
+  published.erase(std::remove(published.begin(), published.end(), '\r'), published.end());
+  EXPECT_EQ(read_file((exported / "layout.csv").string()), published);
+  EXPECT_TRUE(torch::equal(read_matrix((exported / "weights.npy").string()), read_matrix(kFixture + "/weights.npy")));
+  const std::string header = read_gz((exported / "metrics.csv.gz").string());
+  EXPECT_EQ(header.rfind(",modeldir,step,test_accuracy,test_loss,train_accuracy,train_loss,", 0), 0u) << header.substr(0, 200);
+  for (const char* column : {",config.learning_rate,", ",config.l2reg,", ",config.dropout,", ",config.train_fraction,",
+                             ",config.w_init,", ",config.activation,", ",config.optimizer,", ",config.random_seed,"})
+    EXPECT_NE(header.substr(0, header.find('\n')).find(column), std::string::npos) << column;
+  const fs::path back = c.tmp / "back";
+  import_smallcnnzoo(exported.string(), back.string());
+  const store::ZooReader b(back.string());
+  EXPECT_EQ(b.content_hash(), a.content_hash());
+  EXPECT_EQ(b.header().architecture, a.header().architecture);
+  EXPECT_EQ(b.header().numeric_properties, a.header().numeric_properties);
+  EXPECT_EQ(b.header().categorical_properties, a.header().categorical_properties);
+  const auto &pa = a.properties(), &pb = b.properties();
+  ASSERT_EQ(pa.rows(), pb.rows());
+  for (int64_t r = 0; r < pa.rows(); ++r) {
+    const auto row = static_cast<size_t>(r);
+    EXPECT_EQ(pa.categorical[row], pb.categorical[row]);
+    for (size_t k = 0; k < pa.numeric[row].size(); ++k) EXPECT_DOUBLE_EQ(pa.numeric[row][k], pb.numeric[row][k]) << k;
+  }
+  // The export does not overwrite.
+  EXPECT_THROW(export_smallcnnzoo(c.out.string(), exported.string()), UsageError);
+}
+
+// A zoo of another architecture (stride 1, max-pooling: not what the layout alone describes)
+// and generated property names: the export records hyperrep's layer specs beside layout.csv, and
+// the round trip keeps architecture, weights and properties.
+TEST(SmallCnnZooExport, OtherArchitecturesAndGeneratedPropertiesRoundTrip) {
+  testing::TempDir tmp("hyperrep_scz_rt");
+  store::ZooHeader h;
+  h.architecture = {"conv(1,2,3)", "maxpool(2)", "act", "flatten", "linear(18,3)"};
+  h.input_shape = {1, 8, 8};
+  h.num_params = 77;
+  h.task = "unit";
+  h.numeric_properties = {"test_acc", "train_acc", "val_acc", "test_loss",    "train_loss", "ggap",
+                          "epoch",    "seed",      "lr",      "weight_decay", "dropout"};
+  h.categorical_properties = {"activation", "init", "optimizer"};
+  const std::string zoo = tmp / "zoo";
+  {
+    store::ZooWriter w(zoo, h, 0);
+    for (int64_t m = 0; m < 3; ++m) {
+      store::MemberRecord r;
+      r.member = m;
+      r.epochs = {0, 4};
+      r.weights = torch::randn({2, 77});
+      for (int64_t e : r.epochs) {
+        const double t = 0.1 * m + 0.01 * e + 1.0 / 3;
+        r.numeric.push_back({{"test_acc", t},
+                             {"train_acc", t + 0.05},
+                             {"val_acc", t},
+                             {"test_loss", 1.0 / (1 + e)},
+                             {"train_loss", 0.5},
+                             {"ggap", 0.05},
+                             {"epoch", double(e)},
+                             {"seed", double(m)},
+                             {"lr", 1e-3 * (m + 1)},
+                             {"weight_decay", 1e-4},
+                             {"dropout", 0.0}});
+      }
+      r.categorical = {{"activation", m ? "relu" : "tanh, \"scaled\""}, {"init", "uniform"}, {"optimizer", "adam"}};
+      w.write_member(r);
+    }
+    dist::LocalCommunicator local;
+    w.finalize(local, 3);
+  }
+  const fs::path exported = tmp / "out";
+  export_smallcnnzoo(zoo, exported.string());
+  EXPECT_NE(read_file((exported / "layout.csv").string()).find("sequential/dense/kernel:0,23,77,\"(18, 3)\""), std::string::npos);
+  const fs::path back = tmp / "back";
+  const auto result = import_smallcnnzoo(exported.string(), back.string());
+  EXPECT_EQ(result.architecture, h.architecture);
+  const store::ZooReader a(zoo), b(back.string());
+  EXPECT_EQ(b.content_hash(), a.content_hash());
+  EXPECT_EQ(b.header().input_shape, h.input_shape);
+  const auto &pa = a.properties(), &pb = b.properties();
+  for (const std::string name :
+       {"test_acc", "train_acc", "val_acc", "test_loss", "train_loss", "ggap", "seed", "lr", "weight_decay", "dropout"}) {
+    const int ca = pa.numeric_column(name), cb = pb.numeric_column(name);
+    ASSERT_GE(cb, 0) << name;
+    for (int64_t r = 0; r < pa.rows(); ++r)
+      EXPECT_NEAR(pa.numeric[static_cast<size_t>(r)][static_cast<size_t>(ca)],
+                  pb.numeric[static_cast<size_t>(r)][static_cast<size_t>(cb)], 1e-15)
+          << name;
+  }
+  const int act = pb.categorical_column("activation");
+  ASSERT_GE(act, 0);
+  EXPECT_EQ(pb.categorical[0][static_cast<size_t>(act)], "tanh, \"scaled\"");
+  EXPECT_EQ(pb.categorical[static_cast<size_t>(pb.rows() - 1)][static_cast<size_t>(pb.categorical_column("run"))],
+            "member_000002");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "population/generate.h"
 #include "zoo/architecture.h"
+#include "zoo/compatibility.h"
 
 namespace hyperrep::zoo {
 namespace {
@@ -117,6 +118,41 @@ TEST(Architecture, StridedPaddedGapForwardMatchesTorchModules) {
     auto got = functional_forward(a, relu ? Activation::kRelu : Activation::kTanh, w, x);
     EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6)) << (got - expected).abs().max().item<double>();
   }
+}
+
+// The transfer experiment's check: a seed zoo's encoder reads a hyper-parameter zoo whose members
+// add a dropout layer (same parameter layout), but not convolutions of another stride or padding.
+TEST(Architecture, ComparisonLooksAtParameterLayersAndListsEveryDifference) {
+  const auto seed = Architecture::parse({"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"}, {1, 4, 4});
+  const auto hyp = Architecture::parse({"flatten", "linear(16,5,nobias)", "act", "dropout", "linear(5,4,nobias)"}, {1, 4, 4});
+  EXPECT_TRUE(compare_architectures(seed, seed).same_parameters);
+  EXPECT_TRUE(compare_architectures(seed, seed).differences.empty());
+  const auto c = compare_architectures(seed, hyp);
+  EXPECT_TRUE(c.same_parameters);
+  ASSERT_EQ(c.differences.size(), 1u);
+  EXPECT_EQ(c.differences[0],
+            "layers: [flatten, linear(16,5,nobias), act, linear(5,4,nobias)] vs [flatten, linear(16,5,nobias), act, dropout, "
+            "linear(5,4,nobias)]");
+  // The Small CNN Zoo network on MNIST and on CIFAR inputs: same weights, other input size.
+  const auto mnist = Architecture::parse(kSmallCnnZoo, {1, 28, 28});
+  const auto cifar = Architecture::parse(kSmallCnnZoo, {1, 32, 32});
+  const auto io = compare_architectures(mnist, cifar);
+  EXPECT_TRUE(io.same_parameters);
+  ASSERT_EQ(io.differences.size(), 1u);
+  EXPECT_EQ(io.differences[0], "input shape: [1, 28, 28] vs [1, 32, 32]");
+  // Same weights, other stride or padding, or a bias less: refused, naming the layer.
+  auto changed = kSmallCnnZoo;
+  changed[2] = "conv(16,16,3)";
+  changed[4] = "conv(16,16,3,stride=2,padding=1)";
+  const auto other = compare_architectures(mnist, Architecture::parse(changed, {1, 28, 28}));
+  EXPECT_FALSE(other.same_parameters);
+  ASSERT_EQ(other.differences.size(), 3u);
+  EXPECT_EQ(other.differences[0], "parameter layer 1: conv(16,16,3,stride=2) vs conv(16,16,3)");
+  EXPECT_EQ(other.differences[1], "parameter layer 2: conv(16,16,3,stride=2) vs conv(16,16,3,stride=2,padding=1)");
+  const auto wider = Architecture::parse({"flatten", "linear(16,6,nobias)", "act", "linear(6,4,nobias)"}, {1, 4, 4});
+  EXPECT_FALSE(compare_architectures(seed, wider).same_parameters);
+  const auto biased = Architecture::parse({"flatten", "linear(16,5)", "act", "linear(5,4,nobias)"}, {1, 4, 4});
+  EXPECT_FALSE(compare_architectures(seed, biased).same_parameters);
 }
 
 // `config check` and `zoo generate` share this check: everything generation would reject (or
