@@ -44,4 +44,27 @@ check "truncated shard: info is a clear error" "[ $rc -eq 1 ] && grep -q \"has 1
 rm bad/manifest
 out=$("$bin" zoo info bad 2>&1); rc=$?
 check "no manifest: incomplete" "[ $rc -eq 1 ] && grep -q 'is incomplete or missing: no manifest' <<<\"\$out\""
+
+# The public Small CNN Zoo layout, in and out, through paths with spaces, quotes and $().
+scz="${HYPERREP_SOURCE_DIR:?}/tests/fixtures/smallcnnzoo"
+odd="dir with 'quote' \$(touch pwned)"
+mkdir -p "$odd"
+out=$("$bin" zoo import --from smallcnnzoo "$scz" --out "$odd/scz" 2>&1); rc=$?
+check "smallcnnzoo import exits 0" "[ $rc -eq 0 ] && grep -q 'imported 3 members, 9 checkpoints' <<<\"\$out\" && grep -q 'dropped 0 rows' <<<\"\$out\""
+hash=$(sed -n 's/.*(content hash \([0-9a-f]*\)).*/\1/p' <<<"$out" | head -1)
+out=$("$bin" zoo info "$odd/scz" 2>&1)
+check "the published network, read from layout.csv" "grep -q 'conv(1,16,3,stride=2), act, conv(16,16,3,stride=2), act, conv(16,16,3,stride=2), act, gap, linear(16,10)' <<<\"\$out\" && grep -q 'parameters    4970 per member' <<<\"\$out\""
+check "published names mapped" "grep -Eq '^  l2 ' <<<\"\$out\" && grep -Eq '^  train_fraction ' <<<\"\$out\" && grep -Eq '^  init +RandomNormal' <<<\"\$out\""
+"$bin" zoo export "$odd/scz" --format smallcnnzoo --out "$odd/exported" >/dev/null 2>&1; rc=$?
+check "export --format smallcnnzoo" "[ $rc -eq 0 ] && [ -f \"\$odd/exported/weights.npy\" ] && [ -f \"\$odd/exported/metrics.csv.gz\" ]"
+check "exported weights.npy equals the public file" "cmp -s \"\$odd/exported/weights.npy\" \"\$scz/weights.npy\""
+out=$("$bin" zoo import --from smallcnnzoo "$odd/exported" --out "$odd/back" 2>&1)
+check "re-import gives the same content hash" "[ -n \"$hash\" ] && grep -q \"content hash $hash\" <<<\"\$out\""
+"$bin" zoo export "$odd/scz" --member 2 --epoch 2 --out "$odd/m.pt" >/dev/null 2>&1; rc=$?
+check "a member exports as a state_dict" "[ $rc -eq 0 ] && [ -s \"\$odd/m.pt\" ]"
+out=$("$bin" zoo import --from smallcnnzoo "$odd" --out "$odd/none" 2>&1); rc=$?
+check "a directory without the files: exit 1 naming weights.npy" "[ $rc -ne 0 ] && grep -q 'weights.npy' <<<\"\$out\""
+out=$("$bin" zoo import --from tensorflow "$scz" --out x 2>&1); rc=$?
+check "unknown format: exit 2" "[ $rc -eq 2 ] && grep -q 'modelzoo or smallcnnzoo' <<<\"\$out\""
+check "no path was run as a command" "[ ! -e pwned ] && [ ! -e \"\$odd/pwned\" ]"
 exit $fail
