@@ -6,6 +6,7 @@
 #include "common/enums.h"
 #include "common/error.h"
 #include "common/layer_spec.h"
+#include "common/sample_spec.h"
 
 namespace hyperrep {
 namespace {
@@ -16,6 +17,17 @@ std::string check_architecture(const ConfigValue& v) {
   for (const auto& layer : std::get<std::vector<std::string>>(v)) {
     try {
       parse_layer_spec(layer);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+  }
+  return "";
+}
+
+std::string check_samples(const ConfigValue& v) {
+  for (const auto& entry : std::get<std::vector<std::string>>(v)) {
+    try {
+      parse_sample_spec(entry);
     } catch (const ConfigError& e) {
       return e.what();
     }
@@ -35,8 +47,11 @@ void RunConfig::describe(SectionSchema<RunConfig>& s) {
   s.field("log_level", &RunConfig::log_level, "Log level of rank 0 (other ranks log warnings unless debug).")
       .choices({"trace", "debug", "info", "warn", "error"})
       .not_hashed();
-  s.field("threads", &RunConfig::threads, "Intra-op threads per rank; 0 = by stage: 1 for autoencoder training (ranks, not threads, speed it "
-          "up), cores / ranks on this node for the rest; OMP_NUM_THREADS, when set, instead.").min(0).not_hashed();
+  s.field("threads", &RunConfig::threads,
+          "Intra-op threads per rank; 0 = by stage: 1 for autoencoder training (ranks, not threads, speed it "
+          "up), cores / ranks on this node for the rest; OMP_NUM_THREADS, when set, instead.")
+      .min(0)
+      .not_hashed();
   s.field("progress_seconds", &RunConfig::progress_seconds, "Seconds between progress lines when not on a terminal.")
       .above(0)
       .not_hashed();
@@ -77,12 +92,37 @@ void ZooConfig::describe(SectionSchema<ZooConfig>& s) {
   s.field("dropout", &ZooConfig::dropout, "Dropout rates of the grid (applied at the dropout layers).")
       .non_empty()
       .range(0, 0.95);
-  s.field("optimizer", &ZooConfig::optimizer, "Optimizers of the grid: adam or sgd (with momentum).")
+  s.field("optimizer", &ZooConfig::optimizer, "Optimizers of the grid: adam, sgd (with momentum) or rmsprop.")
       .non_empty()
       .choices(enum_names<ZooOptimizer>());
   s.field("lr", &ZooConfig::lr, "Learning rates of the grid.").non_empty().above(0);
-  s.field("weight_decay", &ZooConfig::weight_decay, "Weight decays of the grid.").non_empty().min(0);
+  s.field("weight_decay", &ZooConfig::weight_decay,
+          "L2 regularisation of the grid, as torch's coupled weight_decay: w * weight_decay is added to the gradient "
+          "(the loss term weight_decay/2 * |w|^2; recorded as weight_decay and as l2 = weight_decay/2, the Small CNN "
+          "Zoo's l2reg).")
+      .non_empty()
+      .min(0);
+  s.field("train_fraction", &ZooConfig::train_fraction,
+          "Fractions of the training images each member trains on (a seeded subset per member; an epoch is one pass "
+          "over it).")
+      .non_empty()
+      .range(1e-6, 1);
+  s.field("init_std", &ZooConfig::init_std,
+          "Std of the normal initialisations (normal, truncated_normal); 0 = the init's own rule.")
+      .non_empty()
+      .min(0);
+  s.field("search", &ZooConfig::search,
+          "grid (every combination, num_seeds seeds each) or random (num_configs members, one seed each, every "
+          "hyper-parameter drawn from its zoo.sample distribution or its list).")
+      .choices({"grid", "random"});
+  s.field("num_configs", &ZooConfig::num_configs, "Members of a random search.").min(0);
+  s.field("sample", &ZooConfig::sample,
+          "Distributions of a random search: \"lr=log_uniform(1e-4,1e-2)\", \"dropout=uniform(0,0.7)\"; names lr, "
+          "weight_decay, dropout, train_fraction, init_std. Hyper-parameters without one are drawn from their lists.")
+      .check(check_samples);
   s.field("momentum", &ZooConfig::momentum, "SGD momentum.").range(0, 0.999);
+  s.field("rmsprop_alpha", &ZooConfig::rmsprop_alpha, "RMSProp's smoothing constant (the decay of the squared gradients).")
+      .range(0, 0.9999);
   s.field("bias_init", &ZooConfig::bias_init, "Initial value of every bias.");
   s.field("batch_size", &ZooConfig::batch_size, "Members' mini-batch size.").min(1);
   s.field("epochs", &ZooConfig::epochs, "Training epochs per member.").min(0);
@@ -91,6 +131,12 @@ void ZooConfig::describe(SectionSchema<ZooConfig>& s) {
   s.field("population_size", &ZooConfig::population_size, "Members trained together in one batched forward/backward.")
       .min(1)
       .not_hashed();
+  s.rule([](const ZooConfig& z) {
+    std::vector<SectionCheckResult> out;
+    if (z.search == "random" && z.num_configs < 1) out.push_back({"num_configs", "must be at least 1 with zoo.search = random"});
+    if (z.search == "grid" && !z.sample.empty()) out.push_back({"sample", "applies only with zoo.search = random"});
+    return out;
+  });
 }
 
 void DataConfig::describe(SectionSchema<DataConfig>& s) {

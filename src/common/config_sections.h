@@ -41,7 +41,13 @@ struct ZooConfig {
   std::vector<std::string> optimizer = {"adam"};
   std::vector<double> lr = {3e-4};
   std::vector<double> weight_decay = {0.0};
+  std::vector<double> train_fraction = {1.0};
+  std::vector<double> init_std = {0.0};
+  std::string search = "grid";
+  int64_t num_configs = 0;
+  std::vector<std::string> sample = {};
   double momentum = 0.9;
+  double rmsprop_alpha = 0.99;
   double bias_init = 0.01;
   int64_t batch_size = 10;
   int64_t epochs = 50;

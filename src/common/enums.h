@@ -14,10 +14,19 @@
 namespace hyperrep {
 
 enum class Task { kTetris, kFashionMnist, kIdx };
-enum class Activation { kTanh, kRelu, kSigmoid, kGelu, kLeakyRelu };
-enum class Init { kUniform, kNormal, kKaimingUniform, kKaimingNormal, kXavierUniform, kXavierNormal };
-enum class ZooOptimizer { kAdam, kSgd };       // zoo.optimizer: the members' optimizer
-enum class Optimizer { kAdam, kAdamW, kSgd };  // train.optimizer: the autoencoder's
+enum class Activation { kTanh, kRelu, kSigmoid, kGelu, kLeakyRelu, kSelu, kElu };
+enum class Init {
+  kUniform,
+  kNormal,
+  kKaimingUniform,
+  kKaimingNormal,
+  kXavierUniform,
+  kXavierNormal,
+  kTruncatedNormal,
+  kOrthogonal
+};
+enum class ZooOptimizer { kAdam, kSgd, kRmsProp };  // zoo.optimizer: the members' optimizer
+enum class Optimizer { kAdam, kAdamW, kSgd };       // train.optimizer: the autoencoder's
 enum class Scheduler { kNone, kPlateau, kCosine };
 enum class Reconstruction { kMse, kLayerNorm };  // loss.reconstruction
 enum class Tokenizer { kNeuron, kPadded };
@@ -36,12 +45,15 @@ struct EnumNames;
   }
 
 HYPERREP_ENUM_NAMES(Task, 3, {Task::kTetris, "tetris"}, {Task::kFashionMnist, "fashion_mnist"}, {Task::kIdx, "idx"});
-HYPERREP_ENUM_NAMES(Activation, 5, {Activation::kTanh, "tanh"}, {Activation::kRelu, "relu"}, {Activation::kSigmoid, "sigmoid"},
-                    {Activation::kGelu, "gelu"}, {Activation::kLeakyRelu, "leaky_relu"});
-HYPERREP_ENUM_NAMES(Init, 6, {Init::kUniform, "uniform"}, {Init::kNormal, "normal"}, {Init::kKaimingUniform, "kaiming_uniform"},
+HYPERREP_ENUM_NAMES(Activation, 7, {Activation::kTanh, "tanh"}, {Activation::kRelu, "relu"}, {Activation::kSigmoid, "sigmoid"},
+                    {Activation::kGelu, "gelu"}, {Activation::kLeakyRelu, "leaky_relu"}, {Activation::kSelu, "selu"},
+                    {Activation::kElu, "elu"});
+HYPERREP_ENUM_NAMES(Init, 8, {Init::kUniform, "uniform"}, {Init::kNormal, "normal"}, {Init::kKaimingUniform, "kaiming_uniform"},
                     {Init::kKaimingNormal, "kaiming_normal"}, {Init::kXavierUniform, "xavier_uniform"},
-                    {Init::kXavierNormal, "xavier_normal"});
-HYPERREP_ENUM_NAMES(ZooOptimizer, 2, {ZooOptimizer::kAdam, "adam"}, {ZooOptimizer::kSgd, "sgd"});
+                    {Init::kXavierNormal, "xavier_normal"}, {Init::kTruncatedNormal, "truncated_normal"},
+                    {Init::kOrthogonal, "orthogonal"});
+HYPERREP_ENUM_NAMES(ZooOptimizer, 3, {ZooOptimizer::kAdam, "adam"}, {ZooOptimizer::kSgd, "sgd"},
+                    {ZooOptimizer::kRmsProp, "rmsprop"});
 HYPERREP_ENUM_NAMES(Optimizer, 3, {Optimizer::kAdam, "adam"}, {Optimizer::kAdamW, "adamw"}, {Optimizer::kSgd, "sgd"});
 HYPERREP_ENUM_NAMES(Scheduler, 3, {Scheduler::kNone, "none"}, {Scheduler::kPlateau, "plateau"}, {Scheduler::kCosine, "cosine"});
 HYPERREP_ENUM_NAMES(Reconstruction, 2, {Reconstruction::kMse, "mse"}, {Reconstruction::kLayerNorm, "layer_norm"});

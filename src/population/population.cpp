@@ -33,6 +33,7 @@ PopulationOptions population_options(const ZooConfig& zoo) {
   o.epochs = zoo.epochs;
   o.keep_epochs = zoo::kept_epochs(zoo);
   o.momentum = zoo.momentum;
+  o.rmsprop_alpha = zoo.rmsprop_alpha;
   o.bias_init = zoo.bias_init;
   return o;
 }
@@ -44,45 +45,50 @@ Population::Population(const zoo::Architecture& arch, std::vector<zoo::MemberSpe
   const auto key = members_[0].structure_key();
   std::vector<torch::Tensor> init;
   std::vector<float> lr, wd;
+  std::vector<double> rates;
   std::vector<int64_t> seeds;
   for (const auto& m : members_) {
     HYPERREP_CHECK(m.structure_key() == key, InternalError, "member ", m.id, " (", m.structure_key(),
                    ") cannot share a population with member ", members_[0].id, " (", key, ")");
-    init.push_back(init_member(arch_, parse_enum<Init>(m.init, "zoo.init"), m.seed, opt_.bias_init));
+    init.push_back(init_member(arch_, parse_enum<Init>(m.init, "zoo.init"), m.seed, opt_.bias_init, m.init_std));
     lr.push_back(static_cast<float>(m.lr));
     wd.push_back(static_cast<float>(m.weight_decay));
     any_wd_ = any_wd_ || m.weight_decay != 0.0;
+    rates.push_back(m.dropout);
+    any_dropout_ = any_dropout_ || m.dropout > 0.0;
     seeds.push_back(m.seed);
   }
   const int64_t P = size();
-  adam_ = parse_enum<ZooOptimizer>(members_[0].optimizer, "zoo.optimizer") == ZooOptimizer::kAdam;
+  optimizer_ = parse_enum<ZooOptimizer>(members_[0].optimizer, "zoo.optimizer");
   activation_ = parse_enum<Activation>(members_[0].activation, "zoo.activation");
   flat_ = torch::stack(init).to(device_).requires_grad_(true);
   lr_ = torch::tensor(lr).view({P, 1}).to(device_);
   wd_ = torch::tensor(wd).view({P, 1}).to(device_);
   auto zeros = [&] { return torch::zeros_like(flat_).detach(); };
-  exp_avg_ = zeros();
-  exp_avg_sq_ = adam_ ? zeros() : torch::Tensor();
+  exp_avg_ = optimizer_ == ZooOptimizer::kRmsProp ? torch::Tensor() : zeros();
+  exp_avg_sq_ = optimizer_ == ZooOptimizer::kSgd ? torch::Tensor() : zeros();
   denom_ = zeros();
   update_ = zeros();
+  steps_.assign(static_cast<size_t>(P), 0);
   dropout_base_ = dropout_bases(seeds, device_);
+  dropout_p_ = torch::tensor(rates, torch::kFloat64).to(device_);
   flat_input_ = arch_.layers().front().kind == zoo::LayerKind::kFlatten;
 }
 
 torch::Tensor Population::dropout(const torch::Tensor& h, Layout layout, int64_t p0, int64_t P, int64_t epoch, int64_t step,
                                   int64_t layer) {
-  const double p = members_[0].dropout;
   auto key = dropout_keys(dropout_base_.narrow(0, p0, P), epoch, step, layer);
+  auto rate = dropout_p_.narrow(0, p0, P);
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device_);
   torch::Tensor mask;
   if (layout == Layout::kSpatial) {  // [P, C, b, H, W]: within-member index over (b, C, H, W)
     const int64_t C = h.size(1), b = h.size(2), hw = h.size(3) * h.size(4);
     auto idx = torch::arange(b * C * hw, opts).view({1, b, C, hw});
-    mask = dropout_mask(idx, key.view({P, 1, 1, 1}), p).transpose(1, 2).reshape(h.sizes());
+    mask = dropout_mask(idx, key.view({P, 1, 1, 1}), rate.view({P, 1, 1, 1})).transpose(1, 2).reshape(h.sizes());
   } else {  // [P, b, F]
     const int64_t b = h.size(1), f = h.size(2);
     auto idx = torch::arange(b * f, opts).view({1, b, f});
-    mask = dropout_mask(idx, key.view({P, 1, 1}), p);
+    mask = dropout_mask(idx, key.view({P, 1, 1}), rate.view({P, 1, 1}));
   }
   return h * mask;
 }
@@ -158,7 +164,7 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
         }
         break;
       case zoo::LayerKind::kDropout:
-        if (train && members_[0].dropout > 0.0) h = dropout(h, layout, p0, P, epoch, step, static_cast<int64_t>(i));
+        if (train && any_dropout_) h = dropout(h, layout, p0, P, epoch, step, static_cast<int64_t>(i));
         break;
     }
   }
@@ -166,47 +172,117 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
   return h;
 }
 
-void Population::optimizer_step() {
-  torch::NoGradGuard no_grad;
-  auto p = flat_.detach();
-  auto g = flat_.mutable_grad();
-  ++step_count_;
-  if (any_wd_) g.addcmul_(p, wd_);  // L2 decay added to the gradient, as torch::optim does
-  if (adam_) {
-    const double bc1 = 1.0 - std::pow(kBeta1, static_cast<double>(step_count_));
-    const double bc2 = 1.0 - std::pow(kBeta2, static_cast<double>(step_count_));
-    exp_avg_.mul_(kBeta1).add_(g, 1.0 - kBeta1);
-    exp_avg_sq_.mul_(kBeta2).addcmul_(g, g, 1.0 - kBeta2);
-    torch::sqrt_out(denom_, exp_avg_sq_);
-    denom_.div_(std::sqrt(bc2)).add_(kEps);
-    torch::div_out(update_, exp_avg_, denom_);
-    update_.mul_(lr_);
-    p.sub_(update_, 1.0 / bc1);
-  } else {
-    // torch::optim::SGD: the momentum buffer starts as the first gradient (no dampening).
-    if (step_count_ == 1) {
-      exp_avg_.copy_(g);
-    } else {
-      exp_avg_.mul_(opt_.momentum).add_(g);
+void Population::optimizer_rows(int64_t p0, int64_t rows, int64_t count) {
+  const bool all = p0 == 0 && rows == size();
+  auto part = [&](const torch::Tensor& t) { return all || !t.defined() ? t : t.narrow(0, p0, rows); };
+  auto p = part(flat_.detach());
+  auto g = part(flat_.mutable_grad());
+  auto exp_avg = part(exp_avg_), exp_avg_sq = part(exp_avg_sq_), denom = part(denom_), update = part(update_);
+  auto lr = part(lr_);
+  if (any_wd_) g.addcmul_(p, part(wd_));  // L2 decay added to the gradient, as torch::optim does
+  switch (optimizer_) {
+    case ZooOptimizer::kAdam: {
+      const double bc1 = 1.0 - std::pow(kBeta1, static_cast<double>(count));
+      const double bc2 = 1.0 - std::pow(kBeta2, static_cast<double>(count));
+      exp_avg.mul_(kBeta1).add_(g, 1.0 - kBeta1);
+      exp_avg_sq.mul_(kBeta2).addcmul_(g, g, 1.0 - kBeta2);
+      torch::sqrt_out(denom, exp_avg_sq);
+      denom.div_(std::sqrt(bc2)).add_(kEps);
+      torch::div_out(update, exp_avg, denom);
+      update.mul_(lr);
+      p.sub_(update, 1.0 / bc1);
+      break;
     }
-    torch::mul_out(update_, exp_avg_, lr_);
-    p.sub_(update_);
+    case ZooOptimizer::kSgd:
+      // torch::optim::SGD: the momentum buffer starts as the first gradient (no dampening).
+      if (count == 1) {
+        exp_avg.copy_(g);
+      } else {
+        exp_avg.mul_(opt_.momentum).add_(g);
+      }
+      torch::mul_out(update, exp_avg, lr);
+      p.sub_(update);
+      break;
+    case ZooOptimizer::kRmsProp:
+      // torch::optim::RMSprop (no momentum, not centred): v = alpha v + (1 - alpha) g^2,
+      // w -= lr g / (sqrt(v) + eps).
+      exp_avg_sq.mul_(opt_.rmsprop_alpha).addcmul_(g, g, 1.0 - opt_.rmsprop_alpha);
+      torch::sqrt_out(denom, exp_avg_sq);
+      denom.add_(kEps);
+      torch::div_out(update, g, denom);
+      update.mul_(lr);
+      p.sub_(update);
+      break;
   }
-  g.zero_();
+}
+
+void Population::optimizer_step(const std::vector<int64_t>& active) {
+  torch::NoGradGuard no_grad;
+  const int64_t P = size();
+  if (active.empty()) {
+    for (auto& s : steps_) ++s;
+  } else {
+    for (auto p : active) ++steps_[static_cast<size_t>(p)];
+  }
+  // Every member steps with one count: one pass over all rows. Otherwise each stepping member's
+  // rows alone, with its own count (the elementwise arithmetic is the same either way).
+  const bool together = active.empty() && std::all_of(steps_.begin(), steps_.end(), [&](int64_t s) { return s == steps_[0]; });
+  if (together) {
+    optimizer_rows(0, P, steps_[0]);
+  } else {
+    std::vector<int64_t> rows = active;
+    if (rows.empty()) {
+      rows.resize(static_cast<size_t>(P));
+      for (int64_t p = 0; p < P; ++p) rows[static_cast<size_t>(p)] = p;
+    }
+    // Runs of consecutive stepping members with the same count go together.
+    for (size_t i = 0; i < rows.size();) {
+      size_t j = i + 1;
+      const int64_t count = steps_[static_cast<size_t>(rows[i])];
+      while (j < rows.size() && rows[j] == rows[j - 1] + 1 && steps_[static_cast<size_t>(rows[j])] == count) ++j;
+      optimizer_rows(rows[i], static_cast<int64_t>(j - i), count);
+      i = j;
+    }
+  }
+  flat_.mutable_grad().zero_();
 }
 
 void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
   const int64_t P = size(), n = train.size(), B = opt_.batch_size;
   HYPERREP_CHECK(n > 0, DataError, "population training needs training images");
+  // Each member's images in this epoch's order: its subset (all images by default), permuted.
   std::vector<torch::Tensor> perms;
-  for (const auto& m : members_) perms.push_back(member_permutation(m.seed, epoch, n));
+  std::vector<int64_t> sizes;
+  int64_t longest = 0;
+  for (int64_t p = 0; p < P; ++p) {
+    const auto& m = members_[static_cast<size_t>(p)];
+    if (subsets_.empty()) subsets_.resize(static_cast<size_t>(P));
+    auto& subset = subsets_[static_cast<size_t>(p)];
+    if (m.train_fraction < 1.0 && !subset.defined()) subset = member_subset(m.seed, m.train_fraction, n);
+    const int64_t k = subset.defined() ? subset.size(0) : n;
+    auto perm = member_permutation(m.seed, epoch, k);
+    if (subset.defined()) perm = subset.index_select(0, perm);
+    // Shorter subsets are padded with image 0 (weight 0 in the loss: no gradient).
+    if (k < n) perm = torch::cat({perm, torch::zeros({n - k}, perm.options())});
+    perms.push_back(perm);
+    sizes.push_back(k);
+    longest = std::max(longest, k);
+  }
   auto order = torch::stack(perms).to(device_);  // [P, n]
   const auto& shape = arch_.input_shape();
   if (!flat_.grad().defined()) flat_.mutable_grad() = torch::zeros_like(flat_);
   auto grad = flat_.mutable_grad();
   const auto [chunk, chunks] = member_chunks();
-  for (int64_t start = 0, step = 0; start < n; start += B, ++step) {
-    const int64_t b = std::min(B, n - start);
+  for (int64_t start = 0, step = 0; start < longest; start += B, ++step) {
+    const int64_t b = std::min(B, longest - start);
+    // Members whose subset still has images at this step, and how many each has.
+    std::vector<int64_t> active, real(static_cast<size_t>(P));
+    for (int64_t p = 0; p < P; ++p) {
+      real[static_cast<size_t>(p)] = std::clamp<int64_t>(sizes[static_cast<size_t>(p)] - start, 0, b);
+      if (real[static_cast<size_t>(p)] > 0) active.push_back(p);
+    }
+    const bool full =
+        static_cast<int64_t>(active.size()) == P && std::all_of(real.begin(), real.end(), [&](int64_t r) { return r == b; });
     // Members are independent: each chunk of members runs its own forward/backward (small,
     // cache-resident activations), and the chunks run in parallel, one thread each, with
     // single-threaded ops inside: one parallel region per step instead of one per op.
@@ -226,14 +302,29 @@ void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
         auto y = train.y.index_select(0, idx);
         auto w = flat_.narrow(0, p0, np);
         auto logits = forward(w, p0, x, layout, true, epoch, step);
-        // Sum over members of each member's mean loss: gradients stay per member.
-        auto loss = torch::nll_loss(torch::log_softmax(logits.reshape({np * b, -1}), 1), y, {}, at::Reduction::Sum) /
-                    static_cast<double>(b);
+        auto logp = torch::log_softmax(logits.reshape({np * b, -1}), 1);
+        torch::Tensor loss;
+        const bool uniform = std::all_of(real.begin() + p0, real.begin() + p0 + np, [&](int64_t r) { return r == b; });
+        if (uniform) {
+          // Sum over members of each member's mean loss: gradients stay per member.
+          loss = torch::nll_loss(logp, y, {}, at::Reduction::Sum) / static_cast<double>(b);
+        } else {
+          // Members with fewer images at this step: their mean over their real images (weight
+          // 1/r each; padding and finished members weigh 0). A member's gradient is the one it
+          // gets alone: the same per-sample weights reach log_softmax's backward.
+          std::vector<float> weight(static_cast<size_t>(np * b), 0.0f);
+          for (int64_t q = 0; q < np; ++q) {
+            const int64_t r = real[static_cast<size_t>(p0 + q)];
+            for (int64_t i = 0; i < r; ++i) weight[static_cast<size_t>(q * b + i)] = 1.0f / static_cast<float>(r);
+          }
+          auto wt = torch::tensor(weight, torch::kFloat32).to(device_);  // owns its copy: autograd keeps it
+          loss = (torch::nll_loss(logp, y, {}, at::Reduction::None) * wt).sum();
+        }
         // The chunk's own gradient rows: disjoint slices, so chunks never write the same memory.
         grad.narrow(0, p0, np).copy_(torch::autograd::grad({loss}, {w})[0]);
       }
     });
-    optimizer_step();
+    optimizer_step(full ? std::vector<int64_t>{} : active);
   }
 }
 
@@ -291,9 +382,9 @@ SplitMetrics Population::evaluate(const tasks::ImageSplit& split) {
 }
 
 const std::vector<std::string>& numeric_property_names() {
-  static const std::vector<std::string> k = {"test_acc",     "train_acc", "val_acc",   "test_loss", "train_loss",
-                                             "val_loss",     "ggap",      "epoch",     "seed",      "lr",
-                                             "weight_decay", "dropout",   "batch_size"};
+  static const std::vector<std::string> k = {
+      "test_acc", "train_acc", "val_acc", "test_loss",    "train_loss", "val_loss",   "ggap",           "epoch",
+      "seed",     "lr",        "l2",      "weight_decay", "dropout",    "batch_size", "train_fraction", "init_std"};
   return k;
 }
 
@@ -331,9 +422,12 @@ std::vector<store::MemberRecord> train_population(const zoo::Architecture& arch,
                                 {"epoch", static_cast<double>(epoch)},
                                 {"seed", static_cast<double>(m.seed)},
                                 {"lr", m.lr},
+                                {"l2", m.weight_decay / 2},
                                 {"weight_decay", m.weight_decay},
                                 {"dropout", m.dropout},
-                                {"batch_size", static_cast<double>(opt.batch_size)}});
+                                {"batch_size", static_cast<double>(opt.batch_size)},
+                                {"train_fraction", m.train_fraction},
+                                {"init_std", m.init_std}});
     }
   };
   auto kept = [&](int64_t e) { return std::binary_search(opt.keep_epochs.begin(), opt.keep_epochs.end(), e); };

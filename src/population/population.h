@@ -23,6 +23,7 @@ struct PopulationOptions {
   int64_t epochs = 1;
   std::vector<int64_t> keep_epochs = {0, 1};  // ascending; 0 = at initialisation
   double momentum = 0.9;                      // SGD only
+  double rmsprop_alpha = 0.99;                // RMSProp only
   double bias_init = 0.01;
   // Activation floats one evaluation chunk may hold over the whole population (bounds memory).
   int64_t eval_budget_floats = int64_t{1} << 22;
@@ -62,7 +63,12 @@ class Population {
   torch::Tensor forward(const torch::Tensor& weights, int64_t p0, torch::Tensor h, Layout layout, bool train, int64_t epoch,
                         int64_t step);
   torch::Tensor dropout(const torch::Tensor& h, Layout layout, int64_t p0, int64_t P, int64_t epoch, int64_t step, int64_t layer);
-  void optimizer_step();
+  // One optimizer step of the members in `active` (every member when it is empty): each takes
+  // exactly the step it would take trained alone (its own step count and bias corrections).
+  void optimizer_step(const std::vector<int64_t>& active);
+  // The optimizer's arithmetic on rows of the parameters and their state (all rows, or one
+  // member's) with one step count.
+  void optimizer_rows(int64_t p0, int64_t rows, int64_t count);
   // Members per chunk and number of chunks (see PopulationOptions::chunk_members).
   std::pair<int64_t, int64_t> member_chunks() const;
 
@@ -74,11 +80,14 @@ class Population {
   torch::Tensor flat_;       // [P, L] leaf, requires grad
   torch::Tensor lr_, wd_;    // [P, 1]
   bool any_wd_ = false;
-  bool adam_ = true;
+  ZooOptimizer optimizer_ = ZooOptimizer::kAdam;         // shared by the population (part of its structure key)
   Activation activation_ = Activation::kTanh;            // shared by the population (part of its structure key)
   torch::Tensor exp_avg_, exp_avg_sq_, denom_, update_;  // optimizer state and work buffers
-  int64_t step_count_ = 0;
-  torch::Tensor dropout_base_;  // [P] int64
+  std::vector<int64_t> steps_;                           // optimizer steps taken, per member
+  torch::Tensor dropout_base_;                           // [P] int64
+  torch::Tensor dropout_p_;                              // [P] float64 on the device: each member's rate
+  bool any_dropout_ = false;
+  std::vector<torch::Tensor> subsets_;  // per member: its training images (member_subset), or undefined for all
 };
 
 // Called after every trained epoch with the number of members that advanced by one epoch.

@@ -15,7 +15,7 @@ constexpr uint32_t kMul = 0x45d9f3bU;
 
 // Distinct streams per purpose, so that init, data order and dropout never share a seed. The
 // numbers are part of every stored zoo's content: never renumber them.
-enum class Stream : uint64_t { kInit = 1, kDataOrder = 2, kDropoutMember = 3, kDropoutStep = 4 };
+enum class Stream : uint64_t { kInit = 1, kDataOrder = 2, kDropoutMember = 3, kDropoutStep = 4, kSubset = 5 };
 
 uint64_t stream_seed(int64_t seed, Stream stream, int64_t counter) {
   uint64_t z = static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(stream) * 0xBF58476D1CE4E5B9ULL +
@@ -27,7 +27,7 @@ uint64_t stream_seed(int64_t seed, Stream stream, int64_t counter) {
 
 }  // namespace
 
-torch::Tensor init_member(const zoo::Architecture& arch, Init init, int64_t seed, double bias_init) {
+torch::Tensor init_member(const zoo::Architecture& arch, Init init, int64_t seed, double bias_init, double init_std) {
   auto gen = at::detail::createCPUGenerator(stream_seed(seed, Stream::kInit, 0));
   auto flat = torch::empty({arch.num_params()}, torch::kFloat32);
   for (auto li : arch.param_layers()) {
@@ -42,7 +42,26 @@ torch::Tensor init_member(const zoo::Architecture& arch, Init init, int64_t seed
         w.uniform_(-b, b, gen);
         break;
       }
-      case Init::kNormal: w.normal_(0.0, 1.0 / std::sqrt(fan_in), gen); break;
+      case Init::kNormal: w.normal_(0.0, init_std > 0 ? init_std : 1.0 / std::sqrt(fan_in), gen); break;
+      case Init::kTruncatedNormal: {
+        const double std = init_std > 0 ? init_std : 1.0 / std::sqrt(fan_in);
+        w.normal_(0.0, std, gen);
+        // Redraw what falls outside two standard deviations until nothing does.
+        for (auto out = w.abs().gt(2.0 * std); out.any().item<bool>(); out = w.abs().gt(2.0 * std)) {
+          auto redraw = torch::empty_like(w).normal_(0.0, std, gen);
+          w.copy_(torch::where(out, redraw, w));
+        }
+        break;
+      }
+      case Init::kOrthogonal: {
+        const int64_t rows = l.out, cols = l.fan_in();
+        auto a = torch::empty({std::max(rows, cols), std::min(rows, cols)}, torch::kFloat64).normal_(0.0, 1.0, gen);
+        auto [q, r] = torch::linalg_qr(a);
+        q = q * torch::sign(torch::diagonal(r)).unsqueeze(0);  // unique: R's diagonal positive
+        if (rows < cols) q = q.t();
+        w.copy_(q.contiguous().view({-1}).to(torch::kFloat32));
+        break;
+      }
       case Init::kKaimingUniform: {
         const double b = std::sqrt(6.0 / fan_in);
         w.uniform_(-b, b, gen);
@@ -59,6 +78,13 @@ torch::Tensor init_member(const zoo::Architecture& arch, Init init, int64_t seed
     if (l.bias) flat.narrow(0, l.bias_offset, l.out).fill_(bias_init);
   }
   return flat;
+}
+
+torch::Tensor member_subset(int64_t seed, double fraction, int64_t n) {
+  if (fraction >= 1.0) return torch::arange(n, torch::TensorOptions().dtype(torch::kInt64));
+  const int64_t k = std::max<int64_t>(1, std::min<int64_t>(n, std::llround(fraction * static_cast<double>(n))));
+  auto gen = at::detail::createCPUGenerator(stream_seed(seed, Stream::kSubset, 0));
+  return std::get<0>(torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64)).narrow(0, 0, k).sort());
 }
 
 torch::Tensor member_permutation(int64_t seed, int64_t epoch, int64_t n) {
@@ -93,6 +119,12 @@ torch::Tensor dropout_bases(const std::vector<int64_t>& seeds, const torch::Devi
 torch::Tensor dropout_keys(const torch::Tensor& base, int64_t epoch, int64_t step, int64_t layer) {
   const uint32_t c = static_cast<uint32_t>(stream_seed(epoch, Stream::kDropoutStep, step * 1024 + layer) & 0xFFFFFFFFULL);
   return mix32(base.bitwise_xor(static_cast<int64_t>(c)));
+}
+
+torch::Tensor dropout_mask(const torch::Tensor& idx, const torch::Tensor& key, const torch::Tensor& p) {
+  auto h = mix32(mix32(idx.bitwise_xor(key)));
+  const auto threshold = (p * 4294967296.0).ceil().to(torch::kInt64);
+  return h.ge(threshold).to(torch::kFloat32).mul_((1.0 / (1.0 - p)).to(torch::kFloat32));
 }
 
 torch::Tensor dropout_mask(const torch::Tensor& idx, const torch::Tensor& key, double p) {

@@ -22,7 +22,17 @@ namespace hyperrep::population {
 //   kaiming_normal   N(0, 2/fan_in)
 //   xavier_uniform   U(-sqrt(6/(fan_in+fan_out)), +...)
 //   xavier_normal    N(0, 2/(fan_in+fan_out))
-torch::Tensor init_member(const zoo::Architecture& arch, Init init, int64_t seed, double bias_init);
+//   truncated_normal N(0, 1/fan_in) redrawn outside two standard deviations
+//   orthogonal       each layer's [out, fan_in] matrix with orthonormal rows (or columns, when
+//                    out > fan_in): Q of the QR decomposition of a standard normal matrix, signs
+//                    fixed by R's diagonal (torch.nn.init.orthogonal_)
+// init_std > 0 replaces the standard deviation of normal and truncated_normal (the Small CNN
+// Zoo's RandomNormal(stddev) / TruncatedNormal(stddev)); the other rules ignore it.
+torch::Tensor init_member(const zoo::Architecture& arch, Init init, int64_t seed, double bias_init, double init_std = 0.0);
+
+// The member's training subset: the first round(fraction * n) (at least 1) entries of a
+// permutation of 0..n-1 drawn from its seed, ascending; all of 0..n-1 when fraction is 1.
+torch::Tensor member_subset(int64_t seed, double fraction, int64_t n);
 
 // The member's order of the n training images in epoch (1-based): a permutation [n] (int64,
 // CPU) from a generator seeded by (seed, epoch).
@@ -43,5 +53,8 @@ torch::Tensor dropout_bases(const std::vector<int64_t>& seeds, const torch::Devi
 // member key broadcast against it: element kept when mix32(mix32(idx ^ key)) / 2^32 >= p.
 // Counter based, so a member's mask does not depend on the other members beside it.
 torch::Tensor dropout_mask(const torch::Tensor& idx, const torch::Tensor& key, double p);
+// The same with a rate per member: p (float64, the shape of key) broadcast like key. For equal
+// rates it gives exactly the masks of the scalar version.
+torch::Tensor dropout_mask(const torch::Tensor& idx, const torch::Tensor& key, const torch::Tensor& p);
 
 }  // namespace hyperrep::population

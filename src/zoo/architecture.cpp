@@ -128,6 +128,8 @@ torch::Tensor apply_activation(const torch::Tensor& x, Activation activation) {
     case Activation::kSigmoid: return torch::sigmoid(x);
     case Activation::kGelu: return torch::gelu(x);
     case Activation::kLeakyRelu: return torch::leaky_relu(x, 0.01);
+    case Activation::kSelu: return torch::selu(x);
+    case Activation::kElu: return torch::elu(x);
   }
   HYPERREP_THROW(InternalError, "activation without an implementation");
 }

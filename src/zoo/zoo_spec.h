@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/config_sections.h"
+#include "common/sample_spec.h"
 
 namespace hyperrep::zoo {
 
@@ -20,12 +21,21 @@ struct MemberSpec {
   std::string optimizer = "adam";
   double lr = 3e-4;
   double weight_decay = 0.0;
-  // Members may share a population only if these agree (the batched forward is one graph).
+  double train_fraction = 1.0;  // the member trains on this fraction of the training images
+  double init_std = 0.0;        // std of the normal initialisations; 0 = the init's own rule
+  // Members may share a population only if these agree (the batched forward is one graph):
+  // activation and optimizer. Dropout rate, lr, weight decay, train fraction and init vary per
+  // member inside a population.
   std::string structure_key() const;
 };
 
-// Every combination activation x init x dropout x optimizer x lr x weight_decay x seed, in that
-// nesting order (seed innermost); member id = position.
+// zoo.search = "grid": every combination activation x init x dropout x optimizer x lr x
+// weight_decay x train_fraction x init_std x seed, in that nesting order (seed innermost);
+// member id = position.
+// zoo.search = "random": zoo.num_configs members, member i with seed seed_offset + i and every
+// hyper-parameter drawn independently: from its zoo.sample distribution when one is declared
+// (uniform or log_uniform), else uniformly from its list. Each draw is a hash of (seed_offset,
+// i, hyper-parameter): member i is the same for any num_configs.
 std::vector<MemberSpec> expand_grid(const ZooConfig& zoo);
 
 // Populations as lists of member ids: members are bucketed by structure_key (buckets ordered by

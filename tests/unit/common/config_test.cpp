@@ -267,6 +267,40 @@ TEST(Config, LayerGrammarIsOneParser) {
 
 // `hyperrep train --config configs/quickstart.toml` after `hyperrep run` trains on the zoo that
 // config made: data.zoo follows zoo.path unless the config (or --set) names its own.
+// Every config the project ships parses without an issue (a renamed key or a wrong value in a
+// shipped file is caught here, not by the user who runs it).
+TEST(Config, EveryShippedConfigParses) {
+  int seen = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(std::string(HYPERREP_SOURCE_DIR) + "/configs")) {
+    if (e.path().extension() != ".toml" || e.path().string().find("/sweeps/") != std::string::npos) continue;
+    Config cfg;
+    EXPECT_NO_THROW(cfg = load_config(e.path().string())) << e.path();
+    ++seen;
+  }
+  EXPECT_GE(seen, 9);
+}
+
+TEST(Config, RandomSearchNeedsConfigsAndValidSamples) {
+  Config cfg;
+  auto issues = parse_config("[zoo]\nsearch = \"random\"\n", "t.toml", {}, cfg);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_NE(issues[0].str().find("zoo.num_configs: must be at least 1 with zoo.search = random"), std::string::npos)
+      << issues[0].str();
+  issues = parse_config("[zoo]\nsearch = \"random\"\nnum_configs = 5\nsample = [\"lr=uniform(1,2)\",\n  \"lr=gamma(1,2)\"]\n",
+                        "t.toml", {}, cfg);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].line, 4);
+  EXPECT_NE(issues[0].message.find("unknown distribution 'gamma'"), std::string::npos) << issues[0].str();
+  Config fresh;
+  issues = parse_config("[zoo]\nsample = [\"lr=uniform(1,2)\"]\n", "t.toml", {}, fresh);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_NE(issues[0].message.find("applies only with zoo.search = random"), std::string::npos) << issues[0].str();
+  EXPECT_TRUE(parse_config("[zoo]\nsearch = \"random\"\nnum_configs = 5\nsample = [\"dropout=uniform(0,0.5)\"]\n"
+                           "optimizer = [\"rmsprop\"]\nactivation = [\"selu\", \"elu\"]\ninit = [\"orthogonal\"]\n",
+                           "t.toml", {}, cfg)
+                  .empty());
+}
+
 TEST(Config, DataZooDefaultsToZooPath) {
   Config cfg;
   ASSERT_TRUE(parse_config("[zoo]\npath = \"zoos/q\"\n", "t", {}, cfg).empty());

@@ -14,6 +14,10 @@ const std::vector<std::string> kMlp = {"flatten", "linear(16,5,nobias)", "act", 
 const std::vector<std::string> kCnn = {"conv(1,4,2)", "act", "dropout", "conv(4,3,2)",
                                        "maxpool(2)",  "act", "flatten", "linear(3,4)"};
 
+// The Small CNN Zoo's layers on 4x4 inputs: a padded and a strided convolution, global pooling.
+const std::vector<std::string> kStridedGap = {
+    "conv(1,4,3,padding=same)", "act", "conv(4,3,2,stride=2)", "act", "gap", "linear(3,4)"};
+
 zoo::MemberSpec member(int64_t id, int64_t seed, double lr, double wd, double dropout, const std::string& opt = "adam",
                        const std::string& act = "tanh", const std::string& init = "uniform") {
   zoo::MemberSpec m;
@@ -132,6 +136,28 @@ TEST(Population, DirectKernelMembersAreBitwiseTheSameAloneAndAtAnyThreadCount) {
   torch::set_num_threads(threads);
 }
 
+// Rates, train fractions and initialisations vary per member inside one population (only the
+// activation and the optimizer split populations); each member still trains as it would alone.
+TEST(Population, PerMemberDropoutFractionAndInitEqualAlone) {
+  std::vector<zoo::MemberSpec> m = {member(0, 1, 1e-2, 0.0, 0.0), member(1, 2, 3e-3, 1e-3, 0.5),
+                                    member(2, 3, 3e-2, 0.0, 0.2, "adam", "tanh", "truncated_normal"),
+                                    member(3, 4, 1e-2, 0.0, 0.3, "adam", "tanh", "orthogonal"),
+                                    member(4, 5, 1e-2, 0.0, 0.1, "adam", "tanh", "normal")};
+  m[1].train_fraction = 0.25;
+  m[2].train_fraction = 0.5;
+  m[2].init_std = 0.05;
+  m[4].init_std = 0.2;
+  for (const auto& x : m) EXPECT_EQ(x.structure_key(), m[0].structure_key());
+  expect_population_equals_alone(kMlp, m, options(3, 10));
+  expect_population_equals_alone(kStridedGap, m, options(2, 7));
+  std::vector<zoo::MemberSpec> selu = {member(0, 8, 1e-2, 0.0, 0.2, "sgd", "selu"), member(1, 9, 1e-2, 0.0, 0.0, "sgd", "selu")};
+  selu[0].train_fraction = 0.3;
+  expect_population_equals_alone(kCnn, selu, options(2, 10));
+  std::vector<zoo::MemberSpec> elu = {member(0, 10, 1e-3, 1e-4, 0.1, "rmsprop", "elu"),
+                                      member(1, 11, 1e-3, 0.0, 0.4, "rmsprop", "elu")};
+  expect_population_equals_alone(kCnn, elu, options(2, 10));
+}
+
 TEST(Population, DropoutMasksDifferByMemberSeedAndMatter) {
   auto task = tetris(60);
   auto arch = zoo::Architecture::parse(kMlp, task.input_shape);
@@ -143,6 +169,10 @@ TEST(Population, DropoutMasksDifferByMemberSeedAndMatter) {
   auto idx = torch::arange(100000, torch::kInt64);
   auto keys = dropout_keys(dropout_bases({1, 2}, torch::kCPU), 1, 0, 3);
   auto m1 = dropout_mask(idx, keys[0], 0.3), m2 = dropout_mask(idx, keys[1], 0.3);
+  // A rate per member gives the scalar rate's masks, bit for bit.
+  auto both = dropout_mask(idx.view({1, -1}), keys.view({2, 1}), torch::tensor({0.3, 0.6}, torch::kFloat64).view({2, 1}));
+  EXPECT_TRUE(torch::equal(both[0], m1));
+  EXPECT_TRUE(torch::equal(both[1], dropout_mask(idx, keys[1], 0.6)));
   EXPECT_NEAR(m1.gt(0).to(torch::kFloat64).mean().item<double>(), 0.7, 0.01);
   EXPECT_NEAR(m1.max().item<double>(), 1.0 / 0.7, 1e-6);
   EXPECT_NEAR(m1.eq(m2).to(torch::kFloat64).mean().item<double>(), 0.7 * 0.7 + 0.3 * 0.3, 0.01);  // independent
@@ -164,6 +194,23 @@ TEST(Population, InitBoundsFollowTheDocumentedRules) {
   EXPECT_NEAR(nm.narrow(0, 0, 120000).std().item<double>(), 1.0 / 20.0, 5e-4);
   EXPECT_TRUE(torch::equal(u, init_member(arch, Init::kUniform, 4, 0.01)));
   EXPECT_FALSE(torch::equal(u, init_member(arch, Init::kUniform, 5, 0.01)));
+  // init_std replaces the std of the normal rules (RandomNormal / TruncatedNormal(stddev)).
+  EXPECT_NEAR(init_member(arch, Init::kNormal, 4, 0.0, 0.3).narrow(0, 0, 120000).std().item<double>(), 0.3, 3e-3);
+  auto tn = init_member(arch, Init::kTruncatedNormal, 4, 0.0, 0.3).narrow(0, 0, 120000);
+  EXPECT_LE(tn.abs().max().item<double>(), 0.6);
+  EXPECT_NEAR(tn.std().item<double>(), 0.3 * 0.8796, 3e-3);  // the std of N(0,1) truncated at +-2
+  EXPECT_LE(init_member(arch, Init::kTruncatedNormal, 4, 0.0).narrow(0, 0, 120000).abs().max().item<double>(), 2.0 / 20.0);
+  // Orthogonal: [300, 400] has orthonormal rows, [10, 300] too.
+  auto orth = init_member(arch, Init::kOrthogonal, 4, 0.0);
+  auto w1 = orth.narrow(0, 0, 120000).view({300, 400}).to(torch::kFloat64);
+  EXPECT_LT((w1.mm(w1.t()) - torch::eye(300, torch::kFloat64)).abs().max().item<double>(), 1e-5);
+  auto w2 = orth.narrow(0, 120300, 3000).view({10, 300}).to(torch::kFloat64);
+  EXPECT_LT((w2.mm(w2.t()) - torch::eye(10, torch::kFloat64)).abs().max().item<double>(), 1e-5);
+  EXPECT_FALSE(torch::equal(orth, init_member(arch, Init::kOrthogonal, 5, 0.0)));
+  // More outputs than inputs: orthonormal columns.
+  auto tall = zoo::Architecture::parse({"flatten", "linear(4,9,nobias)"}, {1, 2, 2});
+  auto w3 = init_member(tall, Init::kOrthogonal, 1, 0.0).view({9, 4}).to(torch::kFloat64);
+  EXPECT_LT((w3.t().mm(w3) - torch::eye(4, torch::kFloat64)).abs().max().item<double>(), 1e-5);
 }
 
 // The member as torch::nn modules, written out by hand for the two test networks (ReLU): the
@@ -196,13 +243,18 @@ torch::Tensor reference_train(const zoo::Architecture& arch, torch::nn::Sequenti
   std::unique_ptr<torch::optim::Optimizer> opt;
   if (m.optimizer == "adam") {
     opt = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(m.lr).weight_decay(m.weight_decay));
+  } else if (m.optimizer == "rmsprop") {
+    opt = std::make_unique<torch::optim::RMSprop>(
+        params, torch::optim::RMSpropOptions(m.lr).alpha(0.9).eps(1e-8).weight_decay(m.weight_decay));
   } else {
     opt = std::make_unique<torch::optim::SGD>(params,
                                               torch::optim::SGDOptions(m.lr).momentum(momentum).weight_decay(m.weight_decay));
   }
-  const int64_t n = task.train.size();
+  // The member's own images: all, or its seeded subset (one pass over it per epoch).
+  const auto subset = member_subset(m.seed, m.train_fraction, task.train.size());
+  const int64_t n = subset.size(0);
   for (int64_t e = 1; e <= epochs; ++e) {
-    auto perm = member_permutation(m.seed, e, n);
+    auto perm = subset.index_select(0, member_permutation(m.seed, e, n));
     for (int64_t s = 0; s < n; s += batch) {
       auto idx = perm.narrow(0, s, std::min(batch, n - s));
       auto x = task.train.x.index_select(0, idx);
@@ -227,8 +279,20 @@ void expect_matches_reference(const std::vector<std::string>& spec, bool small_c
                                        member(1, 32, 3e-3, 0.0, 0.0, "adam", "relu")};
   std::vector<zoo::MemberSpec> sgd = {member(2, 33, 5e-2, 1e-3, 0.0, "sgd", "relu"),
                                       member(3, 34, 1e-2, 0.0, 0.0, "sgd", "relu")};
-  for (const auto& group : {adam, sgd}) {
-    auto got = train_population(arch, group, options(3, 10), task, torch::kCPU);
+  // RMSProp (alpha 0.9, as the Small CNN Zoo recipe sets it) and members on 40% and 75% of the
+  // images beside members on all of them: one population each, masked steps for the short ones.
+  std::vector<zoo::MemberSpec> rmsprop = {member(4, 35, 1e-3, 1e-3, 0.0, "rmsprop", "relu"),
+                                          member(5, 36, 3e-3, 0.0, 0.0, "rmsprop", "relu")};
+  std::vector<zoo::MemberSpec> fractions = {member(6, 37, 1e-2, 0.0, 0.0, "adam", "relu"),
+                                            member(7, 38, 1e-2, 1e-3, 0.0, "adam", "relu"),
+                                            member(8, 39, 2e-2, 0.0, 0.0, "adam", "relu")};
+  rmsprop[1].train_fraction = 0.4;
+  fractions[0].train_fraction = 0.4;
+  fractions[2].train_fraction = 0.75;
+  PopulationOptions opt = options(3, 10);
+  opt.rmsprop_alpha = 0.9;
+  for (const auto& group : {adam, sgd, rmsprop, fractions}) {
+    auto got = train_population(arch, group, opt, task, torch::kCPU);
     for (size_t i = 0; i < group.size(); ++i) {
       auto ref = reference_train(arch, reference_modules(small_cnn_zoo_like), group[i], task, 3, 10, 0.9);
       auto w = got[i].weights[-1];
@@ -239,8 +303,37 @@ void expect_matches_reference(const std::vector<std::string>& spec, bool small_c
   }
 }
 
-const std::vector<std::string> kStridedGap = {
-    "conv(1,4,3,padding=same)", "act", "conv(4,3,2,stride=2)", "act", "gap", "linear(3,4)"};
+
+torch::nn::Sequential reference_mlp() {  // kMlp with tanh (its dropout layer at rate 0)
+  namespace nn = torch::nn;
+  return nn::Sequential(nn::Flatten(), nn::Linear(nn::LinearOptions(16, 5).bias(false)), nn::Tanh(),
+                        nn::Linear(nn::LinearOptions(5, 4).bias(false)));
+}
+
+TEST(Population, SubsetsAreSeededSortedAndSized) {
+  auto a = member_subset(7, 0.25, 1000);
+  EXPECT_EQ(a.size(0), 250);
+  EXPECT_TRUE(torch::equal(a, member_subset(7, 0.25, 1000)));
+  EXPECT_FALSE(torch::equal(a, member_subset(8, 0.25, 1000)));
+  EXPECT_TRUE(torch::equal(std::get<0>(a.sort()), a));
+  EXPECT_EQ(std::get<0>(torch::_unique(a)).size(0), 250);
+  EXPECT_LT(a.max().item<int64_t>(), 1000);
+  EXPECT_GT(a.max().item<int64_t>(), 900);  // drawn over all images, not the first 250
+  EXPECT_EQ(member_subset(7, 1e-6, 1000).size(0), 1);
+  EXPECT_TRUE(torch::equal(member_subset(7, 1.0, 5), torch::arange(5)));
+  // Half the images: half the optimizer steps of an epoch (10 images per step).
+  auto task = tetris(100);
+  auto arch = zoo::Architecture::parse(kMlp, task.input_shape);
+  auto half = member(0, 1, 1e-2, 0.0, 0.0, "sgd");
+  half.train_fraction = 0.5;
+  auto ref_steps = [&](const zoo::MemberSpec& x) {  // SGD without momentum: the step count shows in the weights
+    PopulationOptions o = options(1, 10);
+    o.momentum = 0.0;
+    return train_population(arch, {x}, o, task, torch::kCPU)[0];
+  };
+  EXPECT_TRUE(
+      torch::allclose(ref_steps(half).weights[1], reference_train(arch, reference_mlp(), half, task, 1, 10, 0.0), 1e-5, 1e-6));
+}
 
 TEST(Population, MatchesTorchNnAndTorchOptimReference) {
   expect_matches_reference({"conv(1,4,2)", "act", "conv(4,3,2)", "maxpool(2)", "act", "flatten", "linear(3,4)"}, false);
