@@ -101,54 +101,59 @@ int main(int argc, char** argv) {
   task.to(device);
   const std::vector<std::string> cnn_s = {"conv(1,8,5)", "maxpool(2)", "act",     "conv(8,6,5)",   "maxpool(2)", "act",
                                           "conv(6,4,2)", "act",        "flatten", "linear(36,20)", "act",        "linear(20,10)"};
-  auto arch = zoo::Architecture::parse(cnn_s, task.input_shape);
-  population::PopulationOptions opt;
-  opt.batch_size = 10;
-  if (argc > 5) opt.chunk_members = std::atoll(argv[5]);
-  std::printf(
-      "CNN-s (%lld params), batch 10, %lld train / %lld val / %lld test images, 1 epoch + evaluation per P, "
-      "members per chunk %lld (0 = from the activation budget)\n",
-      static_cast<long long>(arch.num_params()), static_cast<long long>(task.train.size()),
-      static_cast<long long>(task.val.size()), static_cast<long long>(task.test.size()),
-      static_cast<long long>(opt.chunk_members));
-  // The conventional baseline is a CPU one (one process per core); on CUDA its column reads 0.
-  double conv_base = 0.0;
-  if (device.is_cpu()) {
-    const double conv_1t = conventional_rate(arch, task, opt.batch_size, 3);
-    conv_base = conv_1t * torch::get_num_threads();
+  // The Small CNN Zoo's network (BENCHMARKS.md §1): strided convolutions and global pooling.
+  const std::vector<std::string> small_cnn_zoo = {
+      "conv(1,16,3,stride=2)", "act", "conv(16,16,3,stride=2)", "act", "conv(16,16,3,stride=2)", "act", "gap", "linear(16,10)"};
+  for (const auto& [name, spec] : {std::make_pair("CNN-s", cnn_s), std::make_pair("Small CNN Zoo network", small_cnn_zoo)}) {
+    auto arch = zoo::Architecture::parse(spec, task.input_shape);
+    population::PopulationOptions opt;
+    opt.batch_size = 10;
+    if (argc > 5) opt.chunk_members = std::atoll(argv[5]);
     std::printf(
-        "conventional one network per process (torch::nn + torch::optim::Adam): %.2f member-epochs/s on 1 thread, "
-        "x %d threads = %.2f\n",
-        conv_1t, torch::get_num_threads(), conv_base);
-  }
-  std::printf("%6s %10s %10s %14s %14s %9s %9s\n", "P", "train_s", "eval_s", "m-epochs/s", "train-only", "speedup", "vs conv.");
-  double base = 0.0;
-  for (int64_t P : ps) {
-    std::vector<zoo::MemberSpec> members;
-    for (int64_t i = 0; i < P; ++i) {
-      zoo::MemberSpec m;
-      m.id = i, m.seed = i + 1, m.lr = 3e-4;
-      members.push_back(m);
+        "\n%s (%lld params), batch 10, %lld train / %lld val / %lld test images, 1 epoch + evaluation per P, "
+        "members per chunk %lld (0 = from the activation budget)\n",
+        name, static_cast<long long>(arch.num_params()), static_cast<long long>(task.train.size()),
+        static_cast<long long>(task.val.size()), static_cast<long long>(task.test.size()),
+        static_cast<long long>(opt.chunk_members));
+    // The conventional baseline is a CPU one (one process per core); on CUDA its column reads 0.
+    double conv_base = 0.0;
+    if (device.is_cpu()) {
+      const double conv_1t = conventional_rate(arch, task, opt.batch_size, 3);
+      conv_base = conv_1t * torch::get_num_threads();
+      std::printf(
+          "conventional one network per process (torch::nn + torch::optim::Adam): %.2f member-epochs/s on 1 thread, "
+          "x %d threads = %.2f\n",
+          conv_1t, torch::get_num_threads(), conv_base);
     }
-    population::Population pop(arch, members, opt, device);
-    // P = 1 is short: repeat it so that the timing is not noise.
-    const int reps = P == 1 ? 3 : 1;
-    double train_s = 0.0, eval_s = 0.0;
-    for (int r = 0; r < reps; ++r) {
-      double t0 = bench::now_s();
-      pop.train_epoch(task.train, r + 1);
-      double t1 = bench::now_s();
-      pop.evaluate(task.train), pop.evaluate(task.val), pop.evaluate(task.test);
-      if (device.is_cuda()) torch::cuda::synchronize();
-      eval_s += bench::now_s() - t1;
-      train_s += t1 - t0;
+    std::printf("%6s %10s %10s %14s %14s %9s %9s\n", "P", "train_s", "eval_s", "m-epochs/s", "train-only", "speedup", "vs conv.");
+    double base = 0.0;
+    for (int64_t P : ps) {
+      std::vector<zoo::MemberSpec> members;
+      for (int64_t i = 0; i < P; ++i) {
+        zoo::MemberSpec m;
+        m.id = i, m.seed = i + 1, m.lr = 3e-4;
+        members.push_back(m);
+      }
+      population::Population pop(arch, members, opt, device);
+      // P = 1 is short: repeat it so that the timing is not noise.
+      const int reps = P == 1 ? 3 : 1;
+      double train_s = 0.0, eval_s = 0.0;
+      for (int r = 0; r < reps; ++r) {
+        double t0 = bench::now_s();
+        pop.train_epoch(task.train, r + 1);
+        double t1 = bench::now_s();
+        pop.evaluate(task.train), pop.evaluate(task.val), pop.evaluate(task.test);
+        if (device.is_cuda()) torch::cuda::synchronize();
+        eval_s += bench::now_s() - t1;
+        train_s += t1 - t0;
+      }
+      train_s /= reps, eval_s /= reps;
+      const double rate = static_cast<double>(P) / (train_s + eval_s);
+      if (P == ps.front()) base = rate;  // the baseline of the speedup column (P = 1 by default)
+      std::printf("%6lld %10.2f %10.2f %14.2f %14.2f %8.1fx %8.1fx\n", static_cast<long long>(P), train_s, eval_s, rate,
+                  static_cast<double>(P) / train_s, rate / base, conv_base > 0 ? rate / conv_base : 0.0);
+      std::fflush(stdout);
     }
-    train_s /= reps, eval_s /= reps;
-    const double rate = static_cast<double>(P) / (train_s + eval_s);
-    if (P == ps.front()) base = rate;  // the baseline of the speedup column (P = 1 by default)
-    std::printf("%6lld %10.2f %10.2f %14.2f %14.2f %8.1fx %8.1fx\n", static_cast<long long>(P), train_s, eval_s, rate,
-                static_cast<double>(P) / train_s, rate / base, conv_base > 0 ? rate / conv_base : 0.0);
-    std::fflush(stdout);
   }
   return 0;
 }

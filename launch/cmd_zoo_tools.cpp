@@ -67,7 +67,7 @@ int zoo_info(Context& ctx, const std::vector<std::string>& rest) {
   const store::ZooReader reader(dir);
   const store::ZooHeader& h = reader.header();
   const store::PropertyTable& props = reader.properties();
-  const data::MemberSplit split = data::split_members(reader.num_members(), cfg.data.split, cfg.data.split_seed);
+  const data::MemberSplit split = data::member_split(cfg.data, reader);
 
   const store::ZooSummary sum = store::summarize_zoo(reader);
   const auto& ranges = sum.numeric;
@@ -124,8 +124,13 @@ int zoo_info(Context& ctx, const std::vector<std::string>& rest) {
   os << "  (input";
   for (auto d : h.input_shape) os << " " << d;
   os << ")\nshards        " << reader.manifest().shards.size() << " (" << sum.shard_bytes << " bytes)\nsplit         train "
-     << split.train.size() << ", val " << split.val.size() << ", test " << split.test.size() << " members (fractions "
-     << cfg.data.split[0] << "/" << cfg.data.split[1] << "/" << cfg.data.split[2] << ", seed " << cfg.data.split_seed << ")\n";
+     << split.train.size() << ", val " << split.val.size() << ", test " << split.test.size() << " members (";
+  if (cfg.data.split_file.empty()) {
+    os << "fractions " << cfg.data.split[0] << "/" << cfg.data.split[1] << "/" << cfg.data.split[2] << ", seed "
+       << cfg.data.split_seed << ")\n";
+  } else {
+    os << "split file " << cfg.data.split_file << ")\n";
+  }
   // Names padded to one column, at least one space after the longest.
   size_t width = 13;
   for (const auto& n : props.numeric_names) width = std::max(width, n.size());

@@ -151,6 +151,9 @@ void DataConfig::describe(SectionSchema<DataConfig>& s) {
         return std::string();
       });
   s.field("split_seed", &DataConfig::split_seed, "Seed of the member shuffle behind the split.").min(0);
+  s.field("split_file", &DataConfig::split_file,
+          "CSV fixing the member split instead (a published split): a header with member (ids) or run (the run "
+          "property) and split (train, val, test); unlisted members are left out. Empty = split and split_seed.");
   s.field("max_abs_weight", &DataConfig::max_abs_weight,
           "Drop checkpoints with any |w| above this; 0 = keep all (non-finite are always dropped).")
       .min(0);

@@ -61,6 +61,7 @@ struct DataConfig {
   std::string zoo = "zoos/tetris_seed";
   std::vector<double> split = {0.7, 0.15, 0.15};
   int64_t split_seed = 42;
+  std::string split_file = "";
   double max_abs_weight = 5.0;
   std::string standardize = "layer";
   std::vector<int64_t> epochs = {};

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/csv.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "zoo/architecture.h"
@@ -31,6 +32,78 @@ MemberSplit split_members(int64_t n, const std::vector<double>& f, int64_t seed)
   s.test.assign(ids.begin() + n_train_val, ids.end());
   for (auto* v : {&s.train, &s.val, &s.test}) std::sort(v->begin(), v->end());
   return s;
+}
+
+MemberSplit read_split_file(const std::string& path, const store::ZooReader& reader) {
+  const std::string text = read_file(path, int64_t{1} << 30);
+  std::vector<std::string> lines;
+  for (size_t a = 0; a <= text.size();) {
+    size_t b = text.find('\n', a);
+    if (b == std::string::npos) b = text.size();
+    std::string line = text.substr(a, b - a);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+    a = b + 1;
+  }
+  HYPERREP_CHECK(!lines.empty() && !lines[0].empty(), DataError, "split file '", path,
+                 "' is empty (expected a header such as member,split)");
+  const auto header = parse_csv_line(lines[0]);
+  int member_col = -1, run_col = -1, split_col = -1;
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (header[i] == "member") member_col = static_cast<int>(i);
+    if (header[i] == "run") run_col = static_cast<int>(i);
+    if (header[i] == "split") split_col = static_cast<int>(i);
+  }
+  HYPERREP_CHECK(split_col >= 0 && (member_col >= 0) != (run_col >= 0), DataError, "split file '", path,
+                 "': the header needs a split column and one of member or run (got '", lines[0], "')");
+  std::map<std::string, int64_t> by_run;
+  if (run_col >= 0) {
+    const auto& props = reader.properties();
+    const int col = props.categorical_column("run");
+    HYPERREP_CHECK(col >= 0, DataError, "split file '", path, "' names runs, but the zoo has no run property (use member ids)");
+    for (int64_t r = 0; r < props.rows(); ++r)
+      by_run.emplace(props.categorical[static_cast<size_t>(r)][static_cast<size_t>(col)], props.member[static_cast<size_t>(r)]);
+  }
+  MemberSplit s;
+  std::vector<int> seen(static_cast<size_t>(reader.num_members()), 0);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
+    const std::string where = "split file '" + path + "' line " + std::to_string(i + 1);
+    const auto cells = parse_csv_line(lines[i]);
+    HYPERREP_CHECK(cells.size() == header.size(), DataError, where, ": ", cells.size(), " fields, the header has ",
+                   header.size());
+    int64_t m = -1;
+    if (member_col >= 0) {
+      const std::string& v = cells[static_cast<size_t>(member_col)];
+      const bool digits = !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos;
+      HYPERREP_CHECK(digits, DataError, where, ": member '", v, "' is not a member id");
+      m = std::stoll(v);
+      HYPERREP_CHECK(m < reader.num_members(), DataError, where, ": member ", m, " is not in the zoo (", reader.num_members(),
+                     " members)");
+    } else {
+      auto it = by_run.find(cells[static_cast<size_t>(run_col)]);
+      HYPERREP_CHECK(it != by_run.end(), DataError, where, ": run '", cells[static_cast<size_t>(run_col)], "' is not in the zoo");
+      m = it->second;
+    }
+    HYPERREP_CHECK(seen[static_cast<size_t>(m)]++ == 0, DataError, where, ": member ", m, " is listed twice");
+    const std::string& split = cells[static_cast<size_t>(split_col)];
+    if (split == "train") s.train.push_back(m);
+    else if (split == "val") s.val.push_back(m);
+    else if (split == "test") s.test.push_back(m);
+    else HYPERREP_THROW(DataError, where, ": split '", split, "' is not train, val or test");
+  }
+  for (auto* v : {&s.train, &s.val, &s.test}) std::sort(v->begin(), v->end());
+  const int64_t listed = static_cast<int64_t>(s.train.size() + s.val.size() + s.test.size());
+  HYPERREP_CHECK(!s.train.empty(), DataError, "split file '", path, "' puts no member in train");
+  if (listed < reader.num_members())
+    spdlog::info("split file {}: {} of {} members listed (train {}, val {}, test {}); the others are left out", path, listed,
+                 reader.num_members(), s.train.size(), s.val.size(), s.test.size());
+  return s;
+}
+
+MemberSplit member_split(const DataConfig& data, const store::ZooReader& reader) {
+  if (!data.split_file.empty()) return read_split_file(data.split_file, reader);
+  return split_members(reader.num_members(), data.split, data.split_seed);
 }
 
 ZooFilter ZooFilter::from_config(const DataConfig& data) { return ZooFilter{data.max_abs_weight, data.epochs}; }

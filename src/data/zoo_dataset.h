@@ -24,6 +24,16 @@ struct MemberSplit {
 // platform), cut after round(f0*n) and round((f0+f1)*n) members. Fractions must sum to 1.
 MemberSplit split_members(int64_t num_members, const std::vector<double>& fractions, int64_t seed);
 
+// data.split_file: a CSV with a header naming a `member` column (hyperrep member ids) or a `run`
+// column (the `run` property of imported zoos, e.g. the Small CNN Zoo's modeldir) and a `split`
+// column (train, val or test); other columns are ignored. Members not listed are left out of
+// every split (a published split may drop runs). DataError naming the file and line for an
+// unknown member or split, a member listed twice, a missing column.
+MemberSplit read_split_file(const std::string& path, const store::ZooReader& reader);
+
+// The member split of a [data] section: its split_file when set, else split_members.
+MemberSplit member_split(const DataConfig& data, const store::ZooReader& reader);
+
 // Which checkpoints of the selected members are used.
 struct ZooFilter {
   double max_abs_weight = 0.0;  // drop a row with any |w| above this; 0 = no limit

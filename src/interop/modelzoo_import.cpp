@@ -22,9 +22,10 @@ namespace {
 namespace fs = std::filesystem;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// params.json key of each hyper-parameter property.
+// params.json key of each hyper-parameter property (the names generated zoos use: the Model Zoos'
+// optim::wd is torch's coupled weight_decay).
 const std::vector<std::pair<std::string, std::string>> kNumericParams = {
-    {"lr", "optim::lr"}, {"wd", "optim::wd"}, {"dropout", "model::dropout"}, {"seed", "seed"}};
+    {"lr", "optim::lr"}, {"weight_decay", "optim::wd"}, {"dropout", "model::dropout"}, {"seed", "seed"}};
 const std::vector<std::pair<std::string, std::string>> kCategoricalParams = {
     {"activation", "model::nlin"}, {"init", "model::init_type"}, {"optimizer", "optim::optimizer"}};
 // result.json key of each per-epoch metric.
@@ -57,32 +58,22 @@ struct Folder {
 
 Folder read_folder(const fs::path& folder) {
   Folder f;
-  const std::string name = folder.filename().string();
   const fs::path params_path = folder / "params.json", result_path = folder / "result.json";
-  HYPERREP_CHECK(fs::is_regular_file(params_path) && fs::is_regular_file(result_path), DataError, "'", folder.string(),
-                 "' is not a model zoo folder: it needs params.json, result.json and checkpoint_NNNNNN/checkpoints");
+  HYPERREP_CHECK(fs::is_regular_file(result_path), DataError, "'", folder.string(),
+                 "' is not a model zoo folder: it needs result.json (and params.json, or a config in result.json) and "
+                 "checkpoint_NNNNNN/checkpoints");
 
-  const JsonValue params = parse_json(read_file(params_path.string()), params_path.string());
-  HYPERREP_CHECK(params.kind == JsonKind::kObject, DataError, params_path.string(), ": expected a JSON object");
-  for (const auto& [prop, key] : kNumericParams) {
-    const JsonValue* v = params.find(key);
-    HYPERREP_CHECK(v, DataError, params_path.string(), ": missing '", key, "'");
-    f.hyper[prop] = json_number(*v, params_path.string() + " '" + key + "'");
-  }
-  for (const auto& [prop, key] : kCategoricalParams) {
-    const JsonValue* v = params.find(key);
-    HYPERREP_CHECK(v, DataError, params_path.string(), ": missing '", key, "'");
-    f.categorical[prop] = json_text(*v, params_path.string() + " '" + key + "'");
-  }
-
-  // One JSON object per line; blank lines are allowed (a trailing newline).
+  // One JSON object per line; blank lines are allowed (a trailing newline). Ray Tune repeats the
+  // trial's configuration in each line's "config": it stands in for a missing params.json.
   const std::string results = read_file(result_path.string());
   std::istringstream lines(results);
   std::string line;
+  JsonValue config;
+  std::string config_where;
   for (int lineno = 1; std::getline(lines, line); ++lineno) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = result_path.string() + ", line " + std::to_string(lineno);
-    const JsonValue row = parse_json(line, where);
+    JsonValue row = parse_json(line, where);
     HYPERREP_CHECK(row.kind == JsonKind::kObject, DataError, where, ": expected a JSON object");
     const JsonValue* it = row.find("training_iteration");
     HYPERREP_CHECK(it && it->kind == JsonKind::kNumber && it->number == std::floor(it->number), DataError, where,
@@ -92,6 +83,34 @@ Folder read_folder(const fs::path& folder) {
       const JsonValue* v = row.find(key);
       m[key] = v ? json_number(*v, where + " '" + key + "'") : kNaN;
     }
+    const JsonValue* c = row.find("config");
+    if (c && c->kind == JsonKind::kObject && config.kind != JsonKind::kObject) {
+      config = *c;
+      config_where = where + " 'config'";
+    }
+  }
+
+  JsonValue params;
+  std::string where = params_path.string();
+  if (fs::is_regular_file(params_path)) {
+    params = parse_json(read_file(params_path.string()), params_path.string());
+    HYPERREP_CHECK(params.kind == JsonKind::kObject, DataError, params_path.string(), ": expected a JSON object");
+  } else {
+    HYPERREP_CHECK(config.kind == JsonKind::kObject, DataError, "'", folder.string(),
+                   "' has no params.json and no line of result.json carries a 'config' object");
+    params = config;
+    where = config_where;
+  }
+  for (const auto& [prop, key] : kNumericParams) {
+    const JsonValue* v = params.find(key);
+    HYPERREP_CHECK(v, DataError, where, ": missing '", key, "'");
+    f.hyper[prop] = json_number(*v, where + " '" + key + "'");
+  }
+  f.hyper["l2"] = f.hyper["weight_decay"] / 2;  // the loss-term coefficient, as the Small CNN Zoo records it
+  for (const auto& [prop, key] : kCategoricalParams) {
+    const JsonValue* v = params.find(key);
+    HYPERREP_CHECK(v, DataError, where, ": missing '", key, "'");
+    f.categorical[prop] = json_text(*v, where + " '" + key + "'");
   }
 
   static const std::regex kCheckpoint(R"(^checkpoint_(\d{1,9})$)");
@@ -123,8 +142,8 @@ torch::Tensor map_weights(const zoo::Architecture& arch, const NamedTensors& sd,
 }  // namespace
 
 const std::vector<std::string>& modelzoo_numeric_properties() {
-  static const std::vector<std::string> kNames = {"test_acc", "train_acc", "ggap", "test_loss", "train_loss",
-                                                  "epoch",    "lr",        "wd",   "dropout",   "seed"};
+  static const std::vector<std::string> kNames = {"test_acc", "train_acc", "ggap",         "test_loss", "train_loss", "epoch",
+                                                  "lr",       "l2",        "weight_decay", "dropout",   "seed"};
   return kNames;
 }
 

@@ -26,7 +26,8 @@ const std::vector<std::string>& modelzoo_categorical_properties();
 // tensors (the public zoos name them module_list.<i>.weight); shapes are always checked.
 // Properties per kept epoch: test_acc, train_acc, ggap = train_acc - test_acc, test_loss,
 // train_loss, epoch (from result.json's line with training_iteration == epoch; NaN when an
-// epoch has no line, e.g. epoch 0), lr, wd, dropout, seed (params.json); categorical:
+// epoch has no line, e.g. epoch 0), lr, weight_decay (optim::wd), l2 = weight_decay/2, dropout, seed
+// (params.json, or when it is missing the 'config' object of result.json's lines); categorical:
 // activation (model::nlin), init (model::init_type), optimizer (optim::optimizer). Files in dir
 // are ignored; a folder that is not a model folder, or any bad file, is a DataError naming it.
 ImportedZoo import_modelzoo(const std::string& dir, const std::vector<std::string>& architecture,

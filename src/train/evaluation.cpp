@@ -1,7 +1,10 @@
 #include "train/evaluation.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -24,6 +27,39 @@ probe::ProbeSplit make_probe_split(const data::ZooDataset& rows, const torch::Te
   return s;
 }
 
+namespace {
+
+// True when a target takes one value on the training rows of every rank (NaN ignored): a
+// probe of it would score nothing. Collective.
+bool constant_target(const probe::ProbeSplit& train, const std::string& target, dist::Communicator& comm) {
+  auto c = train.continuous.find(target);
+  if (c != train.continuous.end()) {
+    const auto v = c->second.to(torch::kFloat64);
+    const auto finite = v.masked_select(torch::isfinite(v));
+    const double inf = std::numeric_limits<double>::infinity();
+    auto lo = torch::tensor({finite.numel() ? finite.min().item<double>() : inf}, torch::kFloat64);
+    auto hi = torch::tensor({finite.numel() ? finite.max().item<double>() : -inf}, torch::kFloat64);
+    comm.all_reduce(lo, dist::ReduceOp::kMin);
+    comm.all_reduce(hi, dist::ReduceOp::kMax);
+    return !(hi.item<double>() > lo.item<double>());
+  }
+  std::set<std::string> labels(train.categorical.at(target).begin(), train.categorical.at(target).end());
+  std::string mine;
+  for (const auto& l : labels) mine += l + '\n';
+  for (const auto& theirs : comm.all_gather_bytes(mine)) {
+    for (size_t a = 0, b; (b = theirs.find('\n', a)) != std::string::npos; a = b + 1) labels.insert(theirs.substr(a, b - a));
+  }
+  return labels.size() <= 1;
+}
+
+// Each note once per process (the baselines and every method ask about the same targets).
+void note_once(const dist::Communicator& comm, const std::string& text) {
+  static std::set<std::string> said;
+  if (comm.rank() == 0 && said.insert(text).second) spdlog::info("{}", text);
+}
+
+}  // namespace
+
 std::vector<probe::ProbeResult> probe_features(const std::string& method, const TrainData& data,
                                                const std::vector<torch::Tensor>& features, const Config& cfg,
                                                dist::Communicator& comm, const probe::ProbeSplit* ood) {
@@ -32,8 +68,15 @@ std::vector<probe::ProbeResult> probe_features(const std::string& method, const 
   for (int i = 0; i < 3; ++i) splits.push_back(make_probe_split(*data.split(names[i]).rows, features[i], cfg.probe.targets));
   auto options = probe::ProbeOptions::from_config(cfg.probe, static_cast<uint64_t>(cfg.train.seed));
   std::vector<std::string> present;
-  for (const auto& t : options.targets)
-    if (splits[0].continuous.count(t) || splits[0].categorical.count(t)) present.push_back(t);
+  for (const auto& t : options.targets) {
+    if (!splits[0].continuous.count(t) && !splits[0].categorical.count(t)) {
+      note_once(comm, "probe: target '" + t + "' is not a property of this zoo: skipped");
+    } else if (constant_target(splits[0], t, comm)) {
+      note_once(comm, "probe: target '" + t + "' is constant on the training members: skipped");
+    } else {
+      present.push_back(t);
+    }
+  }
   if (present.empty()) return {};
   options.targets = present;
   return probe::run_probes(method, splits[0], splits[1], splits[2], options, comm, ood);

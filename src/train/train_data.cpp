@@ -67,7 +67,7 @@ TrainData::TrainData(const Config& cfg, dist::Communicator& comm) {
   const auto& header = reader_->header();
   arch_ = zoo::Architecture::parse(header.architecture, header.input_shape);
   check_config_against_zoo(cfg, *reader_);
-  members_ = data::split_members(reader_->num_members(), cfg.data.split, cfg.data.split_seed);
+  members_ = data::member_split(cfg.data, *reader_);
   HYPERREP_CHECK(!members_.train.empty(), DataError, "zoo '", cfg.data.zoo, "' has no training members with data.split = [",
                  cfg.data.split[0], ", ", cfg.data.split[1], ", ", cfg.data.split[2], "]");
   const auto filter = data::ZooFilter::from_config(cfg.data);

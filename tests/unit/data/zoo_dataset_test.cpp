@@ -101,6 +101,68 @@ TEST_F(ZooDatasetTest, ReadsOnlyTheRequestedMembers) {
   EXPECT_THROW(ZooDataset(reader, {1, 1}, ZooFilter{}), DataError);
 }
 
+// data.split_file: a published split reproduced by member id or by run name; unlisted members
+// are left out; every mistake names the file and line.
+TEST_F(ZooDatasetTest, SplitFileFixesTheMembersOfEachSplit) {
+  store::ZooReader reader(dir);
+  const std::string file = tmp.path() + "/split.csv";
+  spit(file, "split,member,note\ntest,4,x\ntrain,0,\"a, b\"\r\nval,2,\ntrain,3,\n\n");
+  const MemberSplit s = read_split_file(file, reader);
+  EXPECT_EQ(s.train, (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(s.val, (std::vector<int64_t>{2}));
+  EXPECT_EQ(s.test, (std::vector<int64_t>{4}));
+  DataConfig cfg;
+  cfg.split_file = file;
+  EXPECT_EQ(member_split(cfg, reader).test, (std::vector<int64_t>{4}));
+  cfg.split_file = "";
+  EXPECT_EQ(member_split(cfg, reader).train, split_members(5, cfg.split, cfg.split_seed).train);
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"member,split\n0,train\n5,test\n", "line 3: member 5 is not in the zoo (5 members)"},
+      {"member,split\n0,train\n0,test\n", "line 3: member 0 is listed twice"},
+      {"member,split\n0,training\n", "line 2: split 'training' is not train, val or test"},
+      {"member,split\nx,train\n", "line 2: member 'x' is not a member id"},
+      {"member,split\n0,train,3\n", "line 2: 3 fields, the header has 2"},
+      {"id,split\n0,train\n", "needs a split column and one of member or run"},
+      {"member,split\n1,test\n", "puts no member in train"},
+      {"run,split\nr1,train\n", "the zoo has no run property"},
+      {"", "is empty"},
+  };
+  for (const auto& [text, want] : bad) {
+    spit(file, text);
+    try {
+      read_split_file(file, reader);
+      ADD_FAILURE() << text;
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ZooSplit, SplitFileNamesRunsOfImportedZoos) {
+  ScratchDir tmp;
+  store::ZooHeader h = small_header();
+  h.categorical_properties = {"activation", "run"};
+  {
+    store::ZooWriter w(tmp.zoo(), h, 0);
+    for (int64_t m = 0; m < 3; ++m) {
+      store::MemberRecord r = make_record(m);
+      r.categorical["run"] = "cnn/" + std::to_string(100 + m);
+      w.write_member(r);
+    }
+    dist::LocalCommunicator comm;
+    w.finalize(comm, 3);
+  }
+  store::ZooReader reader(tmp.zoo());
+  const std::string file = tmp.path() + "/split.csv";
+  spit(file, "run,split\ncnn/102,train\ncnn/100,test\n");
+  const MemberSplit s = read_split_file(file, reader);
+  EXPECT_EQ(s.train, (std::vector<int64_t>{2}));
+  EXPECT_EQ(s.test, (std::vector<int64_t>{0}));
+  EXPECT_TRUE(s.val.empty());
+  spit(file, "run,split\ncnn/999,train\n");
+  EXPECT_THROW(read_split_file(file, reader), DataError);
+}
+
 TEST(BlockStandardizer, EqualsADirectComputation) {
   const std::vector<int64_t> blocks = block_sizes_of(small_header());
   ASSERT_EQ(blocks, (std::vector<int64_t>{12, 3, 6}));

@@ -6,11 +6,14 @@
 #include <unistd.h>
 #include "tests/support/error_text.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "interop/modelzoo_import.h"
 #include "tests/support/temp_dir.h"
@@ -40,7 +43,7 @@ TEST(ModelZooImport, ReadsMembersEpochsWeightsAndProperties) {
   EXPECT_EQ(zoo.header.task, "modelzoo:modelzoo");
   EXPECT_EQ(import_modelzoo(kZoo + "/", kMlp, {1, 4, 4}).header.task, "modelzoo:modelzoo");
   EXPECT_EQ(zoo.header.numeric_properties, (std::vector<std::string>{"test_acc", "train_acc", "ggap", "test_loss", "train_loss",
-                                                                     "epoch", "lr", "wd", "dropout", "seed"}));
+                                                                     "epoch", "lr", "l2", "weight_decay", "dropout", "seed"}));
   EXPECT_EQ(zoo.header.categorical_properties, (std::vector<std::string>{"activation", "init", "optimizer"}));
   ASSERT_EQ(zoo.members.size(), 2u);
   for (int m = 0; m < 2; ++m) {  // folders sort as seed=1 (00000) then seed=2 (00001)
@@ -64,7 +67,8 @@ TEST(ModelZooImport, ReadsMembersEpochsWeightsAndProperties) {
       EXPECT_DOUBLE_EQ(p.at("train_loss"), 0.9 / e);
       EXPECT_EQ(p.at("epoch"), e);
       EXPECT_EQ(p.at("lr"), m == 0 ? 0.0003 : 0.001);
-      EXPECT_EQ(p.at("wd"), 0.0);
+      EXPECT_EQ(p.at("weight_decay"), 0.0);
+      EXPECT_EQ(p.at("l2"), 0.0);
       EXPECT_EQ(p.at("dropout"), 0.0);
       EXPECT_EQ(p.at("seed"), m + 1);
     }
@@ -84,6 +88,39 @@ TEST(ModelZooImport, EpochsWithoutResultLinesGetNaNMetrics) {
   EXPECT_TRUE(std::isnan(r.numeric[0].at("test_acc")));
   EXPECT_EQ(r.numeric[0].at("epoch"), 0.0);
   EXPECT_TRUE(torch::equal(r.weights[0], r.weights[1]));
+}
+
+// Copies of the public zoos without params.json: the configuration comes from result.json's
+// nested "config"; an optimizer file beside checkpoints is ignored.
+TEST(ModelZooImport, ConfigFromResultJsonWhenParamsJsonIsMissing) {
+  ZooCopy zoo;
+  const ImportedZoo reference = import_modelzoo(kZoo, kMlp, {1, 4, 4});
+  for (const auto& entry : fs::directory_iterator(zoo.path)) {
+    const fs::path folder = entry.path();
+    std::string params = read_file((folder / "params.json").string());
+    std::replace(params.begin(), params.end(), '\n', ' ');  // one JSON object per line
+    fs::remove(folder / "params.json");
+    std::string rewritten, line;
+    std::istringstream in(read_file((folder / "result.json").string()));
+    while (std::getline(in, line)) {
+      if (line.find('}') == std::string::npos) continue;
+      rewritten += line.substr(0, line.rfind('}')) + ", \"config\": " + params + "}\n";
+    }
+    std::ofstream(folder / "result.json", std::ios::trunc) << rewritten;
+    std::ofstream(folder / "checkpoint_000001" / "optimizer") << "not a state_dict";
+  }
+  const ImportedZoo imported = import_modelzoo(zoo.path.string(), kMlp, {1, 4, 4});
+  ASSERT_EQ(imported.members.size(), reference.members.size());
+  for (size_t m = 0; m < imported.members.size(); ++m) {
+    EXPECT_TRUE(torch::equal(imported.members[m].weights, reference.members[m].weights));
+    EXPECT_EQ(imported.members[m].categorical, reference.members[m].categorical);
+    EXPECT_EQ(imported.members[m].numeric, reference.members[m].numeric);
+  }
+  // Neither params.json nor a config: the folder is named.
+  ZooCopy bare;
+  fs::remove(bare.path / kFirst / "params.json");
+  const auto e = data_error_of([&] { import_modelzoo(bare.path.string(), kMlp, {1, 4, 4}); });
+  EXPECT_NE(e.find("has no params.json and no line of result.json carries a 'config' object"), std::string::npos) << e;
 }
 
 TEST(ModelZooImport, BadFoldersAndFilesAreNamed) {
