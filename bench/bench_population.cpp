@@ -104,7 +104,9 @@ int main(int argc, char** argv) {
   // The Small CNN Zoo's network (BENCHMARKS.md §1): strided convolutions and global pooling.
   const std::vector<std::string> small_cnn_zoo = {
       "conv(1,16,3,stride=2)", "act", "conv(16,16,3,stride=2)", "act", "conv(16,16,3,stride=2)", "act", "gap", "linear(16,10)"};
+  const char* only = std::getenv("BENCH_NETWORK");  // "cnn_s" or "small_cnn_zoo": one table only
   for (const auto& [name, spec] : {std::make_pair("CNN-s", cnn_s), std::make_pair("Small CNN Zoo network", small_cnn_zoo)}) {
+    if (only && std::string(only) != (spec == cnn_s ? "cnn_s" : "small_cnn_zoo")) continue;
     auto arch = zoo::Architecture::parse(spec, task.input_shape);
     population::PopulationOptions opt;
     opt.batch_size = 10;

@@ -103,10 +103,11 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
         const int64_t k = l.kernel, fan = l.fan_in();
         auto w = weights.narrow(1, l.weight_offset, l.weight_numel()).view({P, l.out, fan});
         torch::Tensor b = l.bias ? weights.narrow(1, l.bias_offset, l.out) : torch::Tensor();
-        if (device_.is_cpu() && l.plain_conv()) {
-          h = layout == Layout::kShared ? shared_conv2d(h, w, b, k) : population_conv2d(h, w, b, k);
+        if (device_.is_cpu()) {
+          h = layout == Layout::kShared ? shared_conv2d(h, w, b, k, l.stride, l.padding)
+                                        : population_conv2d(h, w, b, k, l.stride, l.padding);
         } else {
-          // Grouped convolution (cuDNN; on the CPU for strided or padded layers) on [b, P*C, H, W];
+          // Grouped convolution (cuDNN) on [b, P*C, H, W];
           // shared inputs: all members' filters stacked as the output channels of one ordinary convolution.
           auto w4 = w.reshape({P * l.out, l.in, k, k});
           auto b1 = l.bias ? b.reshape({P * l.out}) : torch::Tensor();

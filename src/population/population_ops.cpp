@@ -56,11 +56,54 @@ void im2col_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b
   }
 }
 
+// A convolution's kernel size, stride and zero padding (on every side).
+struct Geometry {
+  int64_t k = 1, stride = 1, pad = 0;
+  int64_t out(int64_t size) const { return (size + 2 * pad - k) / stride + 1; }
+  bool plain() const { return stride == 1 && pad == 0; }
+};
+
+// im2col of planes [s, e) for a strided and/or padded convolution: taps outside the input read 0.
+void im2col_planes_general(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W,
+                           const Geometry& g) {
+  const int64_t k = g.k, Ho = g.out(H), Wo = g.out(W), L = Ho * Wo, kk = k * k;
+  for (int64_t pc = s; pc < e; ++pc) {
+    const float* in = src + pc * b * H * W;
+    for (int64_t r = 0; r < kk; ++r) {
+      const int64_t ky = r / k, kx = r % k;
+      float* row = dst + (pc * kk + r) * b * L;
+      for (int64_t n = 0; n < b; ++n) {
+        const float* img = in + n * H * W;
+        float* to = row + n * L;
+        if (g.pad == 0) {  // every tap inside the input (the Small CNN Zoo's valid layers): no bounds checks
+          for (int64_t y = 0; y < Ho; ++y, to += Wo) {
+            const float* from = img + (y * g.stride + ky) * W + kx;
+            for (int64_t x = 0; x < Wo; ++x) to[x] = from[x * g.stride];
+          }
+          continue;
+        }
+        for (int64_t y = 0; y < Ho; ++y, to += Wo) {
+          const int64_t iy = y * g.stride + ky - g.pad;
+          if (iy < 0 || iy >= H) {
+            std::fill(to, to + Wo, 0.0f);
+            continue;
+          }
+          for (int64_t x = 0; x < Wo; ++x) {
+            const int64_t ix = x * g.stride + kx - g.pad;
+            to[x] = ix >= 0 && ix < W ? img[iy * W + ix] : 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
 // im2col of np members' planes: x [np, C, b, H, W] -> cols [np, C*k*k, b*Ho*Wo].
-void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
-  const int64_t Wo = W - k + 1;
+void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, const Geometry& g) {
+  const int64_t k = g.k, Wo = g.out(W);
   // One (member, channel) plane per task: its k*k rows of cols are written by this task only.
   at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
+    if (!g.plain()) return im2col_planes_general(src, dst, s, e, b, H, W, g);
     switch (Wo) {  // CNN-s's widths on 28x28 inputs
       case 24: im2col_planes<24>(src, dst, s, e, b, H, W, k); break;
       case 8: im2col_planes<8>(src, dst, s, e, b, H, W, k); break;
@@ -71,8 +114,39 @@ void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, 
 }
 
 // The adjoint: adds cols [np, C*k*k, b*L] into x [np, C, b, H, W] (x must start zeroed).
-void col2im_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
-  const int64_t Ho = H - k + 1, Wo = W - k + 1, L = Ho * Wo, kk = k * k;
+void col2im_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, const Geometry& g) {
+  const int64_t k = g.k, Ho = g.out(H), Wo = g.out(W), L = Ho * Wo, kk = k * k;
+  if (!g.plain()) {
+    at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
+      for (int64_t pc = s; pc < e; ++pc) {
+        float* out = dst + pc * b * H * W;
+        for (int64_t r = 0; r < kk; ++r) {
+          const int64_t ky = r / k, kx = r % k;
+          const float* row = src + (pc * kk + r) * b * L;
+          for (int64_t n = 0; n < b; ++n) {
+            float* img = out + n * H * W;
+            const float* c = row + n * L;
+            if (g.pad == 0) {
+              for (int64_t y = 0; y < Ho; ++y, c += Wo) {
+                float* o = img + (y * g.stride + ky) * W + kx;
+                for (int64_t x = 0; x < Wo; ++x) o[x * g.stride] += c[x];
+              }
+              continue;
+            }
+            for (int64_t y = 0; y < Ho; ++y, c += Wo) {
+              const int64_t iy = y * g.stride + ky - g.pad;
+              if (iy < 0 || iy >= H) continue;
+              for (int64_t x = 0; x < Wo; ++x) {
+                const int64_t ix = x * g.stride + kx - g.pad;
+                if (ix >= 0 && ix < W) img[iy * W + ix] += c[x];
+              }
+            }
+          }
+        }
+      }
+    });
+    return;
+  }
   at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
     for (int64_t pc = s; pc < e; ++pc) {
       float* out = dst + pc * b * H * W;
@@ -110,16 +184,19 @@ kernels::ConvShape member_major_shape(const torch::Tensor& x, int64_t out, int64
 class PopulationConv : public torch::autograd::Function<PopulationConv> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias,
-                               int64_t k) {
+                               int64_t k, int64_t stride, int64_t pad) {
     auto x = x_in.contiguous();
+    const Geometry geo{k, stride, pad};
     const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
-    const int64_t Ho = H - k + 1, Wo = W - k + 1, L = b * Ho * Wo, out = w.size(1), ckk = C * k * k;
+    const int64_t Ho = geo.out(H), Wo = geo.out(W), L = b * Ho * Wo, out = w.size(1), ckk = C * k * k;
     const bool has_bias = bias.numel() > 0;  // no bias: an empty tensor (apply() rejects undefined ones)
     auto y = torch::empty({P, out, L}, x.options());
     ctx->save_for_backward({x, w});
     ctx->saved_data["k"] = k;
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["pad"] = pad;
     ctx->saved_data["bias"] = has_bias;
-    if (kernels::direct_conv_suits(k, Wo)) {
+    if (geo.plain() && kernels::direct_conv_suits(k, Wo)) {
       kernels::conv_forward(x.data_ptr<float>(), w.contiguous().data_ptr<float>(),
                             has_bias ? bias.contiguous().data_ptr<float>() : nullptr, y.data_ptr<float>(),
                             member_major_shape(x, out, k));
@@ -130,7 +207,7 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
     for (int64_t p0 = 0; p0 < P; p0 += chunk) {
       const int64_t np = std::min(chunk, P - p0);
       auto c = cols.narrow(0, 0, np);
-      im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, k);
+      im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, geo);
       auto yc = y.narrow(0, p0, np);
       if (has_bias) {
         torch::baddbmm_out(yc, bias.narrow(0, p0, np).unsqueeze(2), w.narrow(0, p0, np), c);
@@ -145,13 +222,14 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
     auto saved = ctx->get_saved_variables();
     auto x = saved[0], w = saved[1];
     const int64_t k = ctx->saved_data["k"].toInt();
+    const Geometry geo{k, ctx->saved_data["stride"].toInt(), ctx->saved_data["pad"].toInt()};
     const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
     const int64_t out = w.size(1), ckk = C * k * k;
     auto g = grads[0].contiguous().view({P, out, -1});  // [P, out, b*L]
     const bool need_dx = ctx->needs_input_grad(0), need_dw = ctx->needs_input_grad(1);
     torch::Tensor dx, dw, db;
     if (need_dw) dw = torch::empty({P, out, ckk}, x.options());
-    if (kernels::direct_conv_suits(k, W - k + 1)) {
+    if (geo.plain() && kernels::direct_conv_suits(k, W - k + 1)) {
       if (need_dw)
         kernels::conv_weight_grad(x.data_ptr<float>(), g.data_ptr<float>(), dw.data_ptr<float>(), member_major_shape(x, out, k));
       if (need_dx) {
@@ -165,17 +243,17 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
       }
     } else {
       if (need_dx) dx = torch::zeros({P, C, b, H, W}, x.options());
-      backward_im2col(x, w, g, dx, dw, k);
+      backward_im2col(x, w, g, dx, dw, geo);
     }
     if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) db = g.sum(2);
-    return {dx, dw, db, torch::Tensor()};
+    return {dx, dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 
   // dx (zeroed) and dw (either may be undefined) through im2col + bmm and col2im.
   static void backward_im2col(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& g, const torch::Tensor& dx,
-                              const torch::Tensor& dw, int64_t k) {
+                              const torch::Tensor& dw, const Geometry& geo) {
     const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
-    const int64_t ckk = C * k * k, L = g.size(2);
+    const int64_t ckk = C * geo.k * geo.k, L = g.size(2);
     const bool need_dx = dx.defined(), need_dw = dw.defined();
     const int64_t chunk = members_per_chunk(P, ckk * L);
     auto cols = torch::empty({chunk, ckk, L}, x.options());
@@ -184,13 +262,13 @@ class PopulationConv : public torch::autograd::Function<PopulationConv> {
       auto c = cols.narrow(0, 0, np);
       auto gc = g.narrow(0, p0, np);
       if (need_dw) {  // the weight gradient needs the im2col matrix again: recomputed, not stored
-        im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, k);
+        im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, geo);
         auto dwc = dw.narrow(0, p0, np);
         torch::bmm_out(dwc, gc, c.transpose(1, 2));
       }
       if (need_dx) {
         torch::bmm_out(c, w.narrow(0, p0, np).transpose(1, 2), gc);
-        col2im_raw(c.data_ptr<float>(), dx.data_ptr<float>() + p0 * C * b * H * W, np, C, b, H, W, k);
+        col2im_raw(c.data_ptr<float>(), dx.data_ptr<float>() + p0 * C * b * H * W, np, C, b, H, W, geo);
       }
     }
   }
@@ -366,44 +444,51 @@ torch::Tensor population_tanh(const torch::Tensor& x) {
   return FastTanh::apply(x);
 }
 
-torch::Tensor population_im2col(const torch::Tensor& x_in, int64_t k) {
+torch::Tensor population_im2col(const torch::Tensor& x_in, int64_t k, int64_t stride, int64_t padding) {
   check_input(x_in, 5, "population_im2col");
   auto x = x_in.contiguous();
+  const Geometry geo{k, stride, padding};
   const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
-  const int64_t Ho = H - k + 1, Wo = W - k + 1;
-  HYPERREP_CHECK(Ho > 0 && Wo > 0, InternalError, "population_im2col: kernel ", k, " larger than the input ", H, "x", W);
-  auto cols = torch::empty({P, C * k * k, b * Ho * Wo}, x.options());
-  im2col_raw(x.data_ptr<float>(), cols.data_ptr<float>(), P, C, b, H, W, k);
+  HYPERREP_CHECK(stride >= 1 && padding >= 0 && H + 2 * padding >= k && W + 2 * padding >= k, InternalError,
+                 "population_im2col: kernel ", k, " (stride ", stride, ", padding ", padding, ") does not fit the input ", H, "x",
+                 W);
+  auto cols = torch::empty({P, C * k * k, b * geo.out(H) * geo.out(W)}, x.options());
+  im2col_raw(x.data_ptr<float>(), cols.data_ptr<float>(), P, C, b, H, W, geo);
   return cols;
 }
 
-torch::Tensor population_col2im(const torch::Tensor& cols_in, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k) {
+torch::Tensor population_col2im(const torch::Tensor& cols_in, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k,
+                                int64_t stride, int64_t padding) {
   check_input(cols_in, 3, "population_col2im");
   auto cols = cols_in.contiguous();
-  const int64_t P = cols.size(0), Ho = H - k + 1, Wo = W - k + 1;
+  const Geometry geo{k, stride, padding};
+  const int64_t P = cols.size(0), Ho = geo.out(H), Wo = geo.out(W);
   HYPERREP_CHECK(cols.size(1) == C * k * k && cols.size(2) == b * Ho * Wo, InternalError, "population_col2im: cols ",
                  cols.sizes(), " do not match C=", C, " b=", b, " ", H, "x", W, " kernel ", k);
   auto x = torch::zeros({P, C, b, H, W}, cols.options());
-  col2im_raw(cols.data_ptr<float>(), x.data_ptr<float>(), P, C, b, H, W, k);
+  col2im_raw(cols.data_ptr<float>(), x.data_ptr<float>(), P, C, b, H, W, geo);
   return x;
 }
 
-torch::Tensor population_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
+torch::Tensor population_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k,
+                                int64_t stride, int64_t padding) {
   check_input(x, 5, "population_conv2d");
   HYPERREP_CHECK(w.dim() == 3 && w.size(0) == x.size(0) && w.size(2) == x.size(1) * k * k, InternalError,
                  "population_conv2d: weights ", w.sizes(), " do not match input ", x.sizes(), " kernel ", k);
   check_params(w, bias, "population_conv2d");
-  return PopulationConv::apply(x, w, bias.defined() ? bias : torch::empty({0}, w.options()), k);
+  return PopulationConv::apply(x, w, bias.defined() ? bias : torch::empty({0}, w.options()), k, stride, padding);
 }
 
-torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
+torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias, int64_t k,
+                            int64_t stride, int64_t padding) {
   check_input(x_in, 4, "shared_conv2d");
   const torch::Tensor& x = x_in;
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), P = w.size(0), out = w.size(1);
   HYPERREP_CHECK(w.dim() == 3 && w.size(2) == C * k * k, InternalError, "shared_conv2d: weights ", w.sizes(),
                  " do not match input ", x.sizes(), " kernel ", k);
   check_params(w, bias, "shared_conv2d");
-  if (kernels::direct_conv_suits(k, W - k + 1)) {  // every member reads the same planes: member stride 0
+  const Geometry geo{k, stride, padding};
+  if (geo.plain() && kernels::direct_conv_suits(k, W - k + 1)) {  // every member reads the same planes: member stride 0
     auto xs = x.contiguous();
     auto y = torch::empty({P, out, N, H - k + 1, W - k + 1}, x.options());
     kernels::ConvShape s;
@@ -413,11 +498,11 @@ torch::Tensor shared_conv2d(const torch::Tensor& x_in, const torch::Tensor& w, c
                           bias.defined() ? bias.contiguous().data_ptr<float>() : nullptr, y.data_ptr<float>(), s);
     return y;
   }
-  auto xc = x.transpose(0, 1).contiguous().unsqueeze(0);  // [1, C, N, H, W]; no copy for C = 1
-  auto cols = population_im2col(xc, k)[0];                // [C*k*k, N*L]
+  auto xc = x.transpose(0, 1).contiguous().unsqueeze(0);     // [1, C, N, H, W]; no copy for C = 1
+  auto cols = population_im2col(xc, k, stride, padding)[0];  // [C*k*k, N*L]
   auto wm = w.reshape({P * out, C * k * k});
   auto y = bias.defined() ? torch::addmm(bias.reshape({P * out, 1}), wm, cols) : torch::mm(wm, cols);
-  return y.view({P, out, N, H - k + 1, W - k + 1});
+  return y.view({P, out, N, geo.out(H), geo.out(W)});
 }
 
 torch::Tensor population_max_pool2d(const torch::Tensor& x, int64_t k) {

@@ -8,15 +8,18 @@
 
 namespace hyperrep::population {
 
-// Valid (no padding), stride-1 convolution of every member on its own inputs.
+// Convolution of every member on its own inputs, with the given stride and zero padding on every
+// side (valid, stride 1 by default: the direct kernels; otherwise im2col + bmm).
 // x [P, C, b, H, W] float32 CPU contiguous, w [P, out, C*k*k] (a member's filters in the
-// [out, C, k, k] row-major order), bias [P, out] or undefined. Returns [P, out, b, H-k+1, W-k+1].
-// Differentiable in w, bias and (only when it requires grad) x.
-torch::Tensor population_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k);
+// [out, C, k, k] row-major order), bias [P, out] or undefined. Returns [P, out, b, Ho, Wo] with
+// Ho = (H + 2 padding - k) / stride + 1. Differentiable in w, bias and (only when it requires grad) x.
+torch::Tensor population_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k,
+                                int64_t stride = 1, int64_t padding = 0);
 
 // The same convolution with one input batch shared by every member (evaluation; no autograd).
 // x [N, C, H, W], w [P, out, C*k*k], bias [P, out] or undefined. Returns [P, out, N, Ho, Wo].
-torch::Tensor shared_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k);
+torch::Tensor shared_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k,
+                            int64_t stride = 1, int64_t padding = 0);
 
 // k x k max-pool, stride k, over the last two dims of a float32 CPU tensor of any rank >= 2
 // (floor output sizes; first maximum of a window in row-major order wins, NaN propagates, as in
@@ -28,9 +31,11 @@ torch::Tensor population_max_pool2d(const torch::Tensor& x, int64_t k);
 torch::Tensor population_tanh(const torch::Tensor& x);
 
 // The im2col / col2im pair behind population_conv2d, exposed for tests.
-// cols [P, C*k*k, b*Ho*Wo]: row c*k*k + ky*k + kx, column n*Ho*Wo + y*Wo + x.
-torch::Tensor population_im2col(const torch::Tensor& x, int64_t k);
+// cols [P, C*k*k, b*Ho*Wo]: row c*k*k + ky*k + kx, column n*Ho*Wo + y*Wo + x (taps in the
+// padding read 0).
+torch::Tensor population_im2col(const torch::Tensor& x, int64_t k, int64_t stride = 1, int64_t padding = 0);
 // The adjoint of population_im2col: sums cols back into [P, C, b, H, W].
-torch::Tensor population_col2im(const torch::Tensor& cols, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k);
+torch::Tensor population_col2im(const torch::Tensor& cols, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k,
+                                int64_t stride = 1, int64_t padding = 0);
 
 }  // namespace hyperrep::population

@@ -12,25 +12,28 @@ namespace hyperrep::population {
 namespace {
 
 // Member p's conv2d with torch's own op on its inputs x[p] ([C, b, H, W] in population layout).
-torch::Tensor reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k) {
+torch::Tensor reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t k, int64_t stride = 1,
+                        int64_t pad = 0) {
   std::vector<torch::Tensor> out;
   const int64_t P = x.size(0), C = x.size(1), O = w.size(1);
   for (int64_t p = 0; p < P; ++p) {
-    auto y = torch::conv2d(x[p].transpose(0, 1), w[p].view({O, C, k, k}), bias.defined() ? bias[p] : torch::Tensor());
+    auto y =
+        torch::conv2d(x[p].transpose(0, 1), w[p].view({O, C, k, k}), bias.defined() ? bias[p] : torch::Tensor(), stride, pad);
     out.push_back(y.transpose(0, 1));  // [O, b, Ho, Wo]
   }
   return torch::stack(out);
 }
 
-void expect_conv_matches(int64_t P, int64_t C, int64_t O, int64_t b, int64_t H, int64_t W, int64_t k, bool with_bias) {
+void expect_conv_matches(int64_t P, int64_t C, int64_t O, int64_t b, int64_t H, int64_t W, int64_t k, bool with_bias,
+                         int64_t stride = 1, int64_t pad = 0) {
   torch::manual_seed(P * 1000 + C * 100 + k);
   auto x = torch::randn({P, C, b, H, W}).requires_grad_(true);
   auto w = torch::randn({P, O, C * k * k}).requires_grad_(true);
   auto bias = with_bias ? torch::randn({P, O}).requires_grad_(true) : torch::Tensor();
   auto xr = x.detach().clone().requires_grad_(true), wr = w.detach().clone().requires_grad_(true);
   auto br = with_bias ? bias.detach().clone().requires_grad_(true) : torch::Tensor();
-  auto y = population_conv2d(x, w, bias, k);
-  auto yr = reference(xr, wr, br, k);
+  auto y = population_conv2d(x, w, bias, k, stride, pad);
+  auto yr = reference(xr, wr, br, k, stride, pad);
   ASSERT_EQ(y.sizes(), yr.sizes());
   EXPECT_TRUE(torch::allclose(y, yr, 1e-4, 1e-5)) << "max diff " << (y - yr).abs().max().item<double>();
   auto g = torch::randn(y.sizes());
@@ -46,7 +49,7 @@ void expect_conv_matches(int64_t P, int64_t C, int64_t O, int64_t b, int64_t H, 
   // Without an input gradient only the parameters receive one.
   auto x2 = x.detach();
   auto w2 = w.detach().clone().requires_grad_(true);
-  (population_conv2d(x2, w2, torch::Tensor(), k) * g).sum().backward();
+  (population_conv2d(x2, w2, torch::Tensor(), k, stride, pad) * g).sum().backward();
   EXPECT_FALSE(x2.grad().defined());
   if (!with_bias) {
     EXPECT_TRUE(torch::allclose(w2.grad(), wr.grad(), 1e-4, 1e-4));
@@ -60,6 +63,33 @@ TEST(PopulationOps, ConvMatchesTorchConv2dForwardAndBackward) {
   expect_conv_matches(2, 8, 6, 4, 12, 12, 5, true);  // CNN-s's second layer
   expect_conv_matches(2, 1, 8, 2, 28, 28, 5, true);  // its first (24 wide)
   expect_conv_matches(3, 6, 4, 2, 4, 4, 2, false);   // and its third (3 wide)
+}
+
+// Strided and padded convolutions (the Small CNN Zoo's 3x3 stride-2 valid layers on 28x28 and
+// 32x32 inputs, 'same' padding, stride and padding together, odd sizes) through im2col + bmm.
+TEST(PopulationOps, StridedAndPaddedConvMatchesTorchConv2dForwardAndBackward) {
+  expect_conv_matches(3, 1, 16, 2, 28, 28, 3, true, 2, 0);   // 28 -> 13
+  expect_conv_matches(2, 16, 16, 3, 13, 13, 3, true, 2, 0);  // 13 -> 6
+  expect_conv_matches(2, 16, 16, 2, 6, 6, 3, false, 2, 0);   // 6 -> 2
+  expect_conv_matches(2, 16, 4, 2, 15, 15, 3, true, 2, 0);   // CIFAR's 15 -> 7
+  expect_conv_matches(2, 3, 5, 2, 9, 11, 3, true, 1, 1);     // same
+  expect_conv_matches(1, 2, 3, 3, 10, 7, 4, true, 3, 2);     // stride 3, padding 2, even kernel
+  expect_conv_matches(2, 2, 2, 1, 5, 6, 5, false, 1, 2);     // padding 2 on a 5x5 kernel
+}
+
+TEST(PopulationOps, StridedSharedConvMatchesTorchConv2d) {
+  torch::manual_seed(9);
+  const int64_t P = 3, C = 2, O = 4, N = 5, k = 3;
+  auto x = torch::randn({N, C, 11, 9});
+  auto w = torch::randn({P, O, C * k * k});
+  auto bias = torch::randn({P, O});
+  for (auto [stride, pad] : std::vector<std::pair<int64_t, int64_t>>{{2, 0}, {1, 1}, {2, 1}}) {
+    auto y = shared_conv2d(x, w, bias, k, stride, pad);  // [P, O, N, Ho, Wo]
+    for (int64_t p = 0; p < P; ++p) {
+      auto r = torch::conv2d(x, w[p].view({O, C, k, k}), bias[p], stride, pad).transpose(0, 1);
+      EXPECT_TRUE(torch::allclose(y[p], r, 1e-4, 1e-5)) << stride << " " << pad;
+    }
+  }
 }
 
 // Shapes for the direct kernels' edges: masked last vectors, rows beyond 24 columns, channel
@@ -193,6 +223,18 @@ TEST(PopulationOps, Col2imIsTheAdjointOfIm2col) {
   auto c = torch::randn(cols.sizes());
   auto back = population_col2im(c, 3, 2, 6, 5, 3);
   EXPECT_NEAR((cols * c).sum().item<double>(), (x * back).sum().item<double>(), 1e-3);
+  // Strided and padded: taps in the padding read 0, and the adjoint still holds.
+  for (auto [stride, pad] : std::vector<std::pair<int64_t, int64_t>>{{2, 0}, {1, 1}, {2, 1}, {3, 2}}) {
+    auto cs = population_im2col(x, 3, stride, pad);
+    const int64_t Ho = (6 + 2 * pad - 3) / stride + 1, Wo = (5 + 2 * pad - 3) / stride + 1;
+    ASSERT_EQ(cs.sizes(), (std::vector<int64_t>{2, 27, 2 * Ho * Wo}));
+    auto cc = torch::randn(cs.sizes());
+    auto bs = population_col2im(cc, 3, 2, 6, 5, 3, stride, pad);
+    EXPECT_NEAR((cs * cc).sum().item<double>(), (x * bs).sum().item<double>(), 1e-3) << stride << " " << pad;
+  }
+  auto padded = population_im2col(x, 3, 1, 1);
+  EXPECT_EQ(padded[0][0][0].item<float>(), 0.0f);                            // tap (0, 0) of output (0, 0) lies in the padding
+  EXPECT_EQ(padded[0][4][0].item<float>(), x[0][0][0][0][0].item<float>());  // the centre tap is the pixel
 }
 
 TEST(PopulationOps, MaxPoolMatchesTorchForwardAndBackward) {
