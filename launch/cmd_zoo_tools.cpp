@@ -46,7 +46,7 @@ const char* const kZooToolsUsage = R"(  info ZOO [--json] [--config FILE] [--set
       architecture comes from layout.csv, the input shape from config.dataset (mnist and
       fashion_mnist 1,28,28; cifar10 and svhn_cropped 1,32,32) unless --input-shape is given.
       Rows with non-finite weights or metrics are dropped and counted. Property names:
-      docs/zoo-formats.md.
+      docs/export.md.
 )";
 
 namespace {

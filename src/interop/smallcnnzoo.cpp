@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <unordered_map>
 
@@ -286,7 +287,11 @@ std::pair<std::vector<std::string>, std::vector<int64_t>> read_architecture_file
     if (line.empty()) continue;
     if (line.rfind("input_shape ", 0) == 0) {
       std::stringstream ss(line.substr(12));
-      for (std::string d; std::getline(ss, d, ',');) shape.push_back(parse_index(d, "'" + path + "' input_shape"));
+      for (std::string d; std::getline(ss, d, ',');) {
+        shape.push_back(parse_index(d, "'" + path + "' input_shape"));
+        HYPERREP_CHECK(shape.back() >= 1 && shape.back() <= (int64_t{1} << 16), DataError, "'", path, "': input_shape entry ",
+                       shape.back(), " is outside 1..65536");
+      }
     } else {
       layers.push_back(line);
     }
@@ -348,6 +353,21 @@ std::string column_of(const std::string& property) {
   return property;
 }
 
+// Removes a temporary file when a writer fails before renaming it into place.
+class TempFile {
+ public:
+  explicit TempFile(std::string path) : path_(std::move(path)) {}
+  ~TempFile() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  void keep() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
+
 std::vector<int64_t> input_shape_of_dataset(const std::string& dataset) {
   if (dataset == "mnist" || dataset == "fashion_mnist") return {1, 28, 28};
   if (dataset == "cifar10" || dataset == "svhn_cropped") return {1, 32, 32};
@@ -378,7 +398,11 @@ std::vector<LayoutEntry> read_smallcnnzoo_layout(const std::string& path, int64_
     e.end = parse_index(cells[at.at("end_idx")], where + " end_idx");
     e.shape = parse_shape(cells[at.at("shape")], where + " ('" + e.varname + "')");
     int64_t n = 1;
-    for (auto s : e.shape) n *= s;
+    for (auto s : e.shape) {
+      n *= s;  // each factor <= 2^24 and n <= cols before it: no overflow
+      HYPERREP_CHECK(n <= cols, DataError, where, ": '", e.varname, "' has shape ", cells[at.at("shape")], ", more values than a row (",
+                     cols, ")");
+    }
     HYPERREP_CHECK(e.end >= e.start && e.end - e.start == n, DataError, where, ": '", e.varname, "' spans ", e.start, "..", e.end,
                    " (", e.end - e.start, " values) but its shape holds ", n);
     out.push_back(std::move(e));
@@ -544,7 +568,7 @@ SmallCnnZooImportResult import_smallcnnzoo(const std::string& dir, const std::st
     std::stable_sort(rs.begin(), rs.end(), [&](int64_t a, int64_t b) { return metrics.step[a] < metrics.step[b]; });
     for (size_t i = 1; i < rs.size(); ++i)
       HYPERREP_CHECK(metrics.step[rs[i]] != metrics.step[rs[i - 1]], DataError, "'", metrics_path, "': run '", metrics.runs[m],
-                     "' has step ", metrics.step[rs[i]], " twice (rows ", rs[i - 1] + 1, " and ", rs[i] + 1, ")");
+                     "' has step ", metrics.step[rs[i]], " twice (data rows ", rs[i - 1] + 1, " and ", rs[i] + 1, ")");
     for (const Column* c : categorical)
       for (int64_t r : rs)
         HYPERREP_CHECK(c->text(r) == c->text(rs[0]), DataError, "'", metrics_path, "': column '", c->name,
@@ -648,6 +672,9 @@ SmallCnnZooExportResult export_smallcnnzoo(const std::string& zoo_dir, const std
   {
     std::FILE* f = std::fopen(npy_tmp.c_str(), "wb");
     HYPERREP_CHECK(f, IoError, "cannot write '", npy_tmp, "': ", std::strerror(errno));
+    // Closed and removed if anything below throws (a shard failing its checksum, a full disk).
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> guard(f, std::fclose);
+    TempFile cleanup(npy_tmp);
     const std::string header = npy_float32_header(reader.num_checkpoints(), L);
     bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
     std::vector<float> row(static_cast<size_t>(L));
@@ -660,9 +687,10 @@ SmallCnnZooExportResult export_smallcnnzoo(const std::string& zoo_dir, const std
       }
     }
     ok = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0 && ok;
-    ok = std::fclose(f) == 0 && ok;
+    ok = std::fclose(guard.release()) == 0 && ok;
     HYPERREP_CHECK(ok, IoError, "cannot write '", npy_tmp, "': ", std::strerror(errno));
     fs::rename(npy_tmp, npy);
+    cleanup.keep();
   }
 
   // metrics.csv.gz: the published columns first, then every other property.
@@ -689,6 +717,8 @@ SmallCnnZooExportResult export_smallcnnzoo(const std::string& zoo_dir, const std
   const std::string gz = out_dir + "/metrics.csv.gz", gz_tmp = gz + ".tmp";
   gzFile out = gzopen(gz_tmp.c_str(), "wb6");
   HYPERREP_CHECK(out, IoError, "cannot write '", gz_tmp, "'");
+  std::unique_ptr<gzFile_s, int (*)(gzFile)> gz_guard(out, gzclose);
+  TempFile gz_cleanup(gz_tmp);
   bool ok = true;
   auto flush = [&](bool force) {
     if (!force && text.size() < (size_t{1} << 20)) return;
@@ -712,9 +742,10 @@ SmallCnnZooExportResult export_smallcnnzoo(const std::string& zoo_dir, const std
     flush(false);
   }
   flush(true);
-  ok = gzclose(out) == Z_OK && ok;
+  ok = gzclose(gz_guard.release()) == Z_OK && ok;
   HYPERREP_CHECK(ok, IoError, "cannot write '", gz_tmp, "'");
   fs::rename(gz_tmp, gz);
+  gz_cleanup.keep();
   fsync_dir(out_dir);
   SmallCnnZooExportResult result;
   result.members = reader.num_members();

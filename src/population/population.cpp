@@ -263,7 +263,7 @@ void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
     const int64_t k = subset.defined() ? subset.size(0) : n;
     auto perm = member_permutation(m.seed, epoch, k);
     if (subset.defined()) perm = subset.index_select(0, perm);
-    // Shorter subsets are padded with image 0 (weight 0 in the loss: no gradient).
+    // Shorter subsets are padded to one matrix (the padding is never read).
     if (k < n) perm = torch::cat({perm, torch::zeros({n - k}, perm.options())});
     perms.push_back(perm);
     sizes.push_back(k);
@@ -286,43 +286,37 @@ void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
         static_cast<int64_t>(active.size()) == P && std::all_of(real.begin(), real.end(), [&](int64_t r) { return r == b; });
     // Members are independent: each chunk of members runs its own forward/backward (small,
     // cache-resident activations), and the chunks run in parallel, one thread each, with
-    // single-threaded ops inside: one parallel region per step instead of one per op.
+    // single-threaded ops inside: one parallel region per step instead of one per op. Inside a
+    // chunk, each run of consecutive members with the same number of images at this step goes
+    // together with exactly that batch: the ops a member sees are the ones it sees alone, and
+    // members whose subset is used up are not computed at all.
     at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
-        const int64_t p0 = c * chunk, np = std::min(chunk, P - p0);
-        auto idx = order.narrow(0, p0, np).narrow(1, start, b).reshape({-1});  // member-major [np*b]
-        torch::Tensor x = train.x.index_select(0, idx);
-        Layout layout;
-        if (flat_input_) {
-          x = x.view({np, b, -1});
-          layout = Layout::kFlat;
-        } else {
-          x = x.view({np, b, shape[0], shape[1], shape[2]}).transpose(1, 2).contiguous();  // no copy for one channel
-          layout = Layout::kSpatial;
-        }
-        auto y = train.y.index_select(0, idx);
-        auto w = flat_.narrow(0, p0, np);
-        auto logits = forward(w, p0, x, layout, true, epoch, step);
-        auto logp = torch::log_softmax(logits.reshape({np * b, -1}), 1);
-        torch::Tensor loss;
-        const bool uniform = std::all_of(real.begin() + p0, real.begin() + p0 + np, [&](int64_t r) { return r == b; });
-        if (uniform) {
-          // Sum over members of each member's mean loss: gradients stay per member.
-          loss = torch::nll_loss(logp, y, {}, at::Reduction::Sum) / static_cast<double>(b);
-        } else {
-          // Members with fewer images at this step: their mean over their real images (weight
-          // 1/r each; padding and finished members weigh 0). A member's gradient is the one it
-          // gets alone: the same per-sample weights reach log_softmax's backward.
-          std::vector<float> weight(static_cast<size_t>(np * b), 0.0f);
-          for (int64_t q = 0; q < np; ++q) {
-            const int64_t r = real[static_cast<size_t>(p0 + q)];
-            for (int64_t i = 0; i < r; ++i) weight[static_cast<size_t>(q * b + i)] = 1.0f / static_cast<float>(r);
+        const int64_t chunk_end = std::min(P, (c + 1) * chunk);
+        for (int64_t p0 = c * chunk, p1; p0 < chunk_end; p0 = p1) {
+          const int64_t r = real[static_cast<size_t>(p0)];
+          for (p1 = p0 + 1; p1 < chunk_end && real[static_cast<size_t>(p1)] == r;) ++p1;
+          if (r == 0) continue;
+          const int64_t np = p1 - p0;
+          auto idx = order.narrow(0, p0, np).narrow(1, start, r).reshape({-1});  // member-major [np*r]
+          torch::Tensor x = train.x.index_select(0, idx);
+          Layout layout;
+          if (flat_input_) {
+            x = x.view({np, r, -1});
+            layout = Layout::kFlat;
+          } else {
+            x = x.view({np, r, shape[0], shape[1], shape[2]}).transpose(1, 2).contiguous();  // no copy for one channel
+            layout = Layout::kSpatial;
           }
-          auto wt = torch::tensor(weight, torch::kFloat32).to(device_);  // owns its copy: autograd keeps it
-          loss = (torch::nll_loss(logp, y, {}, at::Reduction::None) * wt).sum();
+          auto y = train.y.index_select(0, idx);
+          auto w = flat_.narrow(0, p0, np);
+          auto logits = forward(w, p0, x, layout, true, epoch, step);
+          // Sum over members of each member's mean loss: gradients stay per member.
+          auto loss =
+              torch::nll_loss(torch::log_softmax(logits.reshape({np * r, -1}), 1), y, {}, at::Reduction::Sum) / static_cast<double>(r);
+          // The run's own gradient rows: disjoint slices, so runs never write the same memory.
+          grad.narrow(0, p0, np).copy_(torch::autograd::grad({loss}, {w})[0]);
         }
-        // The chunk's own gradient rows: disjoint slices, so chunks never write the same memory.
-        grad.narrow(0, p0, np).copy_(torch::autograd::grad({loss}, {w})[0]);
       }
     });
     optimizer_step(full ? std::vector<int64_t>{} : active);

@@ -54,12 +54,28 @@ torch::Tensor init_member(const zoo::Architecture& arch, Init init, int64_t seed
         break;
       }
       case Init::kOrthogonal: {
-        const int64_t rows = l.out, cols = l.fan_in();
-        auto a = torch::empty({std::max(rows, cols), std::min(rows, cols)}, torch::kFloat64).normal_(0.0, 1.0, gen);
-        auto [q, r] = torch::linalg_qr(a);
-        q = q * torch::sign(torch::diagonal(r)).unsqueeze(0);  // unique: R's diagonal positive
-        if (rows < cols) q = q.t();
-        w.copy_(q.contiguous().view({-1}).to(torch::kFloat32));
+        // Gram-Schmidt (twice, for orthogonality to rounding) over the min(out, fan_in) rows of a
+        // standard normal matrix, in double, in a fixed order: the same bits whatever LAPACK or
+        // thread count (a QR would depend on both). Equal in distribution to torch's orthogonal_.
+        const int64_t rows = l.out, cols = l.fan_in(), m = std::min(rows, cols), len = std::max(rows, cols);
+        auto a = torch::empty({m, len}, torch::kFloat64).normal_(0.0, 1.0, gen);
+        double* q = a.data_ptr<double>();
+        for (int64_t i = 0; i < m; ++i) {
+          double* qi = q + i * len;
+          for (int pass = 0; pass < 2; ++pass) {
+            for (int64_t j = 0; j < i; ++j) {
+              const double* qj = q + j * len;
+              double dot = 0.0;
+              for (int64_t t = 0; t < len; ++t) dot += qi[t] * qj[t];
+              for (int64_t t = 0; t < len; ++t) qi[t] -= dot * qj[t];
+            }
+          }
+          double norm = 0.0;
+          for (int64_t t = 0; t < len; ++t) norm += qi[t] * qi[t];
+          norm = std::sqrt(norm);
+          for (int64_t t = 0; t < len; ++t) qi[t] /= norm;
+        }
+        w.copy_((rows < cols ? a : a.t()).contiguous().view({-1}).to(torch::kFloat32));  // orthonormal rows / columns
         break;
       }
       case Init::kKaimingUniform: {

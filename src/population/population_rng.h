@@ -24,8 +24,8 @@ namespace hyperrep::population {
 //   xavier_normal    N(0, 2/(fan_in+fan_out))
 //   truncated_normal N(0, 1/fan_in) redrawn outside two standard deviations
 //   orthogonal       each layer's [out, fan_in] matrix with orthonormal rows (or columns, when
-//                    out > fan_in): Q of the QR decomposition of a standard normal matrix, signs
-//                    fixed by R's diagonal (torch.nn.init.orthogonal_)
+//                    out > fan_in): Gram-Schmidt of a standard normal matrix in double, in a
+//                    fixed order (the distribution of torch.nn.init.orthogonal_, not its bits)
 // init_std > 0 replaces the standard deviation of normal and truncated_normal (the Small CNN
 // Zoo's RandomNormal(stddev) / TruncatedNormal(stddev)); the other rules ignore it.
 torch::Tensor init_member(const zoo::Architecture& arch, Init init, int64_t seed, double bias_init, double init_std = 0.0);

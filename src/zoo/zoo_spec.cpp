@@ -44,7 +44,9 @@ std::vector<MemberSpec> random_members(const ZooConfig& zoo) {
       if (it == declared.end()) return pick(list, draw(what));
       const SampleSpec& s = it->second;
       const double u = draw(what);
-      return s.log ? std::exp(std::log(s.low) + u * (std::log(s.high) - std::log(s.low))) : s.low + u * (s.high - s.low);
+      const double v =
+          s.log ? std::exp(std::log(s.low) + u * (std::log(s.high) - std::log(s.low))) : s.low + u * (s.high - s.low);
+      return std::clamp(v, s.low, s.high);  // exp(log) may land one ulp outside
     };
     MemberSpec m;
     m.id = i;
