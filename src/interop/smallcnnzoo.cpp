@@ -679,6 +679,7 @@ SmallCnnZooExportResult export_smallcnnzoo(const std::string& zoo_dir, const std
     bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
     std::vector<float> row(static_cast<size_t>(L));
     for (int64_t m = 0; ok && m < reader.num_members(); ++m) {
+      if (m > 0 && reader.member(m).shard != reader.member(m - 1).shard) reader.release_mappings();
       const auto w = reader.weights_view(m);
       for (int64_t r = 0; ok && r < w.size(0); ++r) {
         const float* src = w[r].data_ptr<float>();

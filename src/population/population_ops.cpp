@@ -116,37 +116,7 @@ void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, 
 // The adjoint: adds cols [np, C*k*k, b*L] into x [np, C, b, H, W] (x must start zeroed).
 void col2im_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, const Geometry& g) {
   const int64_t k = g.k, Ho = g.out(H), Wo = g.out(W), L = Ho * Wo, kk = k * k;
-  if (!g.plain()) {
-    at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
-      for (int64_t pc = s; pc < e; ++pc) {
-        float* out = dst + pc * b * H * W;
-        for (int64_t r = 0; r < kk; ++r) {
-          const int64_t ky = r / k, kx = r % k;
-          const float* row = src + (pc * kk + r) * b * L;
-          for (int64_t n = 0; n < b; ++n) {
-            float* img = out + n * H * W;
-            const float* c = row + n * L;
-            if (g.pad == 0) {
-              for (int64_t y = 0; y < Ho; ++y, c += Wo) {
-                float* o = img + (y * g.stride + ky) * W + kx;
-                for (int64_t x = 0; x < Wo; ++x) o[x * g.stride] += c[x];
-              }
-              continue;
-            }
-            for (int64_t y = 0; y < Ho; ++y, c += Wo) {
-              const int64_t iy = y * g.stride + ky - g.pad;
-              if (iy < 0 || iy >= H) continue;
-              for (int64_t x = 0; x < Wo; ++x) {
-                const int64_t ix = x * g.stride + kx - g.pad;
-                if (ix >= 0 && ix < W) img[iy * W + ix] += c[x];
-              }
-            }
-          }
-        }
-      }
-    });
-    return;
-  }
+  // One (member, channel) plane per task: only this task adds into it.
   at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
     for (int64_t pc = s; pc < e; ++pc) {
       float* out = dst + pc * b * H * W;
@@ -154,10 +124,22 @@ void col2im_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, 
         const int64_t ky = r / k, kx = r % k;
         const float* row = src + (pc * kk + r) * b * L;
         for (int64_t n = 0; n < b; ++n) {
-          for (int64_t y = 0; y < Ho; ++y) {
-            float* o = out + n * H * W + (y + ky) * W + kx;
-            const float* c = row + n * L + y * Wo;
-            for (int64_t i = 0; i < Wo; ++i) o[i] += c[i];
+          float* img = out + n * H * W;
+          const float* c = row + n * L;
+          if (g.pad == 0) {  // every tap inside the input: no bounds checks
+            for (int64_t y = 0; y < Ho; ++y, c += Wo) {
+              float* o = img + (y * g.stride + ky) * W + kx;
+              for (int64_t x = 0; x < Wo; ++x) o[x * g.stride] += c[x];
+            }
+            continue;
+          }
+          for (int64_t y = 0; y < Ho; ++y, c += Wo) {
+            const int64_t iy = y * g.stride + ky - g.pad;
+            if (iy < 0 || iy >= H) continue;
+            for (int64_t x = 0; x < Wo; ++x) {
+              const int64_t ix = x * g.stride + kx - g.pad;
+              if (ix >= 0 && ix < W) img[iy * W + ix] += c[x];
+            }
           }
         }
       }

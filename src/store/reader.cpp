@@ -228,17 +228,19 @@ VerifyReport verify_zoo(const std::string& dir) { return verify_files(dir, read_
 
 VerifyReport ZooReader::verify() const { return verify_files(dir_, manifest_); }
 
+void ZooReader::release_mappings() const {
+  for (auto& slot : mappings_)
+    if (slot.use_count() == 1) slot.reset();
+}
+
 std::string ZooReader::content_hash() const {
   Fnv64 h;
   h.add_pod(num_params());
   for (int64_t m = 0; m < num_members(); ++m) {
     const MemberIndex& e = member(m);
-    // One pass over every shard: a shard's mapping is let go once the hash moves past it (unless
-    // someone else holds it), so hashing a 5 GB zoo does not keep 5 GB of pages resident.
-    if (m > 0 && member(m - 1).shard != e.shard) {
-      auto& done = mappings_[static_cast<size_t>(member(m - 1).shard)];
-      if (done.use_count() == 1) done.reset();
-    }
+    // One pass over every shard: a shard's mapping is let go once the hash moves past it, so
+    // hashing a 5 GB zoo does not keep 5 GB of pages resident.
+    if (m > 0 && member(m - 1).shard != e.shard) release_mappings();
     auto mapping = map_shard(e.shard);
     const auto* base = static_cast<const char*>(mapping->addr) + e.first_row * num_params() * kValueBytes;
     for (int64_t r = 0; r < e.rows(); ++r) {

@@ -76,6 +76,9 @@ class ZooReader {
   VerifyReport verify() const;
   // FNV-1a 64 over num_params and, per member in order, (member, epoch, row bytes) of every row.
   std::string content_hash() const;
+  // Lets go of the cached mapping of every shard nobody else holds (views from weights_view keep
+  // theirs): a pass over a zoo larger than memory calls it as it moves from shard to shard.
+  void release_mappings() const;
 
  private:
   struct Mapping;
