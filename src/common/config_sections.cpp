@@ -86,7 +86,9 @@ void ZooConfig::describe(SectionSchema<ZooConfig>& s) {
       .non_empty()
       .check(check_architecture);
   s.field("num_seeds", &ZooConfig::num_seeds, "Seeds per hyper-parameter combination.").min(1);
-  s.field("seed_offset", &ZooConfig::seed_offset, "First seed; seeds are seed_offset .. seed_offset+num_seeds-1 (random search: .. seed_offset+num_configs-1).").min(0);
+  s.field("seed_offset", &ZooConfig::seed_offset,
+          "First seed; seeds are seed_offset .. seed_offset+num_seeds-1 (random search: .. seed_offset+num_configs-1).")
+      .min(0);
   s.field("activation", &ZooConfig::activation, "Activations of the grid.").non_empty().choices(enum_names<Activation>());
   s.field("init", &ZooConfig::init, "Weight initialisations of the grid.").non_empty().choices(enum_names<Init>());
   s.field("dropout", &ZooConfig::dropout, "Dropout rates of the grid (applied at the dropout layers).")

@@ -400,8 +400,8 @@ std::vector<LayoutEntry> read_smallcnnzoo_layout(const std::string& path, int64_
     int64_t n = 1;
     for (auto s : e.shape) {
       n *= s;  // each factor <= 2^24 and n <= cols before it: no overflow
-      HYPERREP_CHECK(n <= cols, DataError, where, ": '", e.varname, "' has shape ", cells[at.at("shape")], ", more values than a row (",
-                     cols, ")");
+      HYPERREP_CHECK(n <= cols, DataError, where, ": '", e.varname, "' has shape ", cells[at.at("shape")],
+                     ", more values than a row (", cols, ")");
     }
     HYPERREP_CHECK(e.end >= e.start && e.end - e.start == n, DataError, where, ": '", e.varname, "' spans ", e.start, "..", e.end,
                    " (", e.end - e.start, " values) but its shape holds ", n);

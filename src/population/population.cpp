@@ -312,8 +312,8 @@ void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
           auto w = flat_.narrow(0, p0, np);
           auto logits = forward(w, p0, x, layout, true, epoch, step);
           // Sum over members of each member's mean loss: gradients stay per member.
-          auto loss =
-              torch::nll_loss(torch::log_softmax(logits.reshape({np * r, -1}), 1), y, {}, at::Reduction::Sum) / static_cast<double>(r);
+          auto loss = torch::nll_loss(torch::log_softmax(logits.reshape({np * r, -1}), 1), y, {}, at::Reduction::Sum) /
+                      static_cast<double>(r);
           // The run's own gradient rows: disjoint slices, so runs never write the same memory.
           grad.narrow(0, p0, np).copy_(torch::autograd::grad({loss}, {w})[0]);
         }

@@ -48,7 +48,8 @@ Architecture Architecture::parse(const std::vector<std::string>& spec, std::vect
       HYPERREP_CHECK(shape.size() == 3, ConfigError, where(), ": a convolution needs a [C, H, W] input, not a flat one");
       HYPERREP_CHECK(shape[0] == l.in, ConfigError, where(), ": expects ", l.in, " input channels, the input has ", shape[0]);
       const int64_t h = shape[1] + 2 * l.padding, w = shape[2] + 2 * l.padding;
-      HYPERREP_CHECK(h >= l.kernel && w >= l.kernel, ConfigError, where(), ": kernel larger than the input", l.padding > 0 ? " with its padding" : "");
+      HYPERREP_CHECK(h >= l.kernel && w >= l.kernel, ConfigError, where(), ": kernel larger than the input",
+                     l.padding > 0 ? " with its padding" : "");
       shape = {l.out, (h - l.kernel) / l.stride + 1, (w - l.kernel) / l.stride + 1};
     } else if (name == "linear") {
       l.kind = LayerKind::kLinear;

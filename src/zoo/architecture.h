@@ -16,9 +16,9 @@ enum class LayerKind { kConv, kLinear, kMaxPool, kAvgPool, kGap, kAct, kFlatten,
 
 struct Layer {
   LayerKind kind = LayerKind::kAct;
-  int64_t in = 0;      // conv: in channels; linear: in features
-  int64_t out = 0;     // conv: out channels; linear: out features
-  int64_t kernel = 0;  // conv: kernel size (square); pools: window (= stride)
+  int64_t in = 0;       // conv: in channels; linear: in features
+  int64_t out = 0;      // conv: out channels; linear: out features
+  int64_t kernel = 0;   // conv: kernel size (square); pools: window (= stride)
   int64_t stride = 1;   // conv
   int64_t padding = 0;  // conv: zeros on every side
   bool bias = true;

@@ -308,7 +308,6 @@ void expect_matches_reference(const std::vector<std::string>& spec, bool small_c
   }
 }
 
-
 torch::nn::Sequential reference_mlp() {  // kMlp with tanh (its dropout layer at rate 0)
   namespace nn = torch::nn;
   return nn::Sequential(nn::Flatten(), nn::Linear(nn::LinearOptions(16, 5).bias(false)), nn::Tanh(),
