@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a synthetic dataset directory in the exact layout of the public Small CNN Zoo files
 (BENCHMARKS.md section 1), at full size by default, for measuring `hyperrep zoo import --from
-smallcnnzoo` (time and peak memory). Needs python3-numpy. The full size takes 5.4 GB (float32
+smallcnnzoo` (time and peak memory). Needs python3-numpy (`tools/install_deps.sh --python`). The full size takes 5.4 GB (float32
 weights.npy of 270,000 x 4970) plus as much again for the imported zoo.
 
   /usr/bin/python3 bench/smallcnnzoo_synthetic.py OUT_DIR [--runs 30000] [--nan-rows 25]

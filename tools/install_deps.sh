@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs every build and run dependency of hyperrep from Debian's packages.
 # Idempotent and quiet when everything is already there.
-# Usage: tools/install_deps.sh [--test]
-#   --test  also what the test suite needs beyond the build: a one-node Slurm (slurmctld, slurmd,
-#           the client commands, munge) for tests/integration/slurm_cluster.sh
+# Usage: tools/install_deps.sh [--test] [--python]
+#   --test    also what the test suite needs beyond the build: a one-node Slurm (slurmctld, slurmd,
+#             the client commands, munge) for tests/integration/slurm_cluster.sh
+#   --python  Debian's python3-torch and python3-numpy, for /usr/bin/python3: only to regenerate
+#             the Small CNN Zoo fixture (tests/fixtures/make_smallcnnzoo_fixture.py) and to write
+#             the synthetic benchmark file (bench/smallcnnzoo_synthetic.py); the build, the tests
+#             and the README commands never need Python
 set -euo pipefail
 
 pkgs=(
@@ -18,7 +22,8 @@ pkgs=(
 for arg in "$@"; do
   case "$arg" in
     --test) pkgs+=(slurmctld slurmd slurm-client munge) ;;
-    *) echo "install_deps: unknown option '$arg' (usage: tools/install_deps.sh [--test])" >&2; exit 2 ;;
+    --python) pkgs+=(python3-torch python3-numpy) ;;
+    *) echo "install_deps: unknown option '$arg' (usage: tools/install_deps.sh [--test] [--python])" >&2; exit 2 ;;
   esac
 done
 
