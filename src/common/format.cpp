@@ -13,4 +13,10 @@ std::string format_double(double v) {
   return std::string(buf, res.ptr);
 }
 
+std::string trim(std::string_view s, std::string_view blanks) {
+  const size_t b = s.find_first_not_of(blanks);
+  if (b == std::string_view::npos) return "";
+  return std::string(s.substr(b, s.find_last_not_of(blanks) - b + 1));
+}
+
 }  // namespace hyperrep

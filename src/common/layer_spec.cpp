@@ -3,15 +3,12 @@
 #include <cctype>
 
 #include "common/error.h"
+#include "common/format.h"
 
 namespace hyperrep {
 namespace {
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
+constexpr const char* kBlanks = " \t";  // what may surround a layer and its arguments
 
 // Integer arguments each layer takes, and whether it accepts the nobias flag and the stride= and
 // padding= options (conv only).
@@ -34,7 +31,7 @@ int64_t positive_integer(const std::string& a) {
 }  // namespace
 
 LayerSpec parse_layer_spec(const std::string& text) {
-  const std::string t = trim(text);
+  const std::string t = trim(text, kBlanks);
   auto fail = [&](auto... why) {
     HYPERREP_THROW(ConfigError, "bad layer '", text, "': ", why..., " (expected ", kLayerGrammar, ")");
   };
@@ -47,14 +44,14 @@ LayerSpec parse_layer_spec(const std::string& text) {
     if (spec.name == a.name) arity = &a;
   if (!arity) fail("unknown layer '", spec.name, "'");
   std::vector<std::string> args;
-  const std::string rest = trim(t.substr(i));
+  const std::string rest = trim(t.substr(i), kBlanks);
   if (!rest.empty()) {
     if (rest.front() != '(' || rest.back() != ')' || rest.find_first_of("()", 1) != rest.size() - 1) fail("malformed arguments");
     const std::string inner = rest.substr(1, rest.size() - 2);
     size_t start = 0;
     while (true) {
       const size_t comma = inner.find(',', start);
-      args.push_back(trim(inner.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+      args.push_back(trim(inner.substr(start, comma == std::string::npos ? std::string::npos : comma - start), kBlanks));
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
@@ -66,7 +63,8 @@ LayerSpec parse_layer_spec(const std::string& text) {
   while (args.size() > arity->ints) {
     const std::string a = args.back();
     const size_t eq = a.find('=');
-    const std::string key = trim(a.substr(0, eq)), value = eq == std::string::npos ? "" : trim(a.substr(eq + 1));
+    const std::string key = trim(a.substr(0, eq), kBlanks),
+                      value = eq == std::string::npos ? "" : trim(a.substr(eq + 1), kBlanks);
     if (a == "nobias" && arity->nobias && spec.bias) {
       spec.bias = false;
     } else if (eq != std::string::npos && key == "stride" && arity->options && !stride_given) {

@@ -10,6 +10,7 @@
 
 #include "common/csv.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "common/fs.h"
 #include "zoo/architecture.h"
 
@@ -47,12 +48,8 @@ MemberSplit read_split_file(const std::string& path, const store::ZooReader& rea
   }
   HYPERREP_CHECK(!lines.empty() && !lines[0].empty(), DataError, "split file '", path,
                  "' is empty (expected a header such as member,split)");
-  auto trim = [](std::string v) {
-    const auto b = v.find_first_not_of(" \t"), e = v.find_last_not_of(" \t");
-    return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
-  };
   auto header = parse_csv_line(lines[0]);
-  for (auto& h : header) h = trim(h);
+  for (auto& h : header) h = trim(h, " \t");
   int member_col = -1, run_col = -1, split_col = -1;
   for (size_t i = 0; i < header.size(); ++i) {
     if (header[i] == "member") member_col = static_cast<int>(i);
@@ -75,7 +72,7 @@ MemberSplit read_split_file(const std::string& path, const store::ZooReader& rea
     if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
     const std::string where = "split file '" + path + "' line " + std::to_string(i + 1);
     auto cells = parse_csv_line(lines[i]);
-    for (auto& c : cells) c = trim(c);
+    for (auto& c : cells) c = trim(c, " \t");
     HYPERREP_CHECK(cells.size() == header.size(), DataError, where, ": ", cells.size(), " fields, the header has ",
                    header.size());
     int64_t m = -1;

@@ -9,33 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "interop/smallcnnzoo_layout.h"
+
 namespace hyperrep::interop {
-
-// One tensor of layout.csv.
-struct LayoutEntry {
-  std::string varname;  // e.g. sequential/conv2d_1/kernel:0
-  int64_t start = 0, end = 0;
-  std::vector<int64_t> shape;
-};
-
-// Reads layout.csv by column name (varname, start_idx, end_idx, shape); the entries must tile
-// [0, cols) and each shape must hold end - start values. DataError naming the file and row.
-std::vector<LayoutEntry> read_smallcnnzoo_layout(const std::string& path, int64_t cols);
-
-// The member architecture the layout describes, in the published generator's structure: each
-// conv kernel (k, k, in, out) becomes conv(in,out,k,stride=2) and act; after the last one, gap;
-// each dense kernel (in, out) linear(in,out), with act between dense layers. Tensors are grouped
-// into layers by their name without the last component; a layer without a bias gets nobias.
-std::vector<std::string> smallcnnzoo_architecture(const std::vector<LayoutEntry>& layout);
-
-// For every value of a hyperrep row (Architecture layout), its index in the file's row.
-std::vector<int64_t> smallcnnzoo_gather_index(const std::vector<LayoutEntry>& layout,
-                                              const std::vector<std::string>& architecture,
-                                              const std::vector<int64_t>& input_shape);
-
-// The hyperrep property name of a metrics.csv column (test_accuracy -> test_acc,
-// config.learning_rate -> lr, config.l2reg -> l2, config.w_init -> init, ...; other config.X -> X).
-std::string smallcnnzoo_property_name(const std::string& column);
 
 struct SmallCnnZooImportOptions {
   std::vector<int64_t> input_shape;  // empty: from the config.dataset column (28x28 or 32x32, one channel)
@@ -55,11 +31,6 @@ struct SmallCnnZooImportResult {
 // variable. Memory stays bounded: weights are read through a memory map, member batch by batch.
 SmallCnnZooImportResult import_smallcnnzoo(const std::string& dir, const std::string& out,
                                            const SmallCnnZooImportOptions& options = {});
-
-// The file name, beside layout.csv, in which an export records hyperrep's layer specs (one per
-// line) when they differ from what smallcnnzoo_architecture() derives from the layout; the
-// importer reads it when present (and checks it against the layout).
-inline constexpr const char* kSmallCnnZooArchitectureFile = "hyperrep_architecture.txt";
 
 struct SmallCnnZooExportResult {
   int64_t members = 0, rows = 0;

@@ -70,6 +70,7 @@ Population::Population(const zoo::Architecture& arch, std::vector<zoo::MemberSpe
   denom_ = zeros();
   update_ = zeros();
   steps_.assign(static_cast<size_t>(P), 0);
+  subsets_.resize(static_cast<size_t>(P));  // drawn on the first epoch, when the training set is known
   dropout_base_ = dropout_bases(seeds, device_);
   dropout_p_ = torch::tensor(rates, torch::kFloat64).to(device_);
   flat_input_ = arch_.layers().front().kind == zoo::LayerKind::kFlatten;
@@ -257,7 +258,6 @@ void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
   int64_t longest = 0;
   for (int64_t p = 0; p < P; ++p) {
     const auto& m = members_[static_cast<size_t>(p)];
-    if (subsets_.empty()) subsets_.resize(static_cast<size_t>(P));
     auto& subset = subsets_[static_cast<size_t>(p)];
     if (m.train_fraction < 1.0 && !subset.defined()) subset = member_subset(m.seed, m.train_fraction, n);
     const int64_t k = subset.defined() ? subset.size(0) : n;

@@ -35,27 +35,6 @@ void check_params(const torch::Tensor& w, const torch::Tensor& bias, const char*
                  " does not match weights ", w.sizes(), " (expected [P, out] float32 on the CPU)");
 }
 
-// im2col of planes [s, e) (one plane = one member's channel over the batch, [b, H, W]) into
-// their k*k rows of cols. kWo > 0 fixes the output width at compile time (fully unrolled copies).
-template <int64_t kWo>
-void im2col_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, int64_t k) {
-  const int64_t Ho = H - k + 1, Wo = kWo > 0 ? kWo : W - k + 1, L = Ho * Wo, kk = k * k;
-  for (int64_t pc = s; pc < e; ++pc) {
-    const float* in = src + pc * b * H * W;
-    for (int64_t r = 0; r < kk; ++r) {
-      const int64_t ky = r / k, kx = r % k;
-      float* row = dst + (pc * kk + r) * b * L;
-      for (int64_t n = 0; n < b; ++n) {
-        const float* from = in + n * H * W + ky * W + kx;
-        float* to = row + n * L;
-        for (int64_t y = 0; y < Ho; ++y, from += W, to += Wo) {
-          for (int64_t i = 0; i < Wo; ++i) to[i] = from[i];  // 8-24 floats: inlined, not memcpy
-        }
-      }
-    }
-  }
-}
-
 // A convolution's kernel size, stride and zero padding (on every side).
 struct Geometry {
   int64_t k = 1, stride = 1, pad = 0;
@@ -63,10 +42,12 @@ struct Geometry {
   bool plain() const { return stride == 1 && pad == 0; }
 };
 
-// im2col of planes [s, e) for a strided and/or padded convolution: taps outside the input read 0.
-void im2col_planes_general(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W,
-                           const Geometry& g) {
-  const int64_t k = g.k, Ho = g.out(H), Wo = g.out(W), L = Ho * Wo, kk = k * k;
+// im2col of planes [s, e) (one plane = one member's channel over the batch, [b, H, W]) into
+// their k*k rows of cols; taps in the padding read 0. kWo > 0 fixes the output width of a plain
+// (stride 1, unpadded) convolution at compile time (fully unrolled copies).
+template <int64_t kWo>
+void im2col_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, const Geometry& g) {
+  const int64_t k = g.k, st = g.stride, Ho = g.out(H), Wo = kWo > 0 ? kWo : g.out(W), L = Ho * Wo, kk = k * k;
   for (int64_t pc = s; pc < e; ++pc) {
     const float* in = src + pc * b * H * W;
     for (int64_t r = 0; r < kk; ++r) {
@@ -75,22 +56,21 @@ void im2col_planes_general(const float* src, float* dst, int64_t s, int64_t e, i
       for (int64_t n = 0; n < b; ++n) {
         const float* img = in + n * H * W;
         float* to = row + n * L;
-        if (g.pad == 0) {  // every tap inside the input (the Small CNN Zoo's valid layers): no bounds checks
-          for (int64_t y = 0; y < Ho; ++y, to += Wo) {
-            const float* from = img + (y * g.stride + ky) * W + kx;
-            for (int64_t x = 0; x < Wo; ++x) to[x] = from[x * g.stride];
-          }
-          continue;
-        }
         for (int64_t y = 0; y < Ho; ++y, to += Wo) {
-          const int64_t iy = y * g.stride + ky - g.pad;
-          if (iy < 0 || iy >= H) {
+          const int64_t iy = y * st + ky - g.pad;
+          if (g.plain()) {
+            const float* from = img + iy * W + kx;
+            for (int64_t i = 0; i < Wo; ++i) to[i] = from[i];  // 8-24 floats: inlined, not memcpy
+          } else if (g.pad == 0) {                             // every tap inside the input (the Small CNN Zoo's valid layers)
+            const float* from = img + iy * W + kx;
+            for (int64_t x = 0; x < Wo; ++x) to[x] = from[x * st];
+          } else if (iy < 0 || iy >= H) {
             std::fill(to, to + Wo, 0.0f);
-            continue;
-          }
-          for (int64_t x = 0; x < Wo; ++x) {
-            const int64_t ix = x * g.stride + kx - g.pad;
-            to[x] = ix >= 0 && ix < W ? img[iy * W + ix] : 0.0f;
+          } else {
+            for (int64_t x = 0; x < Wo; ++x) {
+              const int64_t ix = x * st + kx - g.pad;
+              to[x] = ix >= 0 && ix < W ? img[iy * W + ix] : 0.0f;
+            }
           }
         }
       }
@@ -100,15 +80,14 @@ void im2col_planes_general(const float* src, float* dst, int64_t s, int64_t e, i
 
 // im2col of np members' planes: x [np, C, b, H, W] -> cols [np, C*k*k, b*Ho*Wo].
 void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, const Geometry& g) {
-  const int64_t k = g.k, Wo = g.out(W);
+  const int64_t Wo = g.out(W);
   // One (member, channel) plane per task: its k*k rows of cols are written by this task only.
   at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
-    if (!g.plain()) return im2col_planes_general(src, dst, s, e, b, H, W, g);
-    switch (Wo) {  // CNN-s's widths on 28x28 inputs
-      case 24: im2col_planes<24>(src, dst, s, e, b, H, W, k); break;
-      case 8: im2col_planes<8>(src, dst, s, e, b, H, W, k); break;
-      case 3: im2col_planes<3>(src, dst, s, e, b, H, W, k); break;
-      default: im2col_planes<0>(src, dst, s, e, b, H, W, k);
+    switch (g.plain() ? Wo : 0) {  // CNN-s's widths on 28x28 inputs
+      case 24: im2col_planes<24>(src, dst, s, e, b, H, W, g); break;
+      case 8: im2col_planes<8>(src, dst, s, e, b, H, W, g); break;
+      case 3: im2col_planes<3>(src, dst, s, e, b, H, W, g); break;
+      default: im2col_planes<0>(src, dst, s, e, b, H, W, g);
     }
   });
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "common/format.h"
 #include "common/fs.h"
 #include "common/hash.h"
 
@@ -12,13 +13,6 @@ namespace hyperrep::sweep {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 std::string read_config_text(const std::string& path, const std::string& what) {
   HYPERREP_CHECK(path_exists(path), ConfigError, "cannot open ", what, " '", path, "'");
