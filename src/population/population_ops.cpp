@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "common/error.h"
 #include "kernels/conv_kernels.h"
@@ -44,7 +45,8 @@ struct Geometry {
 
 // im2col of planes [s, e) (one plane = one member's channel over the batch, [b, H, W]) into
 // their k*k rows of cols; taps in the padding read 0. kWo > 0 fixes the output width of a plain
-// (stride 1, unpadded) convolution at compile time (fully unrolled copies).
+// (stride 1, unpadded) convolution at compile time (fully unrolled copies). Strided, unpadded
+// convolutions take im2col_strided_planes.
 template <int64_t kWo>
 void im2col_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, const Geometry& g) {
   const int64_t k = g.k, st = g.stride, Ho = g.out(H), Wo = kWo > 0 ? kWo : g.out(W), L = Ho * Wo, kk = k * k;
@@ -61,9 +63,6 @@ void im2col_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b
           if (g.plain()) {
             const float* from = img + iy * W + kx;
             for (int64_t i = 0; i < Wo; ++i) to[i] = from[i];  // 8-24 floats: inlined, not memcpy
-          } else if (g.pad == 0) {                             // every tap inside the input (the Small CNN Zoo's valid layers)
-            const float* from = img + iy * W + kx;
-            for (int64_t x = 0; x < Wo; ++x) to[x] = from[x * st];
           } else if (iy < 0 || iy >= H) {
             std::fill(to, to + Wo, 0.0f);
           } else {
@@ -78,11 +77,125 @@ void im2col_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b
   }
 }
 
+// A strided, unpadded convolution reads every stride-th column: im2col and col2im go through one
+// image's columns split by phase (column j*st + q at [q][row][j]), where every tap's run of Wo
+// outputs is a contiguous run of one phase, copied like a plain convolution's rows. Non-zero
+// template arguments fix stride, kernel and (square) input size at compile time, so that the
+// short rows (13, 6, 2 floats for the Small CNN Zoo network) compile to straight vector code.
+template <int64_t kSt, int64_t kK, int64_t kW>
+struct PhaseSplit {
+  int64_t st, k, H, W, Wp, Ho, Wo;  // Wp: columns per phase (the first phase is the longest)
+  PhaseSplit(const Geometry& g, int64_t H_, int64_t W_)
+      : st(kSt ? kSt : g.stride),
+        k(kK ? kK : g.k),
+        H(kW ? kW : H_),
+        W(kW ? kW : W_),
+        Wp((W + st - 1) / st),
+        Ho((H - k) / st + 1),
+        Wo((W - k) / st + 1) {}
+  int64_t size() const { return st * H * Wp; }
+  // Output row y's tap r = (ky, kx) as a contiguous run of Wo floats in the split.
+  int64_t tap(int64_t y, int64_t r) const {
+    const int64_t ky = r / k, kx = r % k;
+    return ((kx % st) * H + y * st + ky) * Wp + kx / st;
+  }
+  void split(const float* img, float* ph) const {
+    for (int64_t row = 0; row < H; ++row)
+      for (int64_t q = 0; q < st; ++q) {
+        float* to = ph + (q * H + row) * Wp;
+        const float* from = img + row * W + q;
+        for (int64_t j = 0; j < (W - q + st - 1) / st; ++j) to[j] = from[j * st];
+      }
+  }
+  void add_back(const float* ph, float* img) const {
+    for (int64_t row = 0; row < H; ++row)
+      for (int64_t q = 0; q < st; ++q) {
+        const float* from = ph + (q * H + row) * Wp;
+        float* to = img + row * W + q;
+        for (int64_t j = 0; j < (W - q + st - 1) / st; ++j) to[j * st] += from[j];
+      }
+  }
+};
+
+template <int64_t kSt, int64_t kK, int64_t kW>
+void im2col_strided_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W,
+                           const Geometry& g) {
+  const PhaseSplit<kSt, kK, kW> split(g, H, W);
+  const int64_t Ho = split.Ho, Wo = split.Wo, L = Ho * Wo, kk = split.k * split.k;
+  std::vector<float> ph(split.size());
+  for (int64_t pc = s; pc < e; ++pc)
+    for (int64_t n = 0; n < b; ++n) {
+      split.split(src + (pc * b + n) * H * W, ph.data());
+      for (int64_t r = 0; r < kk; ++r) {
+        float* to = dst + (pc * kk + r) * b * L + n * L;
+        for (int64_t y = 0; y < Ho; ++y, to += Wo) {
+          const float* from = ph.data() + split.tap(y, r);
+          for (int64_t x = 0; x < Wo; ++x) to[x] = from[x];
+        }
+      }
+    }
+}
+
+// col2im of planes [s, e) of a strided, unpadded convolution: each tap's contributions are added
+// into the phase split in the order of the general loop, then added to the (zeroed) input, so every
+// pixel's sum is rounded exactly as there.
+template <int64_t kSt, int64_t kK, int64_t kW>
+void col2im_strided_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W,
+                           const Geometry& g) {
+  const PhaseSplit<kSt, kK, kW> split(g, H, W);
+  const int64_t Ho = split.Ho, Wo = split.Wo, L = Ho * Wo, kk = split.k * split.k;
+  std::vector<float> ph(split.size());
+  for (int64_t pc = s; pc < e; ++pc)
+    for (int64_t n = 0; n < b; ++n) {
+      std::fill(ph.begin(), ph.end(), 0.0f);
+      for (int64_t r = 0; r < kk; ++r) {
+        const float* c = src + (pc * kk + r) * b * L + n * L;
+        for (int64_t y = 0; y < Ho; ++y, c += Wo) {
+          float* o = ph.data() + split.tap(y, r);
+          for (int64_t x = 0; x < Wo; ++x) o[x] += c[x];
+        }
+      }
+      split.add_back(ph.data(), dst + (pc * b + n) * H * W);
+    }
+}
+
+// Planes [s, e) of a strided, unpadded convolution through Fn<stride, k, W> (Fn: the im2col or
+// col2im above): the Small CNN Zoo network's layers on 28x28 and 32x32 inputs compiled for their
+// sizes, anything else with run-time sizes.
+template <template <int64_t, int64_t, int64_t> class Fn>
+void strided_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, const Geometry& g) {
+  if (g.stride == 2 && g.k == 3 && H == W) {
+    switch (W) {
+      case 28: return Fn<2, 3, 28>::run(src, dst, s, e, b, H, W, g);
+      case 13: return Fn<2, 3, 13>::run(src, dst, s, e, b, H, W, g);
+      case 6: return Fn<2, 3, 6>::run(src, dst, s, e, b, H, W, g);
+      case 32: return Fn<2, 3, 32>::run(src, dst, s, e, b, H, W, g);
+      case 15: return Fn<2, 3, 15>::run(src, dst, s, e, b, H, W, g);
+      case 7: return Fn<2, 3, 7>::run(src, dst, s, e, b, H, W, g);
+      default: break;
+    }
+  }
+  Fn<0, 0, 0>::run(src, dst, s, e, b, H, W, g);
+}
+template <int64_t kSt, int64_t kK, int64_t kW>
+struct Im2colStrided {
+  static void run(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, const Geometry& g) {
+    im2col_strided_planes<kSt, kK, kW>(src, dst, s, e, b, H, W, g);
+  }
+};
+template <int64_t kSt, int64_t kK, int64_t kW>
+struct Col2imStrided {
+  static void run(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, const Geometry& g) {
+    col2im_strided_planes<kSt, kK, kW>(src, dst, s, e, b, H, W, g);
+  }
+};
+
 // im2col of np members' planes: x [np, C, b, H, W] -> cols [np, C*k*k, b*Ho*Wo].
 void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, const Geometry& g) {
   const int64_t Wo = g.out(W);
   // One (member, channel) plane per task: its k*k rows of cols are written by this task only.
   at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
+    if (g.stride > 1 && g.pad == 0) return strided_planes<Im2colStrided>(src, dst, s, e, b, H, W, g);
     switch (g.plain() ? Wo : 0) {  // CNN-s's widths on 28x28 inputs
       case 24: im2col_planes<24>(src, dst, s, e, b, H, W, g); break;
       case 8: im2col_planes<8>(src, dst, s, e, b, H, W, g); break;
@@ -97,6 +210,7 @@ void col2im_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, 
   const int64_t k = g.k, Ho = g.out(H), Wo = g.out(W), L = Ho * Wo, kk = k * k;
   // One (member, channel) plane per task: only this task adds into it.
   at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
+    if (g.stride > 1 && g.pad == 0) return strided_planes<Col2imStrided>(src, dst, s, e, b, H, W, g);
     for (int64_t pc = s; pc < e; ++pc) {
       float* out = dst + pc * b * H * W;
       for (int64_t r = 0; r < kk; ++r) {
@@ -105,10 +219,10 @@ void col2im_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, 
         for (int64_t n = 0; n < b; ++n) {
           float* img = out + n * H * W;
           const float* c = row + n * L;
-          if (g.pad == 0) {  // every tap inside the input: no bounds checks
+          if (g.pad == 0) {  // stride 1, every tap inside the input: no bounds checks
             for (int64_t y = 0; y < Ho; ++y, c += Wo) {
-              float* o = img + (y * g.stride + ky) * W + kx;
-              for (int64_t x = 0; x < Wo; ++x) o[x * g.stride] += c[x];
+              float* o = img + (y + ky) * W + kx;
+              for (int64_t x = 0; x < Wo; ++x) o[x] += c[x];
             }
             continue;
           }

@@ -237,6 +237,25 @@ TEST(PopulationOps, Col2imIsTheAdjointOfIm2col) {
   EXPECT_EQ(padded[0][4][0].item<float>(), x[0][0][0][0][0].item<float>());  // the centre tap is the pixel
 }
 
+// The strided im2col is a copy: equal, bit for bit, to torch's unfold on every size that has its own
+// compiled path (the Small CNN Zoo network's 28 -> 13 -> 6 -> 2 and 32 -> 15 -> 7 -> 3) and on
+// others (run-time sizes, stride 3).
+TEST(PopulationOps, StridedIm2colEqualsTorchUnfold) {
+  torch::manual_seed(11);
+  for (auto [size, stride] :
+       std::vector<std::pair<int64_t, int64_t>>{{28, 2}, {13, 2}, {6, 2}, {32, 2}, {15, 2}, {7, 2}, {9, 2}, {11, 3}}) {
+    const int64_t P = 2, C = 3, N = 4, k = 3, L = ((size - k) / stride + 1) * ((size - k) / stride + 1);
+    auto x = torch::randn({P, C, N, size, size});
+    auto cols = population_im2col(x, k, stride, 0);  // [P, C*k*k, N*L]
+    for (int64_t p = 0; p < P; ++p) {
+      auto ref =
+          torch::nn::functional::unfold(x[p].transpose(0, 1), torch::nn::functional::UnfoldFuncOptions({k, k}).stride(stride));
+      // ref [N, C*k*k, L] -> [C*k*k, N*L]
+      EXPECT_TRUE(torch::equal(cols[p], ref.transpose(0, 1).reshape({C * k * k, N * L}))) << size << " stride " << stride;
+    }
+  }
+}
+
 TEST(PopulationOps, MaxPoolMatchesTorchForwardAndBackward) {
   for (int64_t k : {2, 3}) {
     for (int64_t W : {9, 25, 37}) {  // k = 2: 4 | 8 + 4 | 8 + 8 + 2 outputs per row (vector steps, tail)
