@@ -1,7 +1,10 @@
 // Throughput of the hyper-representation autoencoder: forward+backward training steps per
 // second at batch 500 (two augmented views, reconstruction + NT-Xent with gamma 0.5) for the
 // TETRIS-SEED and MNIST-SEED settings (configs/ae/*.toml), and the achieved matmul FLOP rate as
-// a fraction of this machine's fp32 torch::mm rate measured in the same run.
+// a fraction of this machine's fp32 torch::mm rate measured in the same run. A step is what the
+// trainer does: both views, forward, backward and an Adam step. On the CPU each case is also run by
+// its plain-PyTorch peer (bench/peer_autoencoder.py, /usr/bin/python3 with Debian's python3-torch:
+// tools/install_deps.sh --python) at the same batch, steps and threads, and the ratio printed.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
@@ -11,6 +14,7 @@
 #include <cstring>
 #include <string>
 
+#include "bench/bench_common.h"
 #include "common/runtime.h"
 #include "data/augment.h"
 #include "model/autoencoder.h"
@@ -46,6 +50,7 @@ double matmul_rate(int64_t n, const torch::Device& dev) {
 
 struct Case {
   const char* name;
+  const char* peer;  // --case of bench/peer_autoencoder.py
   std::vector<std::string> arch;
   std::vector<int64_t> input_shape;
   int64_t d_model, d_ff, latent;
@@ -64,7 +69,9 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
   auto w = (0.1 * torch::randn({batch, arch.num_params()})).to(dev);
   auto layer_var = torch::full({static_cast<int64_t>(arch.param_layers().size())}, 0.01, torch::TensorOptions().device(dev));
   const double gamma = 0.5;
-  const KeyedDraws draws1(0, 0, torch::arange(batch, torch::kInt64) * 2), draws2(0, 0, torch::arange(batch, torch::kInt64) * 2 + 1);
+  const KeyedDraws draws1(0, 0, torch::arange(batch, torch::kInt64) * 2),
+      draws2(0, 0, torch::arange(batch, torch::kInt64) * 2 + 1);
+  torch::optim::Adam adam(ae->parameters(), torch::optim::AdamOptions(1e-4).weight_decay(1e-9));  // the trainer's default
 
   auto step = [&] {
     ae->zero_grad();
@@ -80,6 +87,7 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
       loss = model::mix_losses(gamma, contrast, recon);
     }
     loss.backward();
+    adam.step();
   };
   for (int i = 0; i < warmup; ++i) step();
   sync(dev);
@@ -103,13 +111,29 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
       c.name, bf16 ? "bf16" : "fp32", static_cast<long long>(ae->num_parameters(false)), static_cast<long long>(batch), steps,
       steps / secs, batch * steps / secs, secs / steps, flops / 1e9, rate / 1e9, 100.0 * rate / mm_rate);
   std::fflush(stdout);
+  if (!dev.is_cpu()) return;
+  std::string why;
+  const auto peer =
+      bench::run_peer("peer_autoencoder.py",
+                      {"--case", c.peer, "--batch", std::to_string(batch), "--steps", std::to_string(steps), "--warmup",
+                       std::to_string(std::max(warmup, 1)), "--threads", std::to_string(torch::get_num_threads())},
+                      "s/step", &why);
+  if (peer) {
+    std::printf(
+        "%-12s peer: plain PyTorch eager (bench/peer_autoencoder.py), same torch and threads: %.2f s/step; hyperrep / peer = "
+        "%.2f\n",
+        c.name, *peer, (secs / steps) / *peer);
+  } else {
+    std::printf("%-12s peer: %s\n", c.name, why.c_str());
+  }
+  std::fflush(stdout);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int64_t batch = 500, mm_n = 2048;
-  int tetris_steps = 5, mnist_steps = 1, warmup = 1, mnist_warmup = 0;
+  int tetris_steps = 5, mnist_steps = 1, warmup = 1, mnist_warmup = 0, threads = 0;
   std::string device = "auto", precision = "fp32";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
@@ -120,12 +144,13 @@ int main(int argc, char** argv) {
     else if (k == "--warmup") warmup = v;
     else if (k == "--mnist-warmup") mnist_warmup = v;
     else if (k == "--mm") mm_n = v;
+    else if (k == "--threads") threads = v;
     else if (k == "--device") device = argv[i + 1];
     else if (k == "--precision") precision = argv[i + 1];
     else {
       std::fprintf(stderr,
                    "usage: bench_autoencoder [--batch 500] [--tetris-steps 5] [--mnist-steps 1] [--warmup 1] "
-                   "[--mnist-warmup 0] [--mm 2048] [--device auto|cpu|cuda] [--precision fp32|bf16]\n");
+                   "[--mnist-warmup 0] [--mm 2048] [--threads 0 (= cores)] [--device auto|cpu|cuda] [--precision fp32|bf16]\n");
       return 2;
     }
   }
@@ -144,14 +169,17 @@ int main(int argc, char** argv) {
   }
   const bool bf16 = precision == "bf16";
   const torch::Device dev = device == "cuda" ? torch::kCUDA : torch::kCPU;
+  configure_threads(threads, 1);
   torch::manual_seed(0);
   const double mm = matmul_rate(mm_n, dev);
   std::printf("device %s, %d intra-op threads, attention %s; fp32 mm %lldx%lld: %.1f GFLOP/s\n", dev.str().c_str(),
               torch::get_num_threads(), model::resolve_attention("auto") == model::AttentionKind::kFused ? "fused" : "plain",
               static_cast<long long>(mm_n), static_cast<long long>(mm_n), mm / 1e9);
   std::fflush(stdout);
-  const Case tetris{"TETRIS-SEED", {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"}, {1, 4, 4}, 256, 512, 50};
+  const Case tetris{"TETRIS-SEED", "tetris", {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"}, {1, 4, 4}, 256,
+                    512,           50};
   const Case mnist{"MNIST-SEED",
+                   "mnist",
                    {"conv(1,8,5)", "maxpool(2)", "act", "conv(8,6,5)", "maxpool(2)", "act", "conv(6,4,2)", "act", "flatten",
                     "linear(36,20)", "act", "linear(20,10)"},
                    {1, 28, 28},

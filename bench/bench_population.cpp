@@ -4,7 +4,9 @@
 // A second baseline is the conventional way the published zoos were made, one network per process:
 // the same CNN-s as a torch::nn::Sequential with torch::optim::Adam at batch 10, timed on one thread
 // and multiplied by the thread count (ideal scaling of one process per core, so the speedup over it
-// is never flattered).
+// is never flattered). The third is the same in plain PyTorch eager (bench/peer_zoo.py, run with
+// /usr/bin/python3 and Debian's python3-torch: tools/install_deps.sh --python), also on one thread
+// times the thread count; without it the table says that the peer is not installed.
 // usage: bench_population [train_images=2000] [device=cpu] [P list=1,8,32,128] [threads=0] [chunk_members=default]
 // (threads 0 = all cores, as zoo generation with one rank per node; chunk_members: see PopulationOptions)
 // OMP_WAIT_POLICY=PASSIVE only on an oversubscribed machine: sleeping OpenMP workers make the
@@ -118,8 +120,23 @@ int main(int argc, char** argv) {
         static_cast<long long>(task.val.size()), static_cast<long long>(task.test.size()),
         static_cast<long long>(opt.chunk_members));
     // The conventional baseline is a CPU one (one process per core); on CUDA its column reads 0.
-    double conv_base = 0.0;
+    double conv_base = 0.0, peer_base = 0.0;
     if (device.is_cpu()) {
+      std::string why;
+      const auto peer =
+          bench::run_peer("peer_zoo.py",
+                          {"--network", spec == cnn_s ? "cnn_s" : "small_cnn_zoo", "--train", std::to_string(train_images),
+                           "--epochs", "3", "--batch", std::to_string(opt.batch_size), "--threads", "1"},
+                          "member-epochs/s", &why);
+      if (peer) {
+        peer_base = *peer * torch::get_num_threads();
+        std::printf(
+            "peer: PyTorch eager, one network at a time (bench/peer_zoo.py): %.2f member-epochs/s on 1 thread, x %d threads = "
+            "%.2f\n",
+            *peer, torch::get_num_threads(), peer_base);
+      } else {
+        std::printf("peer: %s\n", why.c_str());
+      }
       const double conv_1t = conventional_rate(arch, task, opt.batch_size, 3);
       conv_base = conv_1t * torch::get_num_threads();
       std::printf(
@@ -127,7 +144,8 @@ int main(int argc, char** argv) {
           "x %d threads = %.2f\n",
           conv_1t, torch::get_num_threads(), conv_base);
     }
-    std::printf("%6s %10s %10s %14s %14s %9s %9s\n", "P", "train_s", "eval_s", "m-epochs/s", "train-only", "speedup", "vs conv.");
+    std::printf("%6s %10s %10s %14s %14s %9s %9s %9s\n", "P", "train_s", "eval_s", "m-epochs/s", "train-only", "speedup",
+                "vs conv.", "vs peer");
     double base = 0.0;
     for (int64_t P : ps) {
       std::vector<zoo::MemberSpec> members;
@@ -152,8 +170,9 @@ int main(int argc, char** argv) {
       train_s /= reps, eval_s /= reps;
       const double rate = static_cast<double>(P) / (train_s + eval_s);
       if (P == ps.front()) base = rate;  // the baseline of the speedup column (P = 1 by default)
-      std::printf("%6lld %10.2f %10.2f %14.2f %14.2f %8.1fx %8.1fx\n", static_cast<long long>(P), train_s, eval_s, rate,
-                  static_cast<double>(P) / train_s, rate / base, conv_base > 0 ? rate / conv_base : 0.0);
+      std::printf("%6lld %10.2f %10.2f %14.2f %14.2f %8.1fx %8.1fx %8.1fx\n", static_cast<long long>(P), train_s, eval_s, rate,
+                  static_cast<double>(P) / train_s, rate / base, conv_base > 0 ? rate / conv_base : 0.0,
+                  peer_base > 0 ? rate / peer_base : 0.0);
       std::fflush(stdout);
     }
   }
