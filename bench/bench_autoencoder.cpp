@@ -7,6 +7,8 @@
 // tools/install_deps.sh --python) at the same batch, steps and threads, and the ratio printed.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/record_function.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/version.h>
 
 #include <chrono>
@@ -56,7 +58,8 @@ struct Case {
   int64_t d_model, d_ff, latent;
 };
 
-void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rate, const torch::Device& dev, bool bf16) {
+void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rate, const torch::Device& dev, bool bf16,
+              const std::string& profile) {
   auto arch = zoo::Architecture::parse(c.arch, c.input_shape);
   model::AutoencoderOptions opt;
   opt.d_model = c.d_model, opt.heads = 4, opt.blocks = 2, opt.d_ff = c.d_ff, opt.latent = c.latent;
@@ -73,20 +76,35 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
       draws2(0, 0, torch::arange(batch, torch::kInt64) * 2 + 1);
   torch::optim::Adam adam(ae->parameters(), torch::optim::AdamOptions(1e-4).weight_decay(1e-9));  // the trainer's default
 
+  // The phases are user scopes of the autograd profiler (--profile): bench/profile_summary.py
+  // attributes every op's self time to its phase.
   auto step = [&] {
     ae->zero_grad();
     torch::Tensor loss;
     {
       const CudaBf16Autocast autocast(bf16);
       // Keyed augmentation and dropout, as the trainer runs them (common/keyed_random.h).
-      auto v1 = aug.view(w, draws1), v2 = aug.view(w, draws2);
-      auto o1 = model::forward_view_keyed(*ae, v1, draws1), o2 = model::forward_view_keyed(*ae, v2, draws2);
+      torch::Tensor v1, v2;
+      {
+        RECORD_USER_SCOPE("phase:augment");
+        v1 = aug.view(w, draws1), v2 = aug.view(w, draws2);
+      }
+      model::AeOutput o1, o2;
+      {
+        RECORD_USER_SCOPE("phase:forward");
+        o1 = model::forward_view_keyed(*ae, v1, draws1), o2 = model::forward_view_keyed(*ae, v2, draws2);
+      }
+      RECORD_USER_SCOPE("phase:loss");
       auto recon = 0.5 * (model::reconstruction_loss(o1.recon, o1.target, o1.mask, o1.layer, layer_var, 1e-4) +
                           model::reconstruction_loss(o2.recon, o2.target, o2.mask, o2.layer, layer_var, 1e-4));
       auto contrast = model::nt_xent(ae->project(o1.z), ae->project(o2.z), 0.1);
       loss = model::mix_losses(gamma, contrast, recon);
     }
-    loss.backward();
+    {
+      RECORD_USER_SCOPE("phase:backward");
+      loss.backward();
+    }
+    RECORD_USER_SCOPE("phase:optimizer");
     adam.step();
   };
   for (int i = 0; i < warmup; ++i) step();
@@ -95,6 +113,15 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
   for (int i = 0; i < steps; ++i) step();
   sync(dev);
   const double secs = seconds_since(t0);
+  if (!profile.empty()) {  // one more step under the autograd profiler, as a Chrome trace
+    const std::string file = profile + "." + c.peer + ".json";
+    {
+      torch::autograd::profiler::RecordProfile guard(file);
+      step();
+    }
+    std::printf("%-12s profile of one step: %s (summary: /usr/bin/python3 bench/profile_summary.py %s)\n", c.name, file.c_str(),
+                file.c_str());
+  }
 
   // Matmul FLOPs per step: two views through the AE and the head, NT-Xent similarities, x3 for
   // forward + backward (the backward of a matmul is two matmuls of the same size).
@@ -134,7 +161,7 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
 int main(int argc, char** argv) {
   int64_t batch = 500, mm_n = 2048;
   int tetris_steps = 5, mnist_steps = 1, warmup = 1, mnist_warmup = 0, threads = 0;
-  std::string device = "auto", precision = "fp32";
+  std::string device = "auto", precision = "fp32", profile;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
@@ -147,10 +174,12 @@ int main(int argc, char** argv) {
     else if (k == "--threads") threads = v;
     else if (k == "--device") device = argv[i + 1];
     else if (k == "--precision") precision = argv[i + 1];
+    else if (k == "--profile") profile = argv[i + 1];
     else {
       std::fprintf(stderr,
                    "usage: bench_autoencoder [--batch 500] [--tetris-steps 5] [--mnist-steps 1] [--warmup 1] "
-                   "[--mnist-warmup 0] [--mm 2048] [--threads 0 (= cores)] [--device auto|cpu|cuda] [--precision fp32|bf16]\n");
+                   "[--mnist-warmup 0] [--mm 2048] [--threads 0 (= cores)] [--profile PREFIX] [--device auto|cpu|cuda] "
+                   "[--precision fp32|bf16]\n");
       return 2;
     }
   }
@@ -186,7 +215,7 @@ int main(int argc, char** argv) {
                    800,
                    900,
                    700};
-  if (tetris_steps > 0) run_case(tetris, batch, warmup, tetris_steps, mm, dev, bf16);
-  if (mnist_steps > 0) run_case(mnist, batch, mnist_warmup, mnist_steps, mm, dev, bf16);
+  if (tetris_steps > 0) run_case(tetris, batch, warmup, tetris_steps, mm, dev, bf16, profile);
+  if (mnist_steps > 0) run_case(mnist, batch, mnist_warmup, mnist_steps, mm, dev, bf16, profile);
   return 0;
 }

@@ -1,0 +1,145 @@
+#include "kernels/attention_kernels.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common/error.h"
+#include "kernels/vector_math.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HYPERREP_SMALL_ATTENTION 1
+#else
+#define HYPERREP_SMALL_ATTENTION 0
+#endif
+
+namespace hyperrep::kernels {
+
+#if HYPERREP_SMALL_ATTENTION
+namespace {
+
+#define HYPERREP_AVX2_FMA __attribute__((target("avx2,fma")))
+
+HYPERREP_AVX2_FMA inline float hsum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+// sum over n (a multiple of 8) of a[i] * b[i], in one fixed order.
+HYPERREP_AVX2_FMA inline float dot(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t c = 0; c < n; c += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), acc);
+  return hsum(acc);
+}
+
+// y = scale * sum over j < m of coef[j * cstride] * rows[j * rstride] (rows of n floats), written
+// (not added) to y; j ascending in every lane.
+HYPERREP_AVX2_FMA inline void combine(const float* coef, int64_t cstride, const float* rows, int64_t rstride, int64_t m,
+                                      int64_t n, float scale, float* y) {
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (int64_t c = 0; c < n; c += 8) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t j = 0; j < m; ++j)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(coef[j * cstride]), _mm256_loadu_ps(rows + j * rstride + c), acc);
+    _mm256_storeu_ps(y + c, _mm256_mul_ps(acc, sc));
+  }
+}
+
+struct Views {  // one (b, h): where its rows are
+  const float *q, *k, *v;
+  int64_t row;  // qkv row stride: 3 * d
+};
+
+Views views(const float* qkv, const AttentionShape& s, int64_t b, int64_t h) {
+  const int64_t d = s.heads * s.head_dim;
+  const float* base = qkv + b * s.tokens * 3 * d + h * s.head_dim;
+  return {base, base + d, base + 2 * d, 3 * d};
+}
+
+HYPERREP_AVX2_FMA void forward_one(const float* qkv, float* out, float* probs, const AttentionShape& s, float scale, int64_t bh) {
+  const int64_t b = bh / s.heads, h = bh % s.heads, T = s.tokens, dh = s.head_dim, d = s.heads * dh;
+  const Views x = views(qkv, s, b, h);
+  float* p = probs + bh * T * T;
+  for (int64_t i = 0; i < T; ++i) {
+    float* row = p + i * T;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < T; ++j) {
+      row[j] = dot(x.q + i * x.row, x.k + j * x.row, dh) * scale;
+      m = std::max(m, row[j]);
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < T; ++j) {
+      row[j] = std::exp(row[j] - m);
+      sum += row[j];
+    }
+    for (int64_t j = 0; j < T; ++j) row[j] /= sum;
+    combine(row, 1, x.v, x.row, T, dh, 1.0f, out + (b * T + i) * d + h * dh);
+  }
+}
+
+HYPERREP_AVX2_FMA void backward_one(const float* qkv, const float* probs, const float* dout, float* dqkv, const AttentionShape& s,
+                                    float scale, int64_t bh, std::vector<float>& scratch) {
+  const int64_t b = bh / s.heads, h = bh % s.heads, T = s.tokens, dh = s.head_dim, d = s.heads * dh;
+  const Views x = views(qkv, s, b, h);
+  const float* p = probs + bh * T * T;
+  const float* go = dout + b * T * d + h * dh;  // row i at go + i * d
+  float* dq = dqkv + b * T * 3 * d + h * dh;    // rows of 3d, like qkv
+  float *dk = dq + d, *dv = dq + 2 * d;
+  scratch.resize(static_cast<size_t>(T * T));
+  float* ds = scratch.data();
+  for (int64_t i = 0; i < T; ++i) {  // dP = dO V^T, then the softmax's backward, row by row
+    const float* pr = p + i * T;
+    float* r = ds + i * T;
+    float dotp = 0.0f;
+    for (int64_t j = 0; j < T; ++j) {
+      r[j] = dot(go + i * d, x.v + j * x.row, dh);
+      dotp += pr[j] * r[j];
+    }
+    for (int64_t j = 0; j < T; ++j) r[j] = pr[j] * (r[j] - dotp);
+  }
+  for (int64_t j = 0; j < T; ++j) {
+    combine(p + j, T, go, d, T, dh, 1.0f, dv + j * 3 * d);         // dV_j = sum_i P[i][j] dO_i
+    combine(ds + j, T, x.q, x.row, T, dh, scale, dk + j * 3 * d);  // dK_j = scale sum_i dS[i][j] q_i
+  }
+  for (int64_t i = 0; i < T; ++i) combine(ds + i * T, 1, x.k, x.row, T, dh, scale, dq + i * 3 * d);  // dQ_i
+}
+
+}  // namespace
+
+bool small_attention_suits(int64_t head_dim) { return avx2_fma_available() && head_dim > 0 && head_dim % 8 == 0; }
+
+void attention_forward(const float* qkv, float* out, float* probs, const AttentionShape& s, float scale) {
+  HYPERREP_CHECK(small_attention_suits(s.head_dim), InternalError, "attention_forward: head dim ", s.head_dim,
+                 " or this CPU does not suit the kernel");
+  at::parallel_for(0, s.batch * s.heads, 16, [&](int64_t from, int64_t to) {
+    for (int64_t bh = from; bh < to; ++bh) forward_one(qkv, out, probs, s, scale, bh);
+  });
+}
+
+void attention_backward(const float* qkv, const float* probs, const float* dout, float* dqkv, const AttentionShape& s,
+                        float scale) {
+  HYPERREP_CHECK(small_attention_suits(s.head_dim), InternalError, "attention_backward: head dim ", s.head_dim,
+                 " or this CPU does not suit the kernel");
+  at::parallel_for(0, s.batch * s.heads, 16, [&](int64_t from, int64_t to) {
+    std::vector<float> scratch;
+    for (int64_t bh = from; bh < to; ++bh) backward_one(qkv, probs, dout, dqkv, s, scale, bh, scratch);
+  });
+}
+
+#else
+
+bool small_attention_suits(int64_t) { return false; }
+void attention_forward(const float*, float*, float*, const AttentionShape&, float) {
+  HYPERREP_CHECK(false, InternalError, "attention_forward: needs x86-64 with AVX2 + FMA");
+}
+void attention_backward(const float*, const float*, const float*, float*, const AttentionShape&, float) {
+  HYPERREP_CHECK(false, InternalError, "attention_backward: needs x86-64 with AVX2 + FMA");
+}
+
+#endif
+
+}  // namespace hyperrep::kernels
