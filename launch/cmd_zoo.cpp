@@ -56,6 +56,7 @@ int cmd_zoo(Context& ctx) {
   if (verb == "verify") return zoo_verify(ctx, rest);
   if (verb == "export") return zoo_export(ctx, rest);
   if (verb == "import") return zoo_import(ctx, rest);
+  if (verb == "split") return zoo_split(ctx, rest);
   HYPERREP_THROW(UsageError, "unknown verb 'zoo ", verb, "'\n", kUsage, kZooToolsUsage);
 }
 

@@ -14,6 +14,7 @@
 #include "common/json.h"
 #include "data/zoo_dataset.h"
 #include "interop/modelzoo_import.h"
+#include "interop/nfn_split.h"
 #include "interop/smallcnnzoo.h"
 #include "interop/torch_format.h"
 #include "launch/args.h"
@@ -47,6 +48,13 @@ const char* const kZooToolsUsage = R"(  info ZOO [--json] [--config FILE] [--set
       fashion_mnist 1,28,28; cifar10 and svhn_cropped 1,32,32) unless --input-shape is given.
       Rows with non-finite weights or metrics are dropped and counted. Property names:
       docs/export.md.
+  split --from nfn INDICES --source DIR --out SPLIT.csv [--final-step 86]
+      Convert a published split file of the generalisation benchmark (NFN's
+      predict_gen_data_splits/<dataset>_split.csv: row indices into DIR's weights.npy and
+      metrics) into a data.split_file of runs: the final-step rows in the file's order, the
+      second half test, the first half shuffled as Python's random.Random(0) does and cut
+      80/20 into train and val. --final-step: the step of the final rows (86 published; the
+      last epoch for a zoo that hyperrep exported).
 )";
 
 namespace {
@@ -255,6 +263,30 @@ int zoo_import(Context& ctx, const std::vector<std::string>& rest) {
   const store::ZooReader reader(out);
   std::cout << "imported " << reader.num_members() << " members, " << reader.num_checkpoints() << " checkpoints from " << src
             << " into " << out << " (content hash " << reader.content_hash() << ")\n";
+  return 0;
+}
+
+int zoo_split(Context& ctx, const std::vector<std::string>& rest) {
+  Args args(rest, {"--from", "--source", "--out", "--final-step"}, {});
+  if (args.help()) return std::cout << "usage:\n" << kZooToolsUsage, 0;
+  const std::string from = args.required("--from");
+  HYPERREP_CHECK(from == "nfn", UsageError, "zoo split --from takes nfn (the generalisation benchmark's split files), not '",
+                 from, "'");
+  HYPERREP_CHECK(args.positional().size() == 1, UsageError, "zoo split takes exactly one INDICES file\nusage:\n", kZooToolsUsage);
+  if (ctx.mpi.rank() != 0) return 0;
+  const std::string out = args.required("--out");
+  int64_t final_step = 86;
+  if (auto v = args.value("--final-step")) {
+    size_t used = 0;
+    try {
+      final_step = std::stoll(*v, &used);
+    } catch (const std::exception&) {}
+    HYPERREP_CHECK(used == v->size() && final_step >= 0, UsageError, "--final-step expects a step like 86, got '", *v, "'");
+  }
+  const auto r = interop::convert_nfn_split(args.positional()[0], args.required("--source"), out, final_step);
+  std::cout << "wrote " << out << ": " << r.final_rows << " runs of " << r.rows << " rows (final step " << final_step
+            << "): " << r.train << " train, " << r.val << " val, " << r.test << " test; use it with --set data.split_file=" << out
+            << "\n";
   return 0;
 }
 

@@ -15,5 +15,6 @@ int zoo_info(Context& ctx, const std::vector<std::string>& args);
 int zoo_verify(Context& ctx, const std::vector<std::string>& args);
 int zoo_export(Context& ctx, const std::vector<std::string>& args);
 int zoo_import(Context& ctx, const std::vector<std::string>& args);
+int zoo_split(Context& ctx, const std::vector<std::string>& args);
 
 }  // namespace hyperrep::cli

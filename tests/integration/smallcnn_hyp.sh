@@ -27,6 +27,18 @@ out=$("$bin" zoo import --from smallcnnzoo exported --out back 2>&1)
 check "exported and imported back: same content hash" "grep -q \"content hash $hash\" <<<\"\$out\""
 check "the architecture survives the round trip" "\"$bin\" zoo info back | grep -q 'conv(16,16,3,stride=2), act, dropout, conv'"
 
+# The generalisation benchmark's split files: row indices into the exported rows (here in reverse
+# order), final step 2; 24 final rows -> 12 test, 12 shuffled and cut 80/20 (9 train, 3 val).
+rows=$(( $(zcat exported/metrics.csv.gz | wc -l) - 1 ))
+seq $((rows - 1)) -1 0 > "idx \$(x).csv"
+"$bin" zoo split --from nfn "idx \$(x).csv" --source exported --out split.csv --final-step 2 >split.txt 2>&1; rc=$?
+check "published split file converted" "[ $rc -eq 0 ] && grep -q '24 runs of 72 rows (final step 2): 9 train, 3 val, 12 test' split.txt"
+check "the split names runs" "[ \$(grep -c ',test$' split.csv) -eq 12 ] && head -1 split.csv | grep -qx 'run,split'"
+"$bin" baseline --zoo back --set data.split_file=split.csv --set 'data.epochs=[2]' --set probe.targets=test_acc --out gs.csv >gs.txt 2>&1; rc=$?
+check "the benchmark protocol runs on the converted split" "[ $rc -eq 0 ] && grep -q '24 members (9 train / 3 val / 12 test)' gs.txt"
+"$bin" zoo split --from nfn split.csv --source exported --out bad.csv >bad.txt 2>&1; rc=$?
+check "a file that is not an index list is refused, naming the line" "[ $rc -ne 0 ] && grep -q 'split.csv. line 1' bad.txt && [ ! -e bad.csv ]"
+
 targets='probe.targets=["test_acc","epoch","ggap","lr","l2","dropout","train_fraction","activation","init","optimizer","init_std","batch_size"]'
 "$bin" baseline --zoo hyp --set "$targets" --out base.csv >base.txt 2>&1; rc=$?
 check "baseline probes the paper's targets" "[ $rc -eq 0 ] && grep -Eq '^\| train_fraction \| r2 \|' base.txt && grep -Eq '^\| optimizer \| acc \|' base.txt"
