@@ -23,19 +23,6 @@ namespace {
 
 #define HYPERREP_AVX2_FMA __attribute__((target("avx2,fma")))
 
-HYPERREP_AVX2_FMA inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
-}
-
-// sum over n (a multiple of 8) of a[i] * b[i], in one fixed order.
-HYPERREP_AVX2_FMA inline float dot(const float* a, const float* b, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t c = 0; c < n; c += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), acc);
-  return hsum(acc);
-}
-
 // y = scale * sum over j < m of coef[j * cstride] * rows[j * rstride] (rows of n floats), written
 // (not added) to y; j ascending in every lane.
 HYPERREP_AVX2_FMA inline void combine(const float* coef, int64_t cstride, const float* rows, int64_t rstride, int64_t m,
@@ -46,6 +33,26 @@ HYPERREP_AVX2_FMA inline void combine(const float* coef, int64_t cstride, const 
     for (int64_t j = 0; j < m; ++j)
       acc = _mm256_fmadd_ps(_mm256_set1_ps(coef[j * cstride]), _mm256_loadu_ps(rows + j * rstride + c), acc);
     _mm256_storeu_ps(y + c, _mm256_mul_ps(acc, sc));
+  }
+}
+
+// Mt [n][Tp] = the first n columns of rows m[j * mstride], j < T (Tp = T rounded up to 8; the
+// padding columns zero), so that a query's scores against 8 keys are n broadcast FMAs.
+inline void transpose_rows(const float* m, int64_t mstride, int64_t T, int64_t n, int64_t Tp, float* mt) {
+  for (int64_t c = 0; c < n; ++c) {
+    float* to = mt + c * Tp;
+    for (int64_t j = 0; j < T; ++j) to[j] = m[j * mstride + c];
+    for (int64_t j = T; j < Tp; ++j) to[j] = 0.0f;
+  }
+}
+
+// out[j] = scale * sum over c < n of a[c] * mt[c][j] for j < Tp (c ascending in every lane).
+HYPERREP_AVX2_FMA inline void scores(const float* a, const float* mt, int64_t n, int64_t Tp, float scale, float* out) {
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (int64_t jb = 0; jb < Tp; jb += 8) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t c = 0; c < n; ++c) acc = _mm256_fmadd_ps(_mm256_set1_ps(a[c]), _mm256_loadu_ps(mt + c * Tp + jb), acc);
+    _mm256_storeu_ps(out + jb, _mm256_mul_ps(acc, sc));
   }
 }
 
@@ -60,20 +67,22 @@ Views views(const float* qkv, const AttentionShape& s, int64_t b, int64_t h) {
   return {base, base + d, base + 2 * d, 3 * d};
 }
 
-HYPERREP_AVX2_FMA void forward_one(const float* qkv, float* out, float* probs, const AttentionShape& s, float scale, int64_t bh) {
-  const int64_t b = bh / s.heads, h = bh % s.heads, T = s.tokens, dh = s.head_dim, d = s.heads * dh;
+HYPERREP_AVX2_FMA void forward_one(const float* qkv, float* out, float* probs, const AttentionShape& s, float scale, int64_t bh,
+                                   std::vector<float>& scratch) {
+  const int64_t b = bh / s.heads, h = bh % s.heads, T = s.tokens, dh = s.head_dim, d = s.heads * dh, Tp = (T + 7) / 8 * 8;
   const Views x = views(qkv, s, b, h);
+  scratch.resize(static_cast<size_t>(dh * Tp + Tp));
+  float *kt = scratch.data(), *srow = kt + dh * Tp;
+  transpose_rows(x.k, x.row, T, dh, Tp, kt);
   float* p = probs + bh * T * T;
   for (int64_t i = 0; i < T; ++i) {
     float* row = p + i * T;
+    scores(x.q + i * x.row, kt, dh, Tp, scale, srow);
     float m = -INFINITY;
-    for (int64_t j = 0; j < T; ++j) {
-      row[j] = dot(x.q + i * x.row, x.k + j * x.row, dh) * scale;
-      m = std::max(m, row[j]);
-    }
+    for (int64_t j = 0; j < T; ++j) m = std::max(m, srow[j]);
     float sum = 0.0f;
     for (int64_t j = 0; j < T; ++j) {
-      row[j] = std::exp(row[j] - m);
+      row[j] = std::exp(srow[j] - m);
       sum += row[j];
     }
     for (int64_t j = 0; j < T; ++j) row[j] /= sum;
@@ -89,14 +98,17 @@ HYPERREP_AVX2_FMA void backward_one(const float* qkv, const float* probs, const 
   const float* go = dout + b * T * d + h * dh;  // row i at go + i * d
   float* dq = dqkv + b * T * 3 * d + h * dh;    // rows of 3d, like qkv
   float *dk = dq + d, *dv = dq + 2 * d;
-  scratch.resize(static_cast<size_t>(T * T));
-  float* ds = scratch.data();
+  const int64_t Tp = (T + 7) / 8 * 8;
+  scratch.resize(static_cast<size_t>(T * T + dh * Tp + Tp));
+  float *ds = scratch.data(), *vt = ds + T * T, *dp = vt + dh * Tp;
+  transpose_rows(x.v, x.row, T, dh, Tp, vt);
   for (int64_t i = 0; i < T; ++i) {  // dP = dO V^T, then the softmax's backward, row by row
     const float* pr = p + i * T;
     float* r = ds + i * T;
+    scores(go + i * d, vt, dh, Tp, 1.0f, dp);
     float dotp = 0.0f;
     for (int64_t j = 0; j < T; ++j) {
-      r[j] = dot(go + i * d, x.v + j * x.row, dh);
+      r[j] = dp[j];
       dotp += pr[j] * r[j];
     }
     for (int64_t j = 0; j < T; ++j) r[j] = pr[j] * (r[j] - dotp);
@@ -116,7 +128,8 @@ void attention_forward(const float* qkv, float* out, float* probs, const Attenti
   HYPERREP_CHECK(small_attention_suits(s.head_dim), InternalError, "attention_forward: head dim ", s.head_dim,
                  " or this CPU does not suit the kernel");
   at::parallel_for(0, s.batch * s.heads, 16, [&](int64_t from, int64_t to) {
-    for (int64_t bh = from; bh < to; ++bh) forward_one(qkv, out, probs, s, scale, bh);
+    std::vector<float> scratch;
+    for (int64_t bh = from; bh < to; ++bh) forward_one(qkv, out, probs, s, scale, bh, scratch);
   });
 }
 
