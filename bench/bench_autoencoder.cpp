@@ -160,7 +160,7 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
 
 int main(int argc, char** argv) {
   int64_t batch = 500, mm_n = 2048;
-  int tetris_steps = 5, mnist_steps = 1, warmup = 1, mnist_warmup = 0, threads = 0;
+  int tetris_steps = 5, mnist_steps = 1, warmup = 1, mnist_warmup = 0, threads = 0, blas = 1;
   std::string device = "auto", precision = "fp32", profile;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
@@ -172,14 +172,16 @@ int main(int argc, char** argv) {
     else if (k == "--mnist-warmup") mnist_warmup = v;
     else if (k == "--mm") mm_n = v;
     else if (k == "--threads") threads = v;
+    else if (k == "--blas-threads") blas = v;
     else if (k == "--device") device = argv[i + 1];
     else if (k == "--precision") precision = argv[i + 1];
     else if (k == "--profile") profile = argv[i + 1];
     else {
-      std::fprintf(stderr,
-                   "usage: bench_autoencoder [--batch 500] [--tetris-steps 5] [--mnist-steps 1] [--warmup 1] "
-                   "[--mnist-warmup 0] [--mm 2048] [--threads 0 (= cores)] [--profile PREFIX] [--device auto|cpu|cuda] "
-                   "[--precision fp32|bf16]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_autoencoder [--batch 500] [--tetris-steps 5] [--mnist-steps 1] [--warmup 1] "
+          "[--mnist-warmup 0] [--mm 2048] [--threads 0 (= cores)] [--blas-threads 1] [--profile PREFIX] [--device auto|cpu|cuda] "
+          "[--precision fp32|bf16]\n");
       return 2;
     }
   }
@@ -199,11 +201,13 @@ int main(int argc, char** argv) {
   const bool bf16 = precision == "bf16";
   const torch::Device dev = device == "cuda" ? torch::kCUDA : torch::kCPU;
   configure_threads(threads, 1);
+  set_blas_threads(blas);  // hyperrep runs OpenBLAS on one thread (common/runtime.h); more is an experiment
   torch::manual_seed(0);
   const double mm = matmul_rate(mm_n, dev);
-  std::printf("device %s, %d intra-op threads, attention %s; fp32 mm %lldx%lld: %.1f GFLOP/s\n", dev.str().c_str(),
-              torch::get_num_threads(), model::resolve_attention("auto") == model::AttentionKind::kFused ? "fused" : "plain",
-              static_cast<long long>(mm_n), static_cast<long long>(mm_n), mm / 1e9);
+  std::printf("device %s, %d intra-op threads, %d OpenBLAS threads, attention %s; fp32 mm %lldx%lld: %.1f GFLOP/s\n",
+              dev.str().c_str(), torch::get_num_threads(), blas_threads(),
+              model::resolve_attention("auto") == model::AttentionKind::kFused ? "fused" : "plain", static_cast<long long>(mm_n),
+              static_cast<long long>(mm_n), mm / 1e9);
   std::fflush(stdout);
   const Case tetris{"TETRIS-SEED", "tetris", {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"}, {1, 4, 4}, 256,
                     512,           50};

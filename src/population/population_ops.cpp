@@ -46,7 +46,7 @@ struct Geometry {
 // im2col of planes [s, e) (one plane = one member's channel over the batch, [b, H, W]) into
 // their k*k rows of cols; taps in the padding read 0. kWo > 0 fixes the output width of a plain
 // (stride 1, unpadded) convolution at compile time (fully unrolled copies). Strided, unpadded
-// convolutions take im2col_strided_planes.
+// convolutions take strided_pass.
 template <int64_t kWo>
 void im2col_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, const Geometry& g) {
   const int64_t k = g.k, st = g.stride, Ho = g.out(H), Wo = kWo > 0 ? kWo : g.out(W), L = Ho * Wo, kk = k * k;
@@ -117,85 +117,63 @@ struct PhaseSplit {
   }
 };
 
-template <int64_t kSt, int64_t kK, int64_t kW>
-void im2col_strided_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W,
-                           const Geometry& g) {
+// im2col (kIm2col) or col2im of planes [s, e) of a strided, unpadded convolution. col2im adds each
+// tap's contributions into the phase split in the order of the general loop, then adds the split
+// to the (zeroed) input, so every pixel's sum is rounded exactly as there.
+template <int64_t kSt, int64_t kK, int64_t kW, bool kIm2col>
+void strided_pass(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, const Geometry& g) {
   const PhaseSplit<kSt, kK, kW> split(g, H, W);
   const int64_t Ho = split.Ho, Wo = split.Wo, L = Ho * Wo, kk = split.k * split.k;
   std::vector<float> ph(split.size());
   for (int64_t pc = s; pc < e; ++pc)
     for (int64_t n = 0; n < b; ++n) {
-      split.split(src + (pc * b + n) * H * W, ph.data());
+      const int64_t image = (pc * b + n) * H * W;
+      if constexpr (kIm2col) {
+        split.split(src + image, ph.data());
+      } else {
+        std::fill(ph.begin(), ph.end(), 0.0f);
+      }
       for (int64_t r = 0; r < kk; ++r) {
-        float* to = dst + (pc * kk + r) * b * L + n * L;
-        for (int64_t y = 0; y < Ho; ++y, to += Wo) {
-          const float* from = ph.data() + split.tap(y, r);
-          for (int64_t x = 0; x < Wo; ++x) to[x] = from[x];
+        const int64_t cols = (pc * kk + r) * b * L + n * L;
+        for (int64_t y = 0; y < Ho; ++y) {
+          float* run = ph.data() + split.tap(y, r);
+          if constexpr (kIm2col) {
+            float* to = dst + cols + y * Wo;
+            for (int64_t x = 0; x < Wo; ++x) to[x] = run[x];
+          } else {
+            const float* c = src + cols + y * Wo;
+            for (int64_t x = 0; x < Wo; ++x) run[x] += c[x];
+          }
         }
       }
+      if constexpr (!kIm2col) split.add_back(ph.data(), dst + image);
     }
 }
 
-// col2im of planes [s, e) of a strided, unpadded convolution: each tap's contributions are added
-// into the phase split in the order of the general loop, then added to the (zeroed) input, so every
-// pixel's sum is rounded exactly as there.
-template <int64_t kSt, int64_t kK, int64_t kW>
-void col2im_strided_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W,
-                           const Geometry& g) {
-  const PhaseSplit<kSt, kK, kW> split(g, H, W);
-  const int64_t Ho = split.Ho, Wo = split.Wo, L = Ho * Wo, kk = split.k * split.k;
-  std::vector<float> ph(split.size());
-  for (int64_t pc = s; pc < e; ++pc)
-    for (int64_t n = 0; n < b; ++n) {
-      std::fill(ph.begin(), ph.end(), 0.0f);
-      for (int64_t r = 0; r < kk; ++r) {
-        const float* c = src + (pc * kk + r) * b * L + n * L;
-        for (int64_t y = 0; y < Ho; ++y, c += Wo) {
-          float* o = ph.data() + split.tap(y, r);
-          for (int64_t x = 0; x < Wo; ++x) o[x] += c[x];
-        }
-      }
-      split.add_back(ph.data(), dst + (pc * b + n) * H * W);
-    }
-}
-
-// Planes [s, e) of a strided, unpadded convolution through Fn<stride, k, W> (Fn: the im2col or
-// col2im above): the Small CNN Zoo network's layers on 28x28 and 32x32 inputs compiled for their
-// sizes, anything else with run-time sizes.
-template <template <int64_t, int64_t, int64_t> class Fn>
+// strided_pass with the Small CNN Zoo network's layers on 28x28 and 32x32 inputs compiled for
+// their sizes, anything else with run-time sizes.
+template <bool kIm2col>
 void strided_planes(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, const Geometry& g) {
   if (g.stride == 2 && g.k == 3 && H == W) {
     switch (W) {
-      case 28: return Fn<2, 3, 28>::run(src, dst, s, e, b, H, W, g);
-      case 13: return Fn<2, 3, 13>::run(src, dst, s, e, b, H, W, g);
-      case 6: return Fn<2, 3, 6>::run(src, dst, s, e, b, H, W, g);
-      case 32: return Fn<2, 3, 32>::run(src, dst, s, e, b, H, W, g);
-      case 15: return Fn<2, 3, 15>::run(src, dst, s, e, b, H, W, g);
-      case 7: return Fn<2, 3, 7>::run(src, dst, s, e, b, H, W, g);
+      case 28: return strided_pass<2, 3, 28, kIm2col>(src, dst, s, e, b, H, W, g);
+      case 13: return strided_pass<2, 3, 13, kIm2col>(src, dst, s, e, b, H, W, g);
+      case 6: return strided_pass<2, 3, 6, kIm2col>(src, dst, s, e, b, H, W, g);
+      case 32: return strided_pass<2, 3, 32, kIm2col>(src, dst, s, e, b, H, W, g);
+      case 15: return strided_pass<2, 3, 15, kIm2col>(src, dst, s, e, b, H, W, g);
+      case 7: return strided_pass<2, 3, 7, kIm2col>(src, dst, s, e, b, H, W, g);
       default: break;
     }
   }
-  Fn<0, 0, 0>::run(src, dst, s, e, b, H, W, g);
+  strided_pass<0, 0, 0, kIm2col>(src, dst, s, e, b, H, W, g);
 }
-template <int64_t kSt, int64_t kK, int64_t kW>
-struct Im2colStrided {
-  static void run(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, const Geometry& g) {
-    im2col_strided_planes<kSt, kK, kW>(src, dst, s, e, b, H, W, g);
-  }
-};
-template <int64_t kSt, int64_t kK, int64_t kW>
-struct Col2imStrided {
-  static void run(const float* src, float* dst, int64_t s, int64_t e, int64_t b, int64_t H, int64_t W, const Geometry& g) {
-    col2im_strided_planes<kSt, kK, kW>(src, dst, s, e, b, H, W, g);
-  }
-};
 
 // im2col of np members' planes: x [np, C, b, H, W] -> cols [np, C*k*k, b*Ho*Wo].
 void im2col_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, int64_t H, int64_t W, const Geometry& g) {
   const int64_t Wo = g.out(W);
   // One (member, channel) plane per task: its k*k rows of cols are written by this task only.
   at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
-    if (g.stride > 1 && g.pad == 0) return strided_planes<Im2colStrided>(src, dst, s, e, b, H, W, g);
+    if (g.stride > 1 && g.pad == 0) return strided_planes<true>(src, dst, s, e, b, H, W, g);
     switch (g.plain() ? Wo : 0) {  // CNN-s's widths on 28x28 inputs
       case 24: im2col_planes<24>(src, dst, s, e, b, H, W, g); break;
       case 8: im2col_planes<8>(src, dst, s, e, b, H, W, g); break;
@@ -210,7 +188,7 @@ void col2im_raw(const float* src, float* dst, int64_t np, int64_t C, int64_t b, 
   const int64_t k = g.k, Ho = g.out(H), Wo = g.out(W), L = Ho * Wo, kk = k * k;
   // One (member, channel) plane per task: only this task adds into it.
   at::parallel_for(0, np * C, 1, [&](int64_t s, int64_t e) {
-    if (g.stride > 1 && g.pad == 0) return strided_planes<Col2imStrided>(src, dst, s, e, b, H, W, g);
+    if (g.stride > 1 && g.pad == 0) return strided_planes<false>(src, dst, s, e, b, H, W, g);
     for (int64_t pc = s; pc < e; ++pc) {
       float* out = dst + pc * b * H * W;
       for (int64_t r = 0; r < kk; ++r) {
