@@ -69,14 +69,13 @@ Views views(const float* qkv, const AttentionShape& s, int64_t b, int64_t h) {
 
 HYPERREP_AVX2_FMA void forward_one(const float* qkv, float* out, float* probs, const AttentionShape& s, float scale, int64_t bh,
                                    std::vector<float>& scratch) {
-  const int64_t b = bh / s.heads, h = bh % s.heads, T = s.tokens, Q = s.nq(), dh = s.head_dim, d = s.heads * dh;
-  const int64_t Tp = (T + 7) / 8 * 8;
+  const int64_t b = bh / s.heads, h = bh % s.heads, T = s.tokens, dh = s.head_dim, d = s.heads * dh, Tp = (T + 7) / 8 * 8;
   const Views x = views(qkv, s, b, h);
   scratch.resize(static_cast<size_t>(dh * Tp + Tp));
   float *kt = scratch.data(), *srow = kt + dh * Tp;
   transpose_rows(x.k, x.row, T, dh, Tp, kt);
-  float* p = probs + bh * Q * T;
-  for (int64_t i = 0; i < Q; ++i) {
+  float* p = probs + bh * T * T;
+  for (int64_t i = 0; i < T; ++i) {
     float* row = p + i * T;
     scores(x.q + i * x.row, kt, dh, Tp, scale, srow);
     float m = -INFINITY;
@@ -87,23 +86,23 @@ HYPERREP_AVX2_FMA void forward_one(const float* qkv, float* out, float* probs, c
       sum += row[j];
     }
     for (int64_t j = 0; j < T; ++j) row[j] /= sum;
-    combine(row, 1, x.v, x.row, T, dh, 1.0f, out + (b * Q + i) * d + h * dh);
+    combine(row, 1, x.v, x.row, T, dh, 1.0f, out + (b * T + i) * d + h * dh);
   }
 }
 
 HYPERREP_AVX2_FMA void backward_one(const float* qkv, const float* probs, const float* dout, float* dqkv, const AttentionShape& s,
                                     float scale, int64_t bh, std::vector<float>& scratch) {
-  const int64_t b = bh / s.heads, h = bh % s.heads, T = s.tokens, Q = s.nq(), dh = s.head_dim, d = s.heads * dh;
+  const int64_t b = bh / s.heads, h = bh % s.heads, T = s.tokens, dh = s.head_dim, d = s.heads * dh;
   const Views x = views(qkv, s, b, h);
-  const float* p = probs + bh * Q * T;
-  const float* go = dout + b * Q * d + h * dh;  // row i at go + i * d
+  const float* p = probs + bh * T * T;
+  const float* go = dout + b * T * d + h * dh;  // row i at go + i * d
   float* dq = dqkv + b * T * 3 * d + h * dh;    // rows of 3d, like qkv
   float *dk = dq + d, *dv = dq + 2 * d;
   const int64_t Tp = (T + 7) / 8 * 8;
-  scratch.resize(static_cast<size_t>(Q * T + dh * Tp + Tp));
-  float *ds = scratch.data(), *vt = ds + Q * T, *dp = vt + dh * Tp;
+  scratch.resize(static_cast<size_t>(T * T + dh * Tp + Tp));
+  float *ds = scratch.data(), *vt = ds + T * T, *dp = vt + dh * Tp;
   transpose_rows(x.v, x.row, T, dh, Tp, vt);
-  for (int64_t i = 0; i < Q; ++i) {  // dP = dO V^T, then the softmax's backward, row by row
+  for (int64_t i = 0; i < T; ++i) {  // dP = dO V^T, then the softmax's backward, row by row
     const float* pr = p + i * T;
     float* r = ds + i * T;
     scores(go + i * d, vt, dh, Tp, 1.0f, dp);
@@ -115,11 +114,10 @@ HYPERREP_AVX2_FMA void backward_one(const float* qkv, const float* probs, const 
     for (int64_t j = 0; j < T; ++j) r[j] = pr[j] * (r[j] - dotp);
   }
   for (int64_t j = 0; j < T; ++j) {
-    combine(p + j, T, go, d, Q, dh, 1.0f, dv + j * 3 * d);         // dV_j = sum_i P[i][j] dO_i
-    combine(ds + j, T, x.q, x.row, Q, dh, scale, dk + j * 3 * d);  // dK_j = scale sum_i dS[i][j] q_i
+    combine(p + j, T, go, d, T, dh, 1.0f, dv + j * 3 * d);         // dV_j = sum_i P[i][j] dO_i
+    combine(ds + j, T, x.q, x.row, T, dh, scale, dk + j * 3 * d);  // dK_j = scale sum_i dS[i][j] q_i
   }
-  for (int64_t i = 0; i < Q; ++i) combine(ds + i * T, 1, x.k, x.row, T, dh, scale, dq + i * 3 * d);  // dQ_i
-  for (int64_t i = Q; i < T; ++i) std::fill(dq + i * 3 * d, dq + i * 3 * d + dh, 0.0f);              // queries not asked for
+  for (int64_t i = 0; i < T; ++i) combine(ds + i * T, 1, x.k, x.row, T, dh, scale, dq + i * 3 * d);  // dQ_i
 }
 
 }  // namespace

@@ -18,7 +18,9 @@ DropoutKeys::~DropoutKeys() { g_current = outer_; }
 
 DropoutKeys* DropoutKeys::current() { return g_current; }
 
-torch::Tensor DropoutKeys::next_mask(c10::IntArrayRef shape, double p) { return draws_.keep_mask(calls_++, shape, p); }
+torch::Tensor DropoutKeys::next_mask(c10::IntArrayRef shape, double p) {
+  return draws_.keep_mask(calls_++, shape, p);
+}
 
 torch::Tensor KeyedDropoutImpl::forward(const torch::Tensor& x) {
   if (!is_training() || p_ <= 0) return x;

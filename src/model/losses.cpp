@@ -7,7 +7,8 @@
 namespace hyperrep::model {
 
 torch::Tensor reconstruction_loss(const torch::Tensor& recon, const torch::Tensor& target, const torch::Tensor& mask,
-                                  const torch::Tensor& layer, const torch::Tensor& layer_variance, double floor, double counted) {
+                                  const torch::Tensor& layer, const torch::Tensor& layer_variance, double floor,
+                                  double counted) {
   HYPERREP_CHECK(recon.sizes() == target.sizes(), InternalError, "reconstruction_loss: recon ", recon.sizes(), " and target ",
                  target.sizes(), " differ");
   auto err = (recon - target).pow(2);
