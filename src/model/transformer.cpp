@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "common/error.h"
-#include "kernels/attention_kernels.h"
 
 #if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
 #define HYPERREP_HAS_SDPA 1
@@ -26,48 +25,6 @@ AttentionKind resolve_attention(const std::string& mode) {
   }
   HYPERREP_CHECK(mode == "auto", ConfigError, "model.attention: unknown mode '", mode, "' (auto, fused, plain)");
   return fused_attention_available() ? AttentionKind::kFused : AttentionKind::kPlain;
-}
-
-namespace {
-
-// Plain attention of many short sequences on the CPU through kernels/attention_kernels: qkv
-// [B, T, 3d] (the in-projection's output) -> [B, T, d], the backward straight into qkv's layout.
-class SmallAttention : public torch::autograd::Function<SmallAttention> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv_in, int64_t heads) {
-    auto qkv = qkv_in.contiguous();
-    const kernels::AttentionShape s{qkv.size(0), qkv.size(1), heads, qkv.size(2) / 3 / heads};
-    auto out = torch::empty({s.batch, s.tokens, heads * s.head_dim}, qkv.options());
-    auto probs = torch::empty({s.batch, heads, s.tokens, s.tokens}, qkv.options());
-    kernels::attention_forward(qkv.data_ptr<float>(), out.data_ptr<float>(), probs.data_ptr<float>(), s, scale(s.head_dim));
-    ctx->save_for_backward({qkv, probs});
-    ctx->saved_data["heads"] = heads;
-    return out;
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const auto &qkv = saved[0], &probs = saved[1];
-    const int64_t heads = ctx->saved_data["heads"].toInt();
-    const kernels::AttentionShape s{qkv.size(0), qkv.size(1), heads, qkv.size(2) / 3 / heads};
-    auto dout = grads[0].contiguous();
-    auto dqkv = torch::empty_like(qkv);
-    kernels::attention_backward(qkv.data_ptr<float>(), probs.data_ptr<float>(), dout.data_ptr<float>(), dqkv.data_ptr<float>(), s,
-                                scale(s.head_dim));
-    return {dqkv, torch::Tensor()};
-  }
-
-  // 1 / sqrt(dh): a power of two for the usual head sizes (16, 64, 256), where multiplying rounds
-  // exactly as dividing by sqrt(dh) does.
-  static float scale(int64_t head_dim) { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim))); }
-};
-
-}  // namespace
-
-bool small_attention_applies(const torch::Tensor& x, int64_t heads, AttentionKind kind) {
-  const int64_t d = x.size(-1);
-  return kind == AttentionKind::kPlain && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 3 &&
-         d % heads == 0 && kernels::small_attention_suits(d / heads);
 }
 
 MultiHeadAttentionImpl::MultiHeadAttentionImpl(int64_t d_model, int64_t heads, AttentionKind kind) : heads_(heads), kind_(kind) {
@@ -92,9 +49,6 @@ torch::Tensor MultiHeadAttentionImpl::qkv_bias() const {
 
 torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2), dh = d / heads_;
-  if (small_attention_applies(x, heads_, kind_)) {
-    return out_proj->forward(SmallAttention::apply(torch::nn::functional::linear(x, in_proj->weight, qkv_bias()), heads_));
-  }
   auto qkv = torch::nn::functional::linear(x, in_proj->weight, qkv_bias())
                  .view({b, t, 3, heads_, dh})
                  .permute({2, 0, 3, 1, 4});  // [3, B, H, T, dh]

@@ -15,10 +15,6 @@ enum class AttentionKind { kFused, kPlain };
 // "auto" -> fused when this LibTorch has it, else plain; "fused" on an old LibTorch throws ConfigError.
 AttentionKind resolve_attention(const std::string& mode);
 bool fused_attention_available();
-// True when plain attention on x [B, T, d] runs through the CPU's own small-sequence kernels
-// (kernels/attention_kernels.h: float32 on an AVX2 + FMA CPU, head dim a multiple of 8) rather
-// than LibTorch's batched products. Both compute the same function; they round differently.
-bool small_attention_applies(const torch::Tensor& x, int64_t heads, AttentionKind kind);
 
 class MultiHeadAttentionImpl : public torch::nn::Module {
  public:
