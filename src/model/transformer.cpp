@@ -52,11 +52,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x) {
   auto qkv = torch::nn::functional::linear(x, in_proj->weight, qkv_bias())
                  .view({b, t, 3, heads_, dh})
                  .permute({2, 0, 3, 1, 4});  // [3, B, H, T, dh]
-  // unbind, not qkv[0..2]: the backward of an index is a zero-filled tensor of qkv's whole size per
-  // part, summed; unbind's is one stack of the three gradients (the same values, without the fills
-  // and adds that were 15 % of a TETRIS-SEED step).
-  const auto parts = qkv.unbind(0);
-  const auto &q = parts[0], &k = parts[1], &v = parts[2];
+  auto q = qkv[0], k = qkv[1], v = qkv[2];
   torch::Tensor o;
 #if HYPERREP_HAS_SDPA
   if (kind_ == AttentionKind::kFused) {
