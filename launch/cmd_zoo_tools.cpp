@@ -275,14 +275,8 @@ int zoo_split(Context& ctx, const std::vector<std::string>& rest) {
   HYPERREP_CHECK(args.positional().size() == 1, UsageError, "zoo split takes exactly one INDICES file\nusage:\n", kZooToolsUsage);
   if (ctx.mpi.rank() != 0) return 0;
   const std::string out = args.required("--out");
-  int64_t final_step = 86;
-  if (auto v = args.value("--final-step")) {
-    size_t used = 0;
-    try {
-      final_step = std::stoll(*v, &used);
-    } catch (const std::exception&) {}
-    HYPERREP_CHECK(used == v->size() && final_step >= 0, UsageError, "--final-step expects a step like 86, got '", *v, "'");
-  }
+  const int64_t final_step = args.int_or("--final-step", 86);
+  HYPERREP_CHECK(final_step >= 0, UsageError, "--final-step expects a step like 86, got ", final_step);
   const auto r = interop::convert_nfn_split(args.positional()[0], args.required("--source"), out, final_step);
   std::cout << "wrote " << out << ": " << r.final_rows << " runs of " << r.rows << " rows (final step " << final_step
             << "): " << r.train << " train, " << r.val << " val, " << r.test << " test; use it with --set data.split_file=" << out

@@ -49,9 +49,7 @@ torch::Tensor MultiHeadAttentionImpl::qkv_bias() const {
 
 torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2), dh = d / heads_;
-  auto qkv = torch::nn::functional::linear(x, in_proj->weight, qkv_bias())
-                 .view({b, t, 3, heads_, dh})
-                 .permute({2, 0, 3, 1, 4});  // [3, B, H, T, dh]
+  auto qkv = torch::nn::functional::linear(x, in_proj->weight, qkv_bias()).view({b, t, 3, heads_, dh}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, dh]
   auto q = qkv[0], k = qkv[1], v = qkv[2];
   torch::Tensor o;
 #if HYPERREP_HAS_SDPA
