@@ -138,7 +138,10 @@ torch::Tensor NeuronAutoencoder::encode(const torch::Tensor& w) {
   auto x = torch::cat(embedded, 1);
   x = torch::cat({compression_token_.expand({x.size(0), 1, x.size(2)}), x}, 1) + encoder_positions_;
   x = drop_->forward(x);
-  for (const auto& blk : *encoder_) x = blk->as<TransformerBlock>()->forward(x);
+  // The code reads only the compression token's row: the last block computes just that row.
+  const size_t blocks = encoder_->size();
+  for (size_t i = 0; i + 1 < blocks; ++i) x = encoder_[i]->as<TransformerBlock>()->forward(x);
+  if (blocks > 0) x = encoder_[blocks - 1]->as<TransformerBlock>()->forward_first(x);
   return torch::tanh(bottleneck_->forward(x.select(1, 0)));
 }
 
@@ -174,8 +177,11 @@ double NeuronAutoencoder::forward_flops(int64_t batch) const {
   for (const auto& l : tok_.layers()) {
     f += 2.0 * b * l.neurons * (l.token_dim() + scale_input) * d + 2.0 * b * l.neurons * l.token_dim() * d;  // embed, de-embed
   }
-  f += opt_.blocks *
-       (block_forward_flops(batch, t + 1, opt_.d_model, opt_.d_ff) + block_forward_flops(batch, t, opt_.d_model, opt_.d_ff));
+  f += opt_.blocks * block_forward_flops(batch, t, opt_.d_model, opt_.d_ff);  // decoder
+  if (opt_.blocks > 0) {  // encoder: the last block computes only the compression token's row
+    f += (opt_.blocks - 1) * block_forward_flops(batch, t + 1, opt_.d_model, opt_.d_ff) +
+         first_row_block_flops(batch, t + 1, opt_.d_model, opt_.d_ff);
+  }
   f += 2.0 * b * d * opt_.latent + 2.0 * b * opt_.latent * t * d;  // bottleneck, decoder input
   return f;
 }

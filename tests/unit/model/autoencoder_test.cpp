@@ -7,6 +7,7 @@
 
 #include "common/config.h"
 #include "model/autoencoder.h"
+#include "model/keyed_dropout.h"
 #include "model/transformer.h"
 
 namespace hyperrep::model {
@@ -261,9 +262,42 @@ TEST(NeuronAutoencoder, ForwardFlopsCountEveryMatmul) {
   opt.blocks = 1;
   NeuronAutoencoder ae(arch, opt);
   auto block = [](double t) { return 2 * (2.0 * t * 8 * 24 + 2.0 * t * 8 * 8 + 2 * 2.0 * t * t * 8 + 2 * 2.0 * t * 8 * 16); };
+  // The encoder's (last) block computes only the compression token's row: qkv of all 10 tokens,
+  // one query, the output projection and feed-forward of one row.
+  const double first_row = 2 * (2.0 * 10 * 8 * 24 + 2.0 * 8 * 8 + 2 * 2.0 * 10 * 8 + 2 * 2.0 * 8 * 16);
   const double embed = 2 * 2 * (2.0 * 5 * 16 * 8 + 2.0 * 4 * 5 * 8);  // batch 2, embed + de-embed
-  const double expected = embed + block(10) + block(9) + 2 * (2.0 * 8 * 4) + 2 * (2.0 * 4 * 9 * 8);
+  const double expected = embed + first_row + block(9) + 2 * (2.0 * 8 * 4) + 2 * (2.0 * 4 * 9 * 8);
   EXPECT_DOUBLE_EQ(ae.forward_flops(2), expected);
+}
+
+// The last encoder block's first-row shortcut computes what the full block computes for the
+// compression token: in training mode with keyed dropout (the same masks) and in eval mode, both
+// the code and its gradients.
+TEST(TransformerBlock, ForwardFirstIsTheFullBlocksFirstRow) {
+  torch::manual_seed(5);
+  for (int64_t d : {8, 64}) {  // head dim 2 (LibTorch's products) and 16 (the small-attention kernels)
+    TransformerBlock blk(d, 4, 2 * d, 0.1, AttentionKind::kPlain);
+    for (bool train : {true, false}) {
+      blk->train(train);
+      auto x = torch::randn({6, 11, d});
+      const KeyedDraws draws(3, 7, torch::arange(6, torch::kInt64));
+      auto x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
+      torch::Tensor full, first;
+      {
+        const DropoutKeys scope(draws);
+        full = blk->forward(x1).narrow(1, 0, 1);
+      }
+      {
+        const DropoutKeys scope(draws);
+        first = blk->forward_first(x2);
+      }
+      EXPECT_TRUE(torch::allclose(full, first, 1e-5, 1e-6)) << d << " " << train;
+      auto g = torch::randn_like(full);
+      (full * g).sum().backward();
+      (first * g).sum().backward();
+      EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad(), 1e-4, 1e-6)) << d << " " << train;
+    }
+  }
 }
 
 TEST(NeuronAutoencoder, LearnsToReconstructASmallBatch) {
