@@ -40,8 +40,10 @@ void check_rows(const torch::Tensor& x, const torch::Tensor& labels, const char*
 }  // namespace
 
 void LinearClassifierProbe::fit(const torch::Tensor& x_local, const torch::Tensor& labels_local, int64_t num_classes,
-                                dist::Communicator& comm) {
+                                dist::Communicator& comm, const torch::Tensor& keys_local) {
   check_rows(x_local, labels_local, "LinearClassifierProbe::fit");
+  HYPERREP_CHECK(!keys_local.defined() || (keys_local.dim() == 1 && keys_local.size(0) == x_local.size(0)), DataError,
+                 "LinearClassifierProbe::fit: keys must be [", x_local.size(0), "], got ", keys_local.sizes());
   HYPERREP_CHECK(num_classes >= 2, DataError, "LinearClassifierProbe::fit: need at least 2 classes, got ", num_classes);
   HYPERREP_CHECK(options_.epochs >= 1 && options_.batch_size >= 1 && options_.lr > 0, DataError,
                  "LinearClassifierProbe::fit: epochs, batch size and lr must be positive");
@@ -50,6 +52,14 @@ void LinearClassifierProbe::fit(const torch::Tensor& x_local, const torch::Tenso
   const auto dtype = x_local.scalar_type() == torch::kFloat32 ? torch::kFloat32 : torch::kFloat64;
   auto x = comm.all_gather_varying(x_local.to(torch::kCPU, dtype).contiguous());
   auto y = comm.all_gather_varying(labels_local.to(torch::kCPU, torch::kInt64).contiguous());
+  if (keys_local.defined()) {  // every rank learns ranks-independently: rows in key order
+    const auto keys = comm.all_gather_varying(keys_local.to(torch::kCPU, torch::kInt64).contiguous());
+    const auto order = keys.argsort();
+    HYPERREP_CHECK(keys.numel() < 2 || (keys.index_select(0, order).diff() > 0).all().item<bool>(), DataError,
+                   "LinearClassifierProbe::fit: row keys are not distinct");
+    x = x.index_select(0, order);
+    y = y.index_select(0, order);
+  }
   const int64_t n = x.size(0), d = x.size(1);
   HYPERREP_CHECK(n >= 1, DataError, "LinearClassifierProbe::fit: no training rows on any rank");
   HYPERREP_CHECK(torch::isfinite(x).all().item<bool>(), DataError, "LinearClassifierProbe::fit: non-finite features");

@@ -22,17 +22,22 @@ struct ClassifierOptions {
 };
 
 // Distribution: fit() all-gathers the labelled training rows (embeddings are small) so that every
-// rank trains the same model on the same rows in the same order; the result depends only on the
-// seed and the global row order (rank order of the shards), not on the number of ranks. Scoring
-// stays sharded: each rank predicts its own rows and the counts are all-reduced.
+// rank trains the same model on the same rows in the same order. Given row keys, the gathered rows
+// are put in key order first, so the result depends only on the seed and the rows, not on how
+// they were dealt to ranks (the trainer deals members round-robin: without keys, 1 and 2 ranks
+// would train on two orders of the same rows). Without keys the order is the ranks' order of
+// their shards. Scoring stays sharded: each rank predicts its own rows and the counts are
+// all-reduced.
 class LinearClassifierProbe {
  public:
   explicit LinearClassifierProbe(ClassifierOptions options = {}) : options_(options) {}
 
-  // x: this rank's rows [m, d]; labels int64 [m] in [0, num_classes). Mini-batch gradients
-  // are computed by hand (softmax cross-entropy, mean over the batch) and stepped with Adam in
-  // float64, matching torch.optim.Adam's update.
-  void fit(const torch::Tensor& x, const torch::Tensor& labels, int64_t num_classes, dist::Communicator& comm);
+  // x: this rank's rows [m, d]; labels int64 [m] in [0, num_classes); keys (optional) int64 [m],
+  // distinct over all ranks, the rows' global order. Mini-batch gradients are computed by hand
+  // (softmax cross-entropy, mean over the batch) and stepped with Adam in float64, matching
+  // torch.optim.Adam's update.
+  void fit(const torch::Tensor& x, const torch::Tensor& labels, int64_t num_classes, dist::Communicator& comm,
+           const torch::Tensor& keys = {});
 
   bool fitted() const { return weight_.defined(); }
   torch::Tensor logits(const torch::Tensor& x) const;   // [m, C] float64

@@ -157,7 +157,7 @@ struct ProbeJob {
     const auto vocab = label_vocabulary(target, {&train, &val, &test}, comm);
     HYPERREP_CHECK(vocab.size() >= 2, DataError, "run_probes: target '", target, "' has fewer than two labels");
     LinearClassifierProbe clf(options.classifier);
-    clf.fit(train.features, label_indices(train, target, vocab, "train"), static_cast<int64_t>(vocab.size()), comm);
+    clf.fit(train.features, label_indices(train, target, vocab, "train"), static_cast<int64_t>(vocab.size()), comm, train.keys);
     ProbeResult r = base;
     r.target = target;
     r.metric = "acc";

@@ -35,6 +35,7 @@ struct ProbeResult {
 // (features [0, d]) but must list the same columns.
 struct ProbeSplit {
   torch::Tensor features;                                       // [m, d]
+  torch::Tensor keys;                                           // [m] int64 row keys, distinct over all ranks (optional)
   std::map<std::string, torch::Tensor> continuous;              // name -> [m]
   std::map<std::string, std::vector<std::string>> categorical;  // name -> m labels
 };

@@ -18,6 +18,10 @@ probe::ProbeSplit make_probe_split(const data::ZooDataset& rows, const torch::Te
                                    const std::vector<std::string>& targets) {
   probe::ProbeSplit s;
   s.features = features.to(torch::kFloat64);
+  // A row's key: (member, epoch), as one int64 (members and epochs are far below 2^31).
+  s.keys = torch::empty({rows.size()}, torch::kInt64);
+  auto* key = s.keys.data_ptr<int64_t>();
+  for (int64_t i = 0; i < rows.size(); ++i) key[i] = (rows.member_ids()[i] << 32) + rows.epochs()[i];
   const auto& cats = rows.categorical_names();
   for (const auto& t : targets) {
     const int col = rows.numeric_column(t);
