@@ -143,13 +143,14 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
   const auto peer =
       bench::run_peer("peer_autoencoder.py",
                       {"--case", c.peer, "--batch", std::to_string(batch), "--steps", std::to_string(steps), "--warmup",
-                       std::to_string(std::max(warmup, 1)), "--threads", std::to_string(torch::get_num_threads())},
+                       std::to_string(std::max(warmup, 1)), "--threads", std::to_string(torch::get_num_threads()),
+                       "--blas-threads", std::to_string(std::max(blas_threads(), 1))},
                       "s/step", &why);
   if (peer) {
     std::printf(
-        "%-12s peer: plain PyTorch eager (bench/peer_autoencoder.py), same torch and threads: %.2f s/step; hyperrep / peer = "
-        "%.2f\n",
-        c.name, *peer, (secs / steps) / *peer);
+        "%-12s peer: plain PyTorch eager (bench/peer_autoencoder.py), same torch, %d intra-op + %d OpenBLAS threads: %.2f s/step; "
+        "hyperrep / peer = %.2f\n",
+        c.name, torch::get_num_threads(), std::max(blas_threads(), 1), *peer, (secs / steps) / *peer);
   } else {
     std::printf("%-12s peer: %s\n", c.name, why.c_str());
   }

@@ -126,12 +126,12 @@ int main(int argc, char** argv) {
       const auto peer =
           bench::run_peer("peer_zoo.py",
                           {"--network", spec == cnn_s ? "cnn_s" : "small_cnn_zoo", "--train", std::to_string(train_images),
-                           "--epochs", "3", "--batch", std::to_string(opt.batch_size), "--threads", "1"},
+                           "--epochs", "3", "--batch", std::to_string(opt.batch_size), "--threads", "1", "--blas-threads", "1"},
                           "member-epochs/s", &why);
       if (peer) {
         peer_base = *peer * torch::get_num_threads();
         std::printf(
-            "peer: PyTorch eager, one network at a time (bench/peer_zoo.py): %.2f member-epochs/s on 1 thread, x %d threads = "
+            "peer: PyTorch eager, one network at a time (bench/peer_zoo.py): %.2f member-epochs/s on 1 thread (and 1 OpenBLAS thread), x %d threads = "
             "%.2f\n",
             *peer, torch::get_num_threads(), peer_base);
       } else {

@@ -8,14 +8,16 @@ embedded per layer, compression token, learned positions, pre-norm blocks (d_mod
 d_ff, dropout 0.1), tanh bottleneck, decoder mirror with per-layer de-embeddings, the projection
 head (Linear-BN-ReLU, Linear-BN), layer-normalised MSE + NT-Xent (tau 0.1) mixed with gamma 0.5,
 backward and an Adam step. Run by bench_autoencoder with /usr/bin/python3 and Debian's
-python3-torch (tools/install_deps.sh --python); prints one line per case:
-  peer <case> threads <n> batch <b> steps <s> <seconds> s/step
+python3-torch (tools/install_deps.sh --python); --threads and --blas-threads (OpenBLAS,
+bench/peer_blas.py) as hyperrep runs; prints one line per case:
+  peer <case> threads <n> blas <m> batch <b> steps <s> <seconds> s/step
 """
 import argparse
 import math
 import time
 
 import torch
+from peer_blas import set_blas_threads
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -208,11 +210,13 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS threads (hyperrep's default: 1)")
     ap.add_argument("--pool", type=int, default=2000, help="permutations in the pool (hyperrep: 25,000; the cost per step is one gather either way)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    blas = set_blas_threads(a.blas_threads)
     s = run(a.case, a.batch, a.steps, a.warmup, a.pool)
-    print(f"peer {a.case} threads {torch.get_num_threads()} batch {a.batch} steps {a.steps} {s:.4f} s/step torch {torch.__version__}",
+    print(f"peer {a.case} threads {torch.get_num_threads()} blas {blas} batch {a.batch} steps {a.steps} {s:.4f} s/step torch {torch.__version__}",
           flush=True)
 
 

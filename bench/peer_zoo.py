@@ -4,8 +4,9 @@ at a time in PyTorch eager (torch.nn + torch.optim.Adam at batch 10, a shuffled 
 and accuracy on the train, val and test images), on the same Fashion-MNIST subset sizes.
 
 Run by bench_population with /usr/bin/python3 and Debian's python3-torch (tools/install_deps.sh
---python); prints one line per network:
-  peer <network> threads <n> train <images> epochs <e> <rate> member-epochs/s
+--python); --threads and --blas-threads (OpenBLAS, bench/peer_blas.py) as hyperrep runs; prints
+one line per network:
+  peer <network> threads <n> blas <m> train <images> epochs <e> <rate> member-epochs/s
 """
 import argparse
 import gzip
@@ -13,6 +14,7 @@ import struct
 import time
 
 import torch
+from peer_blas import set_blas_threads
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -79,11 +81,13 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS threads (hyperrep's default: 1)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    blas = set_blas_threads(a.blas_threads)
     data = load(a.data, a.train, a.train // 4, a.train // 2)
     r = rate(a.network, data, a.batch, a.epochs)
-    print(f"peer {a.network} threads {torch.get_num_threads()} train {a.train} epochs {a.epochs} {r:.3f} member-epochs/s "
+    print(f"peer {a.network} threads {torch.get_num_threads()} blas {blas} train {a.train} epochs {a.epochs} {r:.3f} member-epochs/s "
           f"torch {torch.__version__}", flush=True)
 
 
