@@ -11,6 +11,8 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/version.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -113,6 +115,18 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
   for (int i = 0; i < steps; ++i) step();
   sync(dev);
   const double secs = seconds_since(t0);
+  double one_thread_secs = 0;  // the same steps on one thread (and one OpenBLAS thread), when running on more
+  const int threads = torch::get_num_threads(), blas = blas_threads();
+  if (dev.is_cpu() && std::max(threads, blas) > 1) {
+    torch::set_num_threads(1);
+    set_blas_threads(1);
+    step();
+    const auto t1 = std::chrono::steady_clock::now();
+    for (int i = 0; i < steps; ++i) step();
+    one_thread_secs = seconds_since(t1);
+    torch::set_num_threads(threads);
+    set_blas_threads(blas);
+  }
   if (!profile.empty()) {  // one more step under the autograd profiler, as a Chrome trace
     const std::string file = profile + "." + c.peer + ".json";
     {
@@ -137,6 +151,10 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
       "%.1f GFLOP/step  %.1f GFLOP/s  = %.1f%% of fp32 mm\n",
       c.name, bf16 ? "bf16" : "fp32", static_cast<long long>(ae->num_parameters(false)), static_cast<long long>(batch), steps,
       steps / secs, batch * steps / secs, secs / steps, flops / 1e9, rate / 1e9, 100.0 * rate / mm_rate);
+  if (one_thread_secs > 0) {
+    std::printf("%-12s the same on 1 thread + 1 OpenBLAS thread: %.2f s/step; %d + %d threads / 1 = %.2f\n", c.name,
+                one_thread_secs / steps, threads, blas, secs / one_thread_secs);
+  }
   std::fflush(stdout);
   if (!dev.is_cpu()) return;
   std::string why;
@@ -148,7 +166,8 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
                       "s/step", &why);
   if (peer) {
     std::printf(
-        "%-12s peer: plain PyTorch eager (bench/peer_autoencoder.py), same torch, %d intra-op + %d OpenBLAS threads: %.2f s/step; "
+        "%-12s peer: plain PyTorch eager (bench/peer_autoencoder.py), same torch, %d intra-op + %d OpenBLAS threads: %.2f "
+        "s/step; "
         "hyperrep / peer = %.2f\n",
         c.name, torch::get_num_threads(), std::max(blas_threads(), 1), *peer, (secs / steps) / *peer);
   } else {
@@ -160,8 +179,16 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As the trainer runs (launch/main.cpp): libgomp waits passively, unless the caller chose a
+  // policy. Its spinning workers hold the cores OpenBLAS's threads need (TETRIS-SEED at 2 threads:
+  // 1.94 s a step spinning, 0.85 s waiting passively). The peer inherits the environment.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && std::getenv("GOMP_SPINCOUNT") == nullptr &&
+      setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0) {
+    execv("/proc/self/exe", argv);
+    unsetenv("OMP_WAIT_POLICY");  // no /proc: run on with the default policy
+  }
   int64_t batch = 500, mm_n = 2048;
-  int tetris_steps = 5, mnist_steps = 1, warmup = 1, mnist_warmup = 0, threads = 0, blas = 1;
+  int tetris_steps = 5, mnist_steps = 1, warmup = 1, mnist_warmup = 0, threads = 0, blas = 0;
   std::string device = "auto", precision = "fp32", profile;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
@@ -178,11 +205,11 @@ int main(int argc, char** argv) {
     else if (k == "--precision") precision = argv[i + 1];
     else if (k == "--profile") profile = argv[i + 1];
     else {
-      std::fprintf(
-          stderr,
-          "usage: bench_autoencoder [--batch 500] [--tetris-steps 5] [--mnist-steps 1] [--warmup 1] "
-          "[--mnist-warmup 0] [--mm 2048] [--threads 0 (= cores)] [--blas-threads 1] [--profile PREFIX] [--device auto|cpu|cuda] "
-          "[--precision fp32|bf16]\n");
+      std::fprintf(stderr,
+                   "usage: bench_autoencoder [--batch 500] [--tetris-steps 5] [--mnist-steps 1] [--warmup 1] "
+                   "[--mnist-warmup 0] [--mm 2048] [--threads 0 (= the trainer's default)] [--blas-threads 0 (= as the trainer)] "
+                   "[--profile PREFIX] [--device auto|cpu|cuda] "
+                   "[--precision fp32|bf16]\n");
       return 2;
     }
   }
@@ -201,14 +228,17 @@ int main(int argc, char** argv) {
   }
   const bool bf16 = precision == "bf16";
   const torch::Device dev = device == "cuda" ? torch::kCUDA : torch::kCPU;
-  configure_threads(threads, 1);
-  set_blas_threads(blas);  // hyperrep runs OpenBLAS on one thread (common/runtime.h); more is an experiment
+  // The threads of autoencoder training (common/runtime.h: one per rank unless asked, OpenBLAS on
+  // as many); --blas-threads overrides the pool for experiments.
+  configure_threads(threads, 1, dev.is_cpu() ? ThreadStage::kTraining : ThreadStage::kGeneral);
+  if (blas > 0) set_blas_threads(blas);
   torch::manual_seed(0);
   const double mm = matmul_rate(mm_n, dev);
-  std::printf("device %s, %d intra-op threads, %d OpenBLAS threads, attention %s; fp32 mm %lldx%lld: %.1f GFLOP/s\n",
-              dev.str().c_str(), torch::get_num_threads(), blas_threads(),
-              model::resolve_attention("auto") == model::AttentionKind::kFused ? "fused" : "plain", static_cast<long long>(mm_n),
-              static_cast<long long>(mm_n), mm / 1e9);
+  std::printf(
+      "device %s, %d intra-op threads (OMP_WAIT_POLICY %s), %d OpenBLAS threads, attention %s; fp32 mm %lldx%lld: %.1f GFLOP/s\n",
+      dev.str().c_str(), torch::get_num_threads(), std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "default",
+      blas_threads(), model::resolve_attention("auto") == model::AttentionKind::kFused ? "fused" : "plain",
+      static_cast<long long>(mm_n), static_cast<long long>(mm_n), mm / 1e9);
   std::fflush(stdout);
   const Case tetris{"TETRIS-SEED", "tetris", {"flatten", "linear(16,5,nobias)", "act", "linear(5,4,nobias)"}, {1, 4, 4}, 256,
                     512,           50};

@@ -32,7 +32,8 @@ std::unique_ptr<dist::Communicator> start(Context& ctx, const Config& cfg, CommF
   const int threads = configure_threads(cfg.run.threads, ctx.mpi.local_size(),
                                         use == CommFor::kTraining ? training_thread_stage(cfg.run.device) : ThreadStage::kGeneral);
   const char* policy = std::getenv("OMP_WAIT_POLICY");
-  spdlog::debug("{} intra-op thread(s) per rank, OpenMP wait policy {}", threads, policy ? policy : "(libgomp's default)");
+  spdlog::debug("{} intra-op thread(s) per rank, OpenMP wait policy {}, {} OpenBLAS thread(s)", threads,
+                policy ? policy : "(libgomp's default)", blas_threads());
   if (use == CommFor::kHost) return dist::make_communicator(Backend::kAuto, &ctx.mpi);
   const bool cuda = resolve_device(cfg.run.device, ctx.mpi.local_rank()).is_cuda();
   return dist::make_communicator(parse_enum<Backend>(cfg.distributed.backend, "distributed.backend"), cuda, &ctx.mpi);

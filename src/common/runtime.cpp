@@ -55,11 +55,14 @@ int configure_threads(int64_t threads, int local_size, ThreadStage stage) {
     }
   }
   torch::set_num_threads(n);
-  // LibTorch on OpenBLAS: torch parallelises around its BLAS calls, and OpenBLAS's own pthread
-  // pool (one thread per core, whatever torch was told) then competes with torch's OpenMP
-  // threads. Measured on 2 cores: AE training at 2 threads 659 -> 1984 rows/s, population
-  // training of 128 CNN-s members 2.3 -> 9.7 member-epochs/s with the pool at one thread.
-  set_blas_threads(1);
+  // LibTorch on OpenBLAS: OpenBLAS keeps its own pthread pool (one thread per core, whatever
+  // torch was told). Zoo generation, embedding and probes parallelise around many small BLAS
+  // calls, where the pool only competes with torch's OpenMP threads (128 CNN-s members: 2.3 ->
+  // 9.7 member-epochs/s with the pool at one thread): held at one. The autoencoder step is a few
+  // large GEMMs, which the pool does split: there it gets the stage's threads (TETRIS-SEED step
+  // at 2 threads, libgomp waiting passively: 0.85 s with 2 OpenBLAS threads, 1.30 s with 1,
+  // 1.39 s on one thread).
+  set_blas_threads(stage == ThreadStage::kTraining ? n : 1);
   return n;
 }
 

@@ -20,8 +20,9 @@ enum class ThreadStage {
 // Sets torch's intra-op threads: `threads` when > 0 (run.threads), else OMP_NUM_THREADS when set,
 // else the stage's default. The defaults follow measurements on 2 cores (README, "Ranks and
 // threads"): zoo generation runs 1.7x faster on 2 threads than on 1, while the autoencoder step
-// is no faster (12.2-12.7 s vs 12.8-13.3 s for 4 quick-start epochs) and collapses next to a busy
-// process (40.6 s vs 13.1 s); ranks (mpirun, one per core) are what speed training up (7.8-9.3 s).
+// is at best 1.35x faster (TETRIS-SEED with OpenBLAS on both threads; no faster at quick-start
+// sizes, and 2x slower there next to a busy process); ranks (mpirun, one per core) are what
+// speed training up.
 // Remembers threads and local_size for use_threads_for. Returns the count set.
 int configure_threads(int64_t threads, int local_size, ThreadStage stage = ThreadStage::kGeneral);
 // The stage of autoencoder training on `device` (run.device): kTraining on the CPU; on a GPU the
@@ -31,7 +32,8 @@ ThreadStage training_thread_stage(const std::string& device);
 // process that runs several stages, such as `hyperrep run`). Returns the count set.
 int use_threads_for(ThreadStage stage);
 // Threads of OpenBLAS's own pool when LibTorch runs on OpenBLAS; returns the count now in
-// effect, or 0 when the BLAS is not OpenBLAS. configure_threads sets it to 1.
+// effect, or 0 when the BLAS is not OpenBLAS. configure_threads sets it to the training stage's
+// thread count, and to 1 for every other stage.
 int set_blas_threads(int n);
 int blas_threads();
 
