@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/config.h"
@@ -278,8 +279,9 @@ Config shipped_config(const ShippedCase& c, const std::string& zoo, size_t steps
 // loss averaged per rank instead of over the global batch: 1.3e-4). Later steps may part as far
 // as rounding carries: quick start E_cD at 2 ranks 2.5e-5 at step 9 against an envelope of
 // 2.7e-5; Tetris-SEED (temperature 0.1: its trajectory is chaotic) at 3 ranks 3.2e-4 at step 8
-// against 7.4e-3, 6.2e-6 at step 1 against 2.7e-5. The next test holds the first step's
-// gradients themselves.
+// against 7.4e-3, 6.2e-6 at step 1 against 2.7e-5. At TETRIS-SEED that bound is loose (its
+// envelope passes 1e-3 by step 4), so there step 0 and the first step's gradients (next test)
+// are the tight checks.
 TEST_F(TrainTest, ShippedConfigWithDropoutGivesTheSingleProcessLosses) {
   constexpr size_t kSteps = 10;
   for (size_t run = 0; run < shipped_cases().size(); ++run) {
@@ -308,11 +310,20 @@ TEST_F(TrainTest, ShippedConfigWithDropoutGivesTheSingleProcessLosses) {
 }
 
 // The first step's gradients of the shipped configs, tensor by tensor: N ranks against one
-// process, within 10x how far one random-sign ulp of the initial parameters moves them. SGD with
-// a large rate and no weight decay or clipping makes one step's parameter change the gradient
-// itself (times -lr), so this holds the backward pass where the losses above hold the forward
-// one. Measured (TETRIS-SEED, 3 ranks): 2-4e-6 of each tensor's largest entry in the encoder and
-// projection head, 1-5e-7 in the decoder; the envelope is the same size.
+// process. SGD with a large rate and no weight decay or clipping makes one step's parameter
+// change the gradient itself (times -lr), so this holds the backward pass where the losses above
+// hold the forward one. Two bounds:
+// - The tensors after the last ReLU on their way to the loss (the de-embedding, the last decoder
+//   block's second feed-forward layer, the projection head after its last ReLU) see only
+//   rounding: within 10x the envelope (how far three random-sign ulps move them), 1e-6 at least.
+//   A reduction bug shows there (every gradient is a sum over the global batch).
+// - Every other tensor also within 10x the envelope, or within 5e-2: a ReLU input that rounding
+//   moves across zero changes the gradients of everything before it by up to 1.5e-2 of a
+//   tensor's largest entry (TETRIS-SEED, step 0: about one random-sign ulp in four, and 2 and 3
+//   ranks with the CPU attention kernels); a bucket that is not summed, or a share scaled by the
+//   wrong count, parts by far more.
+// Measured (3 ranks): quick start 1.3-2.6e-6 of a tensor's largest entry; TETRIS-SEED 1.2e-2
+// before encoder.0.ff1's ReLU, 2-5e-6 after it (envelope 1.5e-2 and 2-5e-6).
 TEST_F(TrainTest, ShippedConfigFirstStepGivesTheSingleProcessGradients) {
   for (size_t run = 0; run < shipped_cases().size(); ++run) {
     const auto& c = shipped_cases()[run];
@@ -330,7 +341,17 @@ TEST_F(TrainTest, ShippedConfigFirstStepGivesTheSingleProcessGradients) {
     std::vector<std::vector<torch::Tensor>> ulps;
     for (const auto& u : r.ulps) ulps.push_back(params_of(*u));
     const auto names = dp.model().named_parameters().keys();
-    double worst = 0, worst_env = 0;
+    // The head's modules after its last ReLU, and the decoder's last feed-forward output layer.
+    std::vector<std::string> after_last_relu = {"deembed", "decoder." + std::to_string(cfg.model.blocks - 1) + ".ff2."};
+    const auto& head = *dp.model().head->net;
+    for (size_t m = head.size(); m-- > 0 && !head[m]->as<torch::nn::ReLU>();)
+      after_last_relu.push_back("head.net." + std::to_string(m) + ".");
+    auto is_after_last_relu = [&](const std::string& name) {
+      return std::any_of(after_last_relu.begin(), after_last_relu.end(),
+                         [&](const std::string& p) { return name.rfind(p, 0) == 0; });
+    };
+    double worst = 0, worst_env = 0, worst_tail = 0;
+    size_t tail = 0;
     for (size_t i = 0; i < before.size(); ++i) {
       const auto g_ref = ref[i] - before[i];
       const double scale = g_ref.abs().max().item<double>();
@@ -341,13 +362,18 @@ TEST_F(TrainTest, ShippedConfigFirstStepGivesTheSingleProcessGradients) {
       const double rel = (after[i] - ref[i]).abs().max().item<double>() / scale;
       double env = 0;
       for (const auto& u : ulps) env = std::max(env, (u[i] - ref[i]).abs().max().item<double>() / scale);
-      EXPECT_LE(rel, std::max(1e-6, 10 * env))
+      const bool smooth = is_after_last_relu(names[i]);
+      EXPECT_LE(rel, std::max(smooth ? 1e-6 : 5e-2, 10 * env))
           << names[i] << ": gradient differs by " << rel << " of its largest entry (envelope " << env << ")";
       worst = std::max(worst, rel), worst_env = std::max(worst_env, env);
+      if (smooth) worst_tail = std::max(worst_tail, rel), ++tail;
     }
+    EXPECT_GE(tail, 2u) << "the tensors after the last ReLU were not found by name";  // E_C: the head's only
     if (comm.rank() == 0) {
-      std::printf("[ gradients ] world %d, %s %s: largest relative difference %.3g (envelope %.3g)\n", comm.world_size(),
-                  c.file.c_str(), c.method.c_str(), worst, worst_env);
+      std::printf(
+          "[ gradients ] world %d, %s %s: largest relative difference %.3g (envelope %.3g); after the last ReLU (%zu tensors) "
+          "%.3g\n",
+          comm.world_size(), c.file.c_str(), c.method.c_str(), worst, worst_env, tail, worst_tail);
     }
   }
 }
