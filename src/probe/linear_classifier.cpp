@@ -42,8 +42,14 @@ void check_rows(const torch::Tensor& x, const torch::Tensor& labels, const char*
 void LinearClassifierProbe::fit(const torch::Tensor& x_local, const torch::Tensor& labels_local, int64_t num_classes,
                                 dist::Communicator& comm, const torch::Tensor& keys_local) {
   check_rows(x_local, labels_local, "LinearClassifierProbe::fit");
-  HYPERREP_CHECK(!keys_local.defined() || (keys_local.dim() == 1 && keys_local.size(0) == x_local.size(0)), DataError,
-                 "LinearClassifierProbe::fit: keys must be [", x_local.size(0), "], got ", keys_local.sizes());
+  // Decided together, so that no rank waits in a gather that another has left or skipped.
+  const bool keys_ok = !keys_local.defined() || (keys_local.dim() == 1 && keys_local.size(0) == x_local.size(0));
+  const int64_t bad_keys = comm.all_reduce_int(keys_ok ? 0 : 1);
+  const int64_t with_keys = comm.all_reduce_int(keys_local.defined() ? 1 : 0);
+  HYPERREP_CHECK(bad_keys == 0, DataError, "LinearClassifierProbe::fit: keys must be one per row (",
+                 keys_ok ? "on another rank" : "here " + std::to_string(x_local.size(0)) + " rows", ")");
+  HYPERREP_CHECK(with_keys == 0 || with_keys == comm.world_size(), DataError, "LinearClassifierProbe::fit: row keys given on ",
+                 with_keys, " of ", comm.world_size(), " ranks");
   HYPERREP_CHECK(num_classes >= 2, DataError, "LinearClassifierProbe::fit: need at least 2 classes, got ", num_classes);
   HYPERREP_CHECK(options_.epochs >= 1 && options_.batch_size >= 1 && options_.lr > 0, DataError,
                  "LinearClassifierProbe::fit: epochs, batch size and lr must be positive");

@@ -18,10 +18,17 @@ probe::ProbeSplit make_probe_split(const data::ZooDataset& rows, const torch::Te
                                    const std::vector<std::string>& targets) {
   probe::ProbeSplit s;
   s.features = features.to(torch::kFloat64);
-  // A row's key: (member, epoch), as one int64 (members and epochs are far below 2^31).
+  // A row's key: (member, epoch) as one int64, member in the high 31 bits (epochs are stored
+  // non-negative; an imported zoo's epoch is its training step).
   s.keys = torch::empty({rows.size()}, torch::kInt64);
   auto* key = s.keys.data_ptr<int64_t>();
-  for (int64_t i = 0; i < rows.size(); ++i) key[i] = (rows.member_ids()[i] << 32) + rows.epochs()[i];
+  for (int64_t i = 0; i < rows.size(); ++i) {
+    const int64_t member = rows.member_ids()[i], epoch = rows.epochs()[i];
+    HYPERREP_CHECK(member >= 0 && member < (int64_t{1} << 31) && epoch >= 0 && epoch < (int64_t{1} << 32), DataError,
+                   "probe rows: member ", member, " or epoch ", epoch,
+                   " is outside the probe's row key (member < 2^31, epoch < 2^32)");
+    key[i] = (member << 32) + epoch;
+  }
   const auto& cats = rows.categorical_names();
   for (const auto& t : targets) {
     const int col = rows.numeric_column(t);

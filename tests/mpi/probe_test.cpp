@@ -121,8 +121,16 @@ TEST_F(ProbeMpiTest, ClassifierOnRoundRobinRowsWithKeysEqualsAllRowsOnOneRank) {
   EXPECT_TRUE(torch::equal(dealt.weight(), whole.weight()));
   EXPECT_TRUE(torch::equal(dealt.bias(), whole.bias()));
   EXPECT_GT(whole.accuracy(x, labels, single), 0.6);
-  // Keys that repeat are refused on every rank.
+  // Keys that repeat are refused on every rank, and so are keys on some ranks only or of the
+  // wrong length on one (every rank throws; none waits in a gather).
   EXPECT_THROW(dealt.fit(x.index_select(0, rows), labels.index_select(0, rows), 4, *comm, torch::zeros_like(rows)), DataError);
+  if (world > 1) {
+    const auto some = rank == 0 ? keys.index_select(0, rows) : torch::Tensor();
+    EXPECT_THROW(dealt.fit(x.index_select(0, rows), labels.index_select(0, rows), 4, *comm, some), DataError);
+  }
+  const auto short_keys =
+      rank == world - 1 ? keys.index_select(0, rows).narrow(0, 0, rows.size(0) - 1) : keys.index_select(0, rows);
+  EXPECT_THROW(dealt.fit(x.index_select(0, rows), labels.index_select(0, rows), 4, *comm, short_keys), DataError);
 }
 
 TEST_F(ProbeMpiTest, RunProbesOnShardedSplitsEqualsAllRowsOnOneRank) {
