@@ -98,7 +98,6 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, bool first
     return out_proj->forward(
         SmallAttention::apply(torch::nn::functional::linear(x, in_proj->weight, qkv_bias()), heads_, first_only ? 1 : 0));
   }
-  if (first_only) return forward(x, false).narrow(1, 0, 1);
   auto qkv = torch::nn::functional::linear(x, in_proj->weight, qkv_bias())
                  .view({b, t, 3, heads_, dh})
                  .permute({2, 0, 3, 1, 4});  // [3, B, H, T, dh]
@@ -106,7 +105,10 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, bool first
   // part, summed; unbind's is one stack of the three gradients (the same values, without the fills
   // and adds that were 15 % of a TETRIS-SEED step).
   const auto parts = qkv.unbind(0);
-  const auto &q = parts[0], &k = parts[1], &v = parts[2];
+  const auto &k = parts[1], &v = parts[2];
+  // Only token 0 queries when first_only (the last encoder block): scores and output of one row.
+  const auto q = first_only ? parts[0].narrow(2, 0, 1) : parts[0];
+  const int64_t tq = q.size(2);
   torch::Tensor o;
 #if HYPERREP_HAS_SDPA
   if (kind_ == AttentionKind::kFused) {
@@ -117,7 +119,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& x, bool first
     auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(dh));
     o = torch::matmul(torch::softmax(scores, -1), v);
   }
-  return out_proj->forward(o.transpose(1, 2).reshape({b, t, d}));
+  return out_proj->forward(o.transpose(1, 2).reshape({b, tq, d}));
 }
 
 torch::Tensor TransformerBlockImpl::forward_first(const torch::Tensor& x) {
