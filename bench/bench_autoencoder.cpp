@@ -181,7 +181,7 @@ void run_case(const Case& c, int64_t batch, int warmup, int steps, double mm_rat
 int main(int argc, char** argv) {
   // As the trainer runs (launch/main.cpp): libgomp waits passively, unless the caller chose a
   // policy. Its spinning workers hold the cores OpenBLAS's threads need (TETRIS-SEED at 2 threads:
-  // 1.94 s a step spinning, 0.85 s waiting passively). The peer inherits the environment.
+  // 1.94 s a step spinning, 0.85-0.95 s waiting passively). The peer inherits the environment.
   if (std::getenv("OMP_WAIT_POLICY") == nullptr && std::getenv("GOMP_SPINCOUNT") == nullptr &&
       setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0) {
     execv("/proc/self/exe", argv);

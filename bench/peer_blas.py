@@ -2,7 +2,7 @@
 
 torch.set_num_threads sets the intra-op threads only: Debian's OpenBLAS keeps its own pool, one
 thread per core, so a peer run at "1 thread" ran its matrix products on every core. hyperrep
-sets OpenBLAS to one thread (common/runtime.cpp); the benchmarks pass their count here so that
+sizes OpenBLAS's pool itself (common/runtime.cpp); the benchmarks pass its count here so that
 both sides run on the same cores.
 """
 import ctypes

@@ -60,8 +60,8 @@ int configure_threads(int64_t threads, int local_size, ThreadStage stage) {
   // calls, where the pool only competes with torch's OpenMP threads (128 CNN-s members: 2.3 ->
   // 9.7 member-epochs/s with the pool at one thread): held at one. The autoencoder step is a few
   // large GEMMs, which the pool does split: there it gets the stage's threads (TETRIS-SEED step
-  // at 2 threads, libgomp waiting passively: 0.85 s with 2 OpenBLAS threads, 1.30 s with 1,
-  // 1.39 s on one thread).
+  // at 2 threads, libgomp waiting passively: 0.85-0.95 s with 2 OpenBLAS threads, 1.30 s with 1,
+  // 1.39-1.46 s on one thread).
   set_blas_threads(stage == ThreadStage::kTraining ? n : 1);
   return n;
 }

@@ -20,9 +20,9 @@ enum class ThreadStage {
 // Sets torch's intra-op threads: `threads` when > 0 (run.threads), else OMP_NUM_THREADS when set,
 // else the stage's default. The defaults follow measurements on 2 cores (README, "Ranks and
 // threads"): zoo generation runs 1.7x faster on 2 threads than on 1, while the autoencoder step
-// is at best 1.35x faster (TETRIS-SEED with OpenBLAS on both threads; no faster at quick-start
-// sizes, and 2x slower there next to a busy process); ranks (mpirun, one per core) are what
-// speed training up.
+// is at best 1.5x faster (TETRIS-SEED with OpenBLAS on both threads, 1.35x for an epoch with
+// start-up; no faster at quick-start sizes, and 2x slower there next to a busy process); ranks
+// (mpirun, one per core) are what speed training up.
 // Remembers threads and local_size for use_threads_for. Returns the count set.
 int configure_threads(int64_t threads, int local_size, ThreadStage stage = ThreadStage::kGeneral);
 // The stage of autoencoder training on `device` (run.device): kTraining on the CPU; on a GPU the
