@@ -51,6 +51,24 @@ torch::nn::Sequential conventional_model(const zoo::Architecture& arch) {
 
 // Member-epochs per second of one network trained the conventional way on one thread: an epoch of
 // Adam steps at batch `batch` over a shuffled training set, then loss and accuracy on each split.
+// Multiply-add FLOPs of one member-epoch: per training image the forward, the weight gradient
+// and the input gradient of every conv/linear layer (none for the first layer's input), and per
+// evaluated image (train, val and test) one forward.
+double member_epoch_flops(const zoo::Architecture& arch, const tasks::TaskData& task) {
+  double forward = 0, input_grad = 0;
+  bool first = true;
+  for (const auto& l : arch.layers()) {
+    if (!l.has_params()) continue;
+    const double positions = l.kind == zoo::LayerKind::kConv ? static_cast<double>(l.out_shape[1] * l.out_shape[2]) : 1.0;
+    const double f = 2.0 * static_cast<double>(l.fan_in() * l.out) * positions;
+    forward += f;
+    if (!first) input_grad += f;
+    first = false;
+  }
+  const double evaluated = static_cast<double>(task.train.size() + task.val.size() + task.test.size());
+  return static_cast<double>(task.train.size()) * (2 * forward + input_grad) + evaluated * forward;
+}
+
 double conventional_rate(const zoo::Architecture& arch, const tasks::TaskData& task, int64_t batch, int epochs) {
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);
@@ -96,8 +114,8 @@ int main(int argc, char** argv) {
     for (std::string t; std::getline(ss, t, ',');) ps.push_back(std::atoll(t.c_str()));
   }
   configure_threads(argc > 4 ? std::atoll(argv[4]) : 0, 1);
-  std::printf("threads %d, device %s, fp32 GEMM %.1f GFLOP/s (1024^2)\n", torch::get_num_threads(), device.str().c_str(),
-              bench::gemm_gflops());
+  const double gemm = bench::gemm_gflops();
+  std::printf("threads %d, device %s, fp32 GEMM %.1f GFLOP/s (1024^2)\n", torch::get_num_threads(), device.str().c_str(), gemm);
   auto task =
       tasks::load_idx_task(tasks::kFashionMnistDir, train_images, train_images / 4, train_images / 2, 42, "fashion_mnist");
   task.to(device);
@@ -131,7 +149,8 @@ int main(int argc, char** argv) {
       if (peer) {
         peer_base = *peer * torch::get_num_threads();
         std::printf(
-            "peer: PyTorch eager, one network at a time (bench/peer_zoo.py): %.2f member-epochs/s on 1 thread (and 1 OpenBLAS thread), x %d threads = "
+            "peer: PyTorch eager, one network at a time (bench/peer_zoo.py): %.2f member-epochs/s on 1 thread (and 1 OpenBLAS "
+            "thread), x %d threads = "
             "%.2f\n",
             *peer, torch::get_num_threads(), peer_base);
       } else {
@@ -144,8 +163,13 @@ int main(int argc, char** argv) {
           "x %d threads = %.2f\n",
           conv_1t, torch::get_num_threads(), conv_base);
     }
-    std::printf("%6s %10s %10s %14s %14s %9s %9s %9s\n", "P", "train_s", "eval_s", "m-epochs/s", "train-only", "speedup",
-                "vs conv.", "vs peer");
+    const double flops = member_epoch_flops(arch, task);
+    std::printf(
+        "member-epoch: %.3f GFLOP of convolutions and matrix products (training: forward and both gradients; "
+        "evaluation of train, val and test: forward)\n",
+        flops / 1e9);
+    std::printf("%6s %10s %10s %14s %14s %9s %9s %9s %9s %9s\n", "P", "train_s", "eval_s", "m-epochs/s", "train-only", "speedup",
+                "vs conv.", "vs peer", "GFLOP/s", "of GEMM");
     double base = 0.0;
     for (int64_t P : ps) {
       std::vector<zoo::MemberSpec> members;
@@ -170,9 +194,9 @@ int main(int argc, char** argv) {
       train_s /= reps, eval_s /= reps;
       const double rate = static_cast<double>(P) / (train_s + eval_s);
       if (P == ps.front()) base = rate;  // the baseline of the speedup column (P = 1 by default)
-      std::printf("%6lld %10.2f %10.2f %14.2f %14.2f %8.1fx %8.1fx %8.1fx\n", static_cast<long long>(P), train_s, eval_s, rate,
-                  static_cast<double>(P) / train_s, rate / base, conv_base > 0 ? rate / conv_base : 0.0,
-                  peer_base > 0 ? rate / peer_base : 0.0);
+      std::printf("%6lld %10.2f %10.2f %14.2f %14.2f %8.1fx %8.1fx %8.1fx %9.1f %8.1f%%\n", static_cast<long long>(P), train_s,
+                  eval_s, rate, static_cast<double>(P) / train_s, rate / base, conv_base > 0 ? rate / conv_base : 0.0,
+                  peer_base > 0 ? rate / peer_base : 0.0, rate * flops / 1e9, 100.0 * rate * flops / 1e9 / gemm);
       std::fflush(stdout);
     }
   }
