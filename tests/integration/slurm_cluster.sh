@@ -164,14 +164,23 @@ train_sets=(--set "data.zoo=$tmp/zoo" --set run.device=cpu --set train.epochs=TR
 # The time-limited run must still be training when its signal comes (Slurm looks at time limits
 # every 30 s and may warn up to that much early: 30 to 60 s into a two-minute allocation; with
 # --time=1 and @40 it came 2 s after the start, into the step's start-up), on a fast machine as
-# on a loaded one: so its length is set from the speed measured here, by a short run as a job step (srun),
-# to about 90 s of training (0.28 s per epoch of 504 rows at 2 ranks on the machine this was
-# written on: 320 epochs), and never fewer than 300 epochs (84 s there).
-t0=$(date +%s.%N)
-srun --ntasks=2 --cpus-per-task=1 --time=5 "$bin" train --config "$src/configs/quickstart.toml" \
-  "${train_sets[@]/TRAIN_EPOCHS/30}" --set "run.dir=$tmp/run_calibration" >"$tmp/logs/calibration.out" 2>&1 ||
-  die "a 2-rank training step under srun failed: $(tail -n 5 "$tmp/logs/calibration.out")"
-per_epoch=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", (b - a) / 30 }')
+# on a loaded one: so its length is set from the speed measured here, by two short runs as job
+# steps (srun) whose difference leaves out the start-up (once the epochs got faster, start-up
+# counted as epochs made the estimate 5x too slow and the run ended before its signal), to
+# about 90 s of training, and never fewer than 300 epochs.
+calibrate() {  # elapsed = seconds for a 2-rank run of $1 epochs, start-up included
+  local t0 out=$tmp/logs/calibration_$1.out
+  t0=$(date +%s.%N)
+  srun --ntasks=2 --cpus-per-task=1 --time=5 "$bin" train --config "$src/configs/quickstart.toml" \
+    "${train_sets[@]/TRAIN_EPOCHS/$1}" --set "run.dir=$tmp/run_calibration_$1" >"$out" 2>&1 ||
+    die "a 2-rank training step under srun failed: $(tail -n 5 "$out")"
+  elapsed=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+}
+calibrate 10
+short=$elapsed
+calibrate 40
+long=$elapsed
+per_epoch=$(awk -v a="$short" -v b="$long" 'BEGIN { p = (b - a) / 30; printf "%.3f", (p < 0.01 ? 0.01 : p) }')
 epochs=${SLURM_TEST_EPOCHS:-$(awk -v p="$per_epoch" 'BEGIN { e = int(90 / p); print (e < 300 ? 300 : e > 4000 ? 4000 : e) }')}
 echo "ok: srun runs 2 ranks ($per_epoch s per epoch): the time-limited run trains $epochs epochs"
 train_sets=("${train_sets[@]/TRAIN_EPOCHS/$epochs}")
