@@ -12,6 +12,9 @@
 // OMP_WAIT_POLICY=PASSIVE only on an oversubscribed machine: sleeping OpenMP workers make the
 // short parallel regions of a small population slow (P = 1 at 2 threads: 9.6 -> 3.9 member-epochs/s).
 // OpenBLAS's own pool is held at one thread by configure_threads.
+// BENCH_NETWORK=cnn_s|small_cnn_zoo runs one table; BENCH_PROFILE=PREFIX also writes a profile (below).
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -198,6 +201,36 @@ int main(int argc, char** argv) {
                   eval_s, rate, static_cast<double>(P) / train_s, rate / base, conv_base > 0 ? rate / conv_base : 0.0,
                   peer_base > 0 ? rate / peer_base : 0.0, rate * flops / 1e9, 100.0 * rate * flops / 1e9 / gemm);
       std::fflush(stdout);
+    }
+    // BENCH_PROFILE=PREFIX: one more training epoch and one evaluation of the test split at the
+    // largest P under the autograd profiler, as a Chrome trace (summary: bench/profile_summary.py).
+    if (const char* prefix = std::getenv("BENCH_PROFILE")) {
+      std::vector<zoo::MemberSpec> members;
+      for (int64_t i = 0; i < ps.back(); ++i) {
+        zoo::MemberSpec m;
+        m.id = i, m.seed = i + 1, m.lr = 3e-4;
+        members.push_back(m);
+      }
+      population::Population pop(arch, members, opt, device);
+      pop.train_epoch(task.train, 1);
+      const std::string file = std::string(prefix) + "." + (spec == cnn_s ? "cnn_s" : "small_cnn_zoo") + ".json";
+      double t0 = 0.0, t1 = 0.0, t2 = 0.0;
+      {
+        torch::autograd::profiler::RecordProfile guard(file);
+        t0 = bench::now_s();
+        {
+          RECORD_USER_SCOPE("phase:train");
+          pop.train_epoch(task.train, 2);
+        }
+        t1 = bench::now_s();
+        {
+          RECORD_USER_SCOPE("phase:evaluate");
+          pop.evaluate(task.test);
+        }
+        t2 = bench::now_s();
+      }
+      std::printf("profile of one epoch (%.2f s) and one test evaluation (%.2f s) at P = %lld, under the profiler: %s\n", t1 - t0,
+                  t2 - t1, static_cast<long long>(ps.back()), file.c_str());
     }
   }
   return 0;

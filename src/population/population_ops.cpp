@@ -234,96 +234,115 @@ kernels::ConvShape member_major_shape(const torch::Tensor& x, int64_t out, int64
   return s;
 }
 
+}  // namespace
+
+void conv_forward_into(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, const torch::Tensor& y,
+                       int64_t k, int64_t stride, int64_t pad) {
+  const Geometry geo{k, stride, pad};
+  const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
+  const int64_t Ho = geo.out(H), Wo = geo.out(W), L = b * Ho * Wo, out = w.size(1), ckk = C * k * k;
+  const bool has_bias = bias.defined() && bias.numel() > 0;
+  if (geo.plain() && kernels::direct_conv_suits(k, Wo)) {
+    kernels::conv_forward(x.data_ptr<float>(), w.data_ptr<float>(), has_bias ? bias.data_ptr<float>() : nullptr,
+                          y.data_ptr<float>(), member_major_shape(x, out, k));
+    return;
+  }
+  auto y3 = y.view({P, out, L});
+  const int64_t chunk = members_per_chunk(P, ckk * L);
+  auto cols = torch::empty({chunk, ckk, L}, x.options());
+  for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+    const int64_t np = std::min(chunk, P - p0);
+    auto c = cols.narrow(0, 0, np);
+    im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, geo);
+    auto yc = y3.narrow(0, p0, np);
+    if (has_bias) {
+      torch::baddbmm_out(yc, bias.narrow(0, p0, np).unsqueeze(2), w.narrow(0, p0, np), c);
+    } else {
+      torch::bmm_out(yc, w.narrow(0, p0, np), c);
+    }
+  }
+}
+
+void conv_backward_into(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& gy, const torch::Tensor& dx,
+                        const torch::Tensor& dw, int64_t k, int64_t stride, int64_t pad, torch::Tensor* padded) {
+  const Geometry geo{k, stride, pad};
+  const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
+  const int64_t out = w.size(1), ckk = C * k * k;
+  auto g = gy.view({P, out, -1});  // [P, out, b*L]
+  const bool need_dx = dx.defined(), need_dw = dw.defined();
+  if (geo.plain() && kernels::direct_conv_suits(k, W - k + 1)) {
+    if (need_dw)
+      kernels::conv_weight_grad(x.data_ptr<float>(), g.data_ptr<float>(), dw.data_ptr<float>(), member_major_shape(x, out, k));
+    if (need_dx) {
+      // The input gradient is the full correlation of the output gradient with the flipped
+      // kernels: a valid convolution of gy zero-padded by k - 1, channels in and out swapped.
+      // A caller's workspace keeps its zero border from step to step: only the interior is written.
+      const std::vector<int64_t> sizes = {P, out, b, H + k - 1, W + k - 1};
+      torch::Tensor local;
+      torch::Tensor& gp = padded ? *padded : local;
+      if (!gp.defined() || gp.sizes() != c10::IntArrayRef(sizes)) {
+        if (!gp.defined()) gp = torch::empty({0}, x.options());
+        gp.resize_(sizes).zero_();
+      }
+      gp.narrow(3, k - 1, H - k + 1).narrow(4, k - 1, W - k + 1).copy_(g.view({P, out, b, H - k + 1, W - k + 1}));
+      auto wf = w.view({P, out, C, k, k}).flip({3, 4}).transpose(1, 2).contiguous();
+      kernels::conv_forward(gp.data_ptr<float>(), wf.data_ptr<float>(), nullptr, dx.data_ptr<float>(),
+                            member_major_shape(gp, C, k));
+    }
+    return;
+  }
+  if (need_dx) dx.zero_();
+  const int64_t L = g.size(2);
+  const int64_t chunk = members_per_chunk(P, ckk * L);
+  auto cols = torch::empty({chunk, ckk, L}, x.options());
+  for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+    const int64_t np = std::min(chunk, P - p0);
+    auto c = cols.narrow(0, 0, np);
+    auto gc = g.narrow(0, p0, np);
+    if (need_dw) {  // the weight gradient needs the im2col matrix again: recomputed, not stored
+      im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, geo);
+      auto dwc = dw.narrow(0, p0, np);
+      torch::bmm_out(dwc, gc, c.transpose(1, 2));
+    }
+    if (need_dx) {
+      torch::bmm_out(c, w.narrow(0, p0, np).transpose(1, 2), gc);
+      col2im_raw(c.data_ptr<float>(), dx.data_ptr<float>() + p0 * C * b * H * W, np, C, b, H, W, geo);
+    }
+  }
+}
+
+namespace {
+
 class PopulationConv : public torch::autograd::Function<PopulationConv> {
  public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias,
-                               int64_t k, int64_t stride, int64_t pad) {
-    auto x = x_in.contiguous();
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& w_in,
+                               const torch::Tensor& bias_in, int64_t k, int64_t stride, int64_t pad) {
+    auto x = x_in.contiguous(), w = w_in.contiguous();
     const Geometry geo{k, stride, pad};
-    const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
-    const int64_t Ho = geo.out(H), Wo = geo.out(W), L = b * Ho * Wo, out = w.size(1), ckk = C * k * k;
-    const bool has_bias = bias.numel() > 0;  // no bias: an empty tensor (apply() rejects undefined ones)
-    auto y = torch::empty({P, out, L}, x.options());
+    const int64_t P = x.size(0), b = x.size(2), Ho = geo.out(x.size(3)), Wo = geo.out(x.size(4)), out = w.size(1);
+    const bool has_bias = bias_in.numel() > 0;  // no bias: an empty tensor (apply() rejects undefined ones)
+    auto y = torch::empty({P, out, b, Ho, Wo}, x.options());
     ctx->save_for_backward({x, w});
     ctx->saved_data["k"] = k;
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["pad"] = pad;
     ctx->saved_data["bias"] = has_bias;
-    if (geo.plain() && kernels::direct_conv_suits(k, Wo)) {
-      kernels::conv_forward(x.data_ptr<float>(), w.contiguous().data_ptr<float>(),
-                            has_bias ? bias.contiguous().data_ptr<float>() : nullptr, y.data_ptr<float>(),
-                            member_major_shape(x, out, k));
-      return y.view({P, out, b, Ho, Wo});
-    }
-    const int64_t chunk = members_per_chunk(P, ckk * L);
-    auto cols = torch::empty({chunk, ckk, L}, x.options());
-    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
-      const int64_t np = std::min(chunk, P - p0);
-      auto c = cols.narrow(0, 0, np);
-      im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, geo);
-      auto yc = y.narrow(0, p0, np);
-      if (has_bias) {
-        torch::baddbmm_out(yc, bias.narrow(0, p0, np).unsqueeze(2), w.narrow(0, p0, np), c);
-      } else {
-        torch::bmm_out(yc, w.narrow(0, p0, np), c);
-      }
-    }
-    return y.view({P, out, b, Ho, Wo});
+    conv_forward_into(x, w, has_bias ? bias_in.contiguous() : torch::Tensor(), y, k, stride, pad);
+    return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto saved = ctx->get_saved_variables();
     auto x = saved[0], w = saved[1];
-    const int64_t k = ctx->saved_data["k"].toInt();
-    const Geometry geo{k, ctx->saved_data["stride"].toInt(), ctx->saved_data["pad"].toInt()};
-    const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
-    const int64_t out = w.size(1), ckk = C * k * k;
-    auto g = grads[0].contiguous().view({P, out, -1});  // [P, out, b*L]
-    const bool need_dx = ctx->needs_input_grad(0), need_dw = ctx->needs_input_grad(1);
+    const int64_t k = ctx->saved_data["k"].toInt(), stride = ctx->saved_data["stride"].toInt(),
+                  pad = ctx->saved_data["pad"].toInt();
+    auto g = grads[0].contiguous();
     torch::Tensor dx, dw, db;
-    if (need_dw) dw = torch::empty({P, out, ckk}, x.options());
-    if (geo.plain() && kernels::direct_conv_suits(k, W - k + 1)) {
-      if (need_dw)
-        kernels::conv_weight_grad(x.data_ptr<float>(), g.data_ptr<float>(), dw.data_ptr<float>(), member_major_shape(x, out, k));
-      if (need_dx) {
-        // The input gradient is the full correlation of the output gradient with the flipped
-        // kernels: a valid convolution of gy zero-padded by k - 1, channels in and out swapped.
-        auto gp = torch::constant_pad_nd(g.view({P, out, b, H - k + 1, W - k + 1}), {k - 1, k - 1, k - 1, k - 1});
-        auto wf = w.view({P, out, C, k, k}).flip({3, 4}).transpose(1, 2).contiguous();
-        dx = torch::empty({P, C, b, H, W}, x.options());
-        kernels::conv_forward(gp.data_ptr<float>(), wf.data_ptr<float>(), nullptr, dx.data_ptr<float>(),
-                              member_major_shape(gp, C, k));
-      }
-    } else {
-      if (need_dx) dx = torch::zeros({P, C, b, H, W}, x.options());
-      backward_im2col(x, w, g, dx, dw, geo);
-    }
-    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) db = g.sum(2);
+    if (ctx->needs_input_grad(0)) dx = torch::empty(x.sizes(), x.options());
+    if (ctx->needs_input_grad(1)) dw = torch::empty(w.sizes(), x.options());
+    conv_backward_into(x, w, g, dx, dw, k, stride, pad);
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) db = g.view({x.size(0), w.size(1), -1}).sum(2);
     return {dx, dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor()};
-  }
-
-  // dx (zeroed) and dw (either may be undefined) through im2col + bmm and col2im.
-  static void backward_im2col(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& g, const torch::Tensor& dx,
-                              const torch::Tensor& dw, const Geometry& geo) {
-    const int64_t P = x.size(0), C = x.size(1), b = x.size(2), H = x.size(3), W = x.size(4);
-    const int64_t ckk = C * geo.k * geo.k, L = g.size(2);
-    const bool need_dx = dx.defined(), need_dw = dw.defined();
-    const int64_t chunk = members_per_chunk(P, ckk * L);
-    auto cols = torch::empty({chunk, ckk, L}, x.options());
-    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
-      const int64_t np = std::min(chunk, P - p0);
-      auto c = cols.narrow(0, 0, np);
-      auto gc = g.narrow(0, p0, np);
-      if (need_dw) {  // the weight gradient needs the im2col matrix again: recomputed, not stored
-        im2col_raw(x.data_ptr<float>() + p0 * C * b * H * W, c.data_ptr<float>(), np, C, b, H, W, geo);
-        auto dwc = dw.narrow(0, p0, np);
-        torch::bmm_out(dwc, gc, c.transpose(1, 2));
-      }
-      if (need_dx) {
-        torch::bmm_out(c, w.narrow(0, p0, np).transpose(1, 2), gc);
-        col2im_raw(c.data_ptr<float>(), dx.data_ptr<float>() + p0 * C * b * H * W, np, C, b, H, W, geo);
-      }
-    }
   }
 };
 
@@ -394,55 +413,84 @@ __attribute__((target("avx2"))) void pool2_row_avx2(const float* r0, const float
 void pool2_row_avx2(const float* r0, const float* r1, float* d, uint8_t* a, int64_t Wo) { pool2_row_scalar(r0, r1, d, a, 0, Wo); }
 #endif
 
+}  // namespace
+
+void max_pool_forward_raw(const float* src, float* dst, uint8_t* am, int64_t planes, int64_t H, int64_t W, int64_t k) {
+  const int64_t Ho = H / k, Wo = W / k;
+  const bool avx2 = k == 2 && kernels::avx2_fma_available();
+  at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
+    for (int64_t pl = s; pl < e; ++pl) {
+      const float* in = src + pl * H * W;
+      if (k == 2) {  // CNN-s's pools
+        for (int64_t oy = 0; oy < Ho; ++oy) {
+          const float* r0 = in + 2 * oy * W;
+          float* d = dst + (pl * Ho + oy) * Wo;
+          uint8_t* a = am + (pl * Ho + oy) * Wo;
+          if (avx2) {
+            pool2_row_avx2(r0, r0 + W, d, a, Wo);
+          } else {
+            pool2_row_scalar(r0, r0 + W, d, a, 0, Wo);
+          }
+        }
+        continue;
+      }
+      for (int64_t oy = 0; oy < Ho; ++oy) {
+        for (int64_t ox = 0; ox < Wo; ++ox) {
+          const float* win = in + oy * k * W + ox * k;
+          float m = win[0];
+          int64_t best = 0;
+          for (int64_t dy = 0; dy < k; ++dy) {
+            for (int64_t dx = 0; dx < k; ++dx) {
+              const float v = win[dy * W + dx];
+              if (v > m || std::isnan(v)) m = v, best = dy * k + dx;
+            }
+          }
+          const int64_t o = (pl * Ho + oy) * Wo + ox;
+          dst[o] = m;
+          am[o] = static_cast<uint8_t>(best);
+        }
+      }
+    }
+  });
+}
+
+void max_pool_backward_raw(const float* gs, const uint8_t* am, float* out, int64_t planes, int64_t H, int64_t W, int64_t k) {
+  const int64_t Ho = H / k, Wo = W / k;
+  at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
+    for (int64_t pl = s; pl < e; ++pl) {
+      float* plane = out + pl * H * W;
+      // Every input position is written: the window's maximum gets the gradient, the rest 0, and
+      // rows and columns past the last whole window (floor sizes) 0.
+      for (int64_t oy = 0; oy < Ho; ++oy) {
+        const float* g = gs + (pl * Ho + oy) * Wo;
+        const uint8_t* a = am + (pl * Ho + oy) * Wo;
+        for (int64_t dy = 0; dy < k; ++dy) {
+          float* row = plane + (oy * k + dy) * W;
+          for (int64_t ox = 0; ox < Wo; ++ox) {
+            for (int64_t dx = 0; dx < k; ++dx) row[ox * k + dx] = a[ox] == dy * k + dx ? g[ox] : 0.0f;
+          }
+          std::fill(row + Wo * k, row + W, 0.0f);
+        }
+      }
+      std::fill(plane + Ho * k * W, plane + H * W, 0.0f);
+    }
+  });
+}
+
+namespace {
+
 // k x k max-pool with stride k over the last two dims (floor sizes, as torch's max_pool2d).
 // The first maximum of a window in row-major order wins, NaN propagates: torch's CPU rule.
 class MaxPool : public torch::autograd::Function<MaxPool> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, int64_t k) {
     auto x = x_in.contiguous();
-    const int64_t H = x.size(-2), W = x.size(-1), Ho = H / k, Wo = W / k, planes = x.numel() / (H * W);
+    const int64_t H = x.size(-2), W = x.size(-1), planes = x.numel() / (H * W);
     auto sizes = x.sizes().vec();
-    sizes[sizes.size() - 2] = Ho, sizes[sizes.size() - 1] = Wo;
+    sizes[sizes.size() - 2] = H / k, sizes[sizes.size() - 1] = W / k;
     auto y = torch::empty(sizes, x.options());
     auto arg = torch::empty(sizes, x.options().dtype(torch::kUInt8));  // window position of the max
-    const float* src = x.data_ptr<float>();
-    float* dst = y.data_ptr<float>();
-    uint8_t* am = arg.data_ptr<uint8_t>();
-    const bool avx2 = k == 2 && kernels::avx2_fma_available();
-    at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
-      for (int64_t pl = s; pl < e; ++pl) {
-        const float* in = src + pl * H * W;
-        if (k == 2) {  // CNN-s's pools
-          for (int64_t oy = 0; oy < Ho; ++oy) {
-            const float* r0 = in + 2 * oy * W;
-            float* d = dst + (pl * Ho + oy) * Wo;
-            uint8_t* a = am + (pl * Ho + oy) * Wo;
-            if (avx2) {
-              pool2_row_avx2(r0, r0 + W, d, a, Wo);
-            } else {
-              pool2_row_scalar(r0, r0 + W, d, a, 0, Wo);
-            }
-          }
-          continue;
-        }
-        for (int64_t oy = 0; oy < Ho; ++oy) {
-          for (int64_t ox = 0; ox < Wo; ++ox) {
-            const float* win = in + oy * k * W + ox * k;
-            float m = win[0];
-            int64_t best = 0;
-            for (int64_t dy = 0; dy < k; ++dy) {
-              for (int64_t dx = 0; dx < k; ++dx) {
-                const float v = win[dy * W + dx];
-                if (v > m || std::isnan(v)) m = v, best = dy * k + dx;
-              }
-            }
-            const int64_t o = (pl * Ho + oy) * Wo + ox;
-            dst[o] = m;
-            am[o] = static_cast<uint8_t>(best);
-          }
-        }
-      }
-    });
+    max_pool_forward_raw(x.data_ptr<float>(), y.data_ptr<float>(), arg.data_ptr<uint8_t>(), planes, H, W, k);
     ctx->saved_data["arg"] = arg;
     ctx->saved_data["k"] = k;
     ctx->saved_data["in"] = x.sizes().vec();
@@ -454,21 +502,9 @@ class MaxPool : public torch::autograd::Function<MaxPool> {
     const int64_t k = ctx->saved_data["k"].toInt();
     auto in_sizes = ctx->saved_data["in"].toIntVector();
     auto g = grads[0].contiguous();
-    auto dx = torch::zeros(in_sizes, g.options());
-    const int64_t H = dx.size(-2), W = dx.size(-1), Ho = H / k, Wo = W / k, planes = dx.numel() / (H * W);
-    const float* gs = g.data_ptr<float>();
-    const uint8_t* am = arg.data_ptr<uint8_t>();
-    float* out = dx.data_ptr<float>();
-    at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
-      for (int64_t pl = s; pl < e; ++pl) {
-        for (int64_t oy = 0; oy < Ho; ++oy) {
-          for (int64_t ox = 0; ox < Wo; ++ox) {
-            const int64_t o = (pl * Ho + oy) * Wo + ox, a = am[o];
-            out[pl * H * W + (oy * k + a / k) * W + ox * k + a % k] += gs[o];
-          }
-        }
-      }
-    });
+    auto dx = torch::empty(in_sizes, g.options());
+    const int64_t H = dx.size(-2), W = dx.size(-1);
+    max_pool_backward_raw(g.data_ptr<float>(), arg.data_ptr<uint8_t>(), dx.data_ptr<float>(), dx.numel() / (H * W), H, W, k);
     return {dx, torch::Tensor()};
   }
 };

@@ -38,4 +38,20 @@ torch::Tensor population_im2col(const torch::Tensor& x, int64_t k, int64_t strid
 torch::Tensor population_col2im(const torch::Tensor& cols, int64_t C, int64_t b, int64_t H, int64_t W, int64_t k,
                                 int64_t stride = 1, int64_t padding = 0);
 
+// The raw, autograd-free forms behind population_conv2d and population_max_pool2d, for the
+// hand-written member step (member_step.h). Every tensor is float32 CPU contiguous.
+// y [P, out, b, Ho, Wo] is overwritten; w [P, out, C*k*k]; bias [P, out] or undefined.
+void conv_forward_into(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, const torch::Tensor& y,
+                       int64_t k, int64_t stride = 1, int64_t padding = 0);
+// dx (the shape of x) and dw (the shape of w) are overwritten; either may be undefined (not
+// needed). gy [P, out, b, Ho, Wo]. padded: a workspace the direct kernels' input gradient keeps
+// from call to call (resized and zeroed when its shape changes; only its interior is written).
+void conv_backward_into(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& gy, const torch::Tensor& dx,
+                        const torch::Tensor& dw, int64_t k, int64_t stride = 1, int64_t padding = 0,
+                        torch::Tensor* padded = nullptr);
+// k x k max-pool, stride k, of `planes` H x W planes: maxima and their window positions
+// (row-major, 0 .. k*k-1). The backward writes every input position (0 off the maxima).
+void max_pool_forward_raw(const float* x, float* y, uint8_t* argmax, int64_t planes, int64_t H, int64_t W, int64_t k);
+void max_pool_backward_raw(const float* gy, const uint8_t* argmax, float* dx, int64_t planes, int64_t H, int64_t W, int64_t k);
+
 }  // namespace hyperrep::population
