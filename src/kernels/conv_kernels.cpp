@@ -246,6 +246,126 @@ HYPERREP_AVX2_FMA void weight_grad_block(const GradBlock& b) {
   }
 }
 
+// With AVX-512's 32 vector registers (used at 8 lanes, AVX-512VL), every kernel row's taps fit at
+// once: each input row is loaded once per image and feeds the K x K x OB accumulators of the output
+// rows it reaches (y = row - ky), instead of once per kernel row. Every accumulator sums the same
+// products in the same order as weight_grad_block's (images, then output rows, then columns), so
+// the gradients are bitwise the same.
+#define HYPERREP_AVX512VL __attribute__((target("avx2,fma,avx512f,avx512vl")))
+
+struct GradRows {
+  const float* x;  // input plane (p, c, n = 0)
+  int64_t xs_image, W;
+  const float* g;  // gy plane (p, o0, n = 0)
+  int64_t gs_channel, gs_image;
+  int64_t images, Ho, Wo;
+  float* dw;    // dw[p, o0, c, 0, 0]
+  int64_t dws;  // output channel stride of dw
+};
+
+// One vector of columns [x0, x0 + 8) of input row `row`: its K shifted input vectors feed kernel
+// rows LO..HI, whose output rows row - ky exist (kCheck: only those that exist, checked here).
+// kMasked: the row's last, partial vector (lanes past the row load as 0).
+template <int K, int OB, int LO, int HI, bool kCheck, bool kMasked>
+HYPERREP_AVX512VL inline __attribute__((always_inline)) void rows_step(__m256 (&acc)[OB][K][K], const float* xr,
+                                                                       const float* gimg, int64_t row, int64_t x0,
+                                                                       const GradRows& b, __mmask8 mask) {
+  __m256 in[K];
+#pragma GCC unroll 5
+  for (int kx = 0; kx < K; ++kx) in[kx] = kMasked ? _mm256_maskz_loadu_ps(mask, xr + x0 + kx) : _mm256_loadu_ps(xr + x0 + kx);
+#pragma GCC unroll 5
+  for (int ky = LO; ky <= HI; ++ky) {
+    const int64_t y = row - ky;
+    if (kCheck && (y < 0 || y >= b.Ho)) continue;
+#pragma GCC unroll 6
+    for (int o = 0; o < OB; ++o) {
+      const float* gp = gimg + o * b.gs_channel + y * b.Wo + x0;
+      const __m256 gv = kMasked ? _mm256_maskz_loadu_ps(mask, gp) : _mm256_loadu_ps(gp);
+#pragma GCC unroll 5
+      for (int kx = 0; kx < K; ++kx) acc[o][ky][kx] = _mm256_fmadd_ps(gv, in[kx], acc[o][ky][kx]);
+    }
+  }
+}
+
+template <int K, int OB, int LO, int HI, bool kCheck>
+HYPERREP_AVX512VL inline __attribute__((always_inline)) void rows_row(__m256 (&acc)[OB][K][K], const float* xr, const float* gimg,
+                                                                      int64_t row, int64_t full, int tail, const GradRows& b,
+                                                                      __mmask8 mask) {
+  for (int64_t x0 = 0; x0 < full; x0 += 8) rows_step<K, OB, LO, HI, kCheck, false>(acc, xr, gimg, row, x0, b, mask);
+  if (tail > 0) rows_step<K, OB, LO, HI, kCheck, true>(acc, xr, gimg, row, full, b, mask);
+}
+
+// Input row d (d < K - 1) reaches kernel rows 0..d; input row Ho - 1 + d (d >= 1) rows d..K-1.
+// The row is matched against each d at compile time, so every case runs without checks.
+template <int K, int OB, int D>
+HYPERREP_AVX512VL inline __attribute__((always_inline)) void rows_edge(__m256 (&acc)[OB][K][K], const float* xr,
+                                                                       const float* gimg, int64_t row, int64_t full, int tail,
+                                                                       const GradRows& b, __mmask8 mask) {
+  if constexpr (D < K - 1) {
+    if (row == D) return rows_row<K, OB, 0, D, false>(acc, xr, gimg, row, full, tail, b, mask);
+    if (row == b.Ho - 1 + (D + 1)) return rows_row<K, OB, D + 1, K - 1, false>(acc, xr, gimg, row, full, tail, b, mask);
+    rows_edge<K, OB, D + 1>(acc, xr, gimg, row, full, tail, b, mask);
+  }
+}
+
+template <int K, int OB>
+HYPERREP_AVX512VL void weight_grad_rows(const GradRows& b) {
+  __m256 acc[OB][K][K];
+#pragma GCC unroll 6
+  for (int o = 0; o < OB; ++o) {
+#pragma GCC unroll 5
+    for (int ky = 0; ky < K; ++ky) {
+#pragma GCC unroll 5
+      for (int kx = 0; kx < K; ++kx) acc[o][ky][kx] = _mm256_setzero_ps();
+    }
+  }
+  const int64_t full = b.Wo / 8 * 8;
+  const int tail = static_cast<int>(b.Wo - full);
+  const __mmask8 mask = static_cast<__mmask8>(tail > 0 ? (1u << tail) - 1u : 0xFFu);
+  // With fewer output rows than K - 1 the top and bottom edges overlap: every row checks.
+  const bool checked = b.Ho < K - 1;
+  for (int64_t n = 0; n < b.images; ++n) {
+    const float* gimg = b.g + n * b.gs_image;
+    const float* ximg = b.x + n * b.xs_image;
+    for (int64_t row = 0; row < b.Ho + K - 1; ++row) {
+      const float* xr = ximg + row * b.W;
+      if (checked) {
+        rows_row<K, OB, 0, K - 1, true>(acc, xr, gimg, row, full, tail, b, mask);
+      } else if (row >= K - 1 && row < b.Ho) {  // every kernel row reaches an output row
+        rows_row<K, OB, 0, K - 1, false>(acc, xr, gimg, row, full, tail, b, mask);
+      } else {
+        rows_edge<K, OB, 0>(acc, xr, gimg, row, full, tail, b, mask);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int o = 0; o < OB; ++o) {
+#pragma GCC unroll 5
+    for (int ky = 0; ky < K; ++ky) {
+#pragma GCC unroll 5
+      for (int kx = 0; kx < K; ++kx) b.dw[o * b.dws + ky * K + kx] = hsum(acc[o][ky][kx]);
+    }
+  }
+}
+
+// Output channels per weight_grad_rows call: OB x K x K accumulators, K input vectors and one
+// gradient vector within 32 registers (K 2: 27, 3: 31, 4: 21, 5: 31); 0 = kernel too large.
+constexpr int rows_channels(int64_t K) { return K == 2 ? 6 : (K == 3 ? 3 : (K <= 5 ? 1 : 0)); }
+
+using RowsFn = void (*)(const GradRows&);
+constexpr std::array<RowsFn, 6> kRows2 = {&weight_grad_rows<2, 1>, &weight_grad_rows<2, 2>, &weight_grad_rows<2, 3>,
+                                          &weight_grad_rows<2, 4>, &weight_grad_rows<2, 5>, &weight_grad_rows<2, 6>};
+constexpr std::array<RowsFn, 3> kRows3 = {&weight_grad_rows<3, 1>, &weight_grad_rows<3, 2>, &weight_grad_rows<3, 3>};
+
+RowsFn rows_kernel(int64_t K, int64_t ob) {
+  switch (K) {
+    case 2: return kRows2[static_cast<size_t>(ob - 1)];
+    case 3: return kRows3[static_cast<size_t>(ob - 1)];
+    case 4: return &weight_grad_rows<4, 1>;
+    default: return &weight_grad_rows<5, 1>;
+  }
+}
+
 using GradFn = void (*)(const GradBlock&);
 
 // Output channels per weight-gradient block: OB x K accumulators plus OB gradient vectors and one
@@ -306,10 +426,27 @@ void conv_forward(const float* x, const float* w, const float* bias, float* y, c
   });
 }
 
-void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShape& s) {
+void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShape& s, bool allow_avx512) {
   HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), InternalError, "conv_weight_grad: no direct kernel for kernel ", s.k,
                  " and output width ", s.Wo());
   const int64_t Ho = s.Ho(), Wo = s.Wo(), kk = s.k * s.k, ckk = s.in * kk;
+  if (allow_avx512 && cpu_has_avx512() && rows_channels(s.k) > 0) {
+    const int64_t obmax = rows_channels(s.k), blocks = (s.out + obmax - 1) / obmax;
+    at::parallel_for(0, s.members * blocks * s.in, 1, [&](int64_t first, int64_t last) {
+      for (int64_t t = first; t < last; ++t) {
+        const int64_t c = t % s.in, ob_index = (t / s.in) % blocks, p = t / (s.in * blocks);
+        const int64_t o0 = ob_index * obmax, ob = std::min(obmax, s.out - o0);
+        GradRows blk{};
+        blk.xs_image = s.xs_image, blk.W = s.W, blk.images = s.images, blk.Ho = Ho, blk.Wo = Wo, blk.dws = ckk;
+        blk.gs_channel = s.images * Ho * Wo, blk.gs_image = Ho * Wo;
+        blk.g = gy + (p * s.out + o0) * s.images * Ho * Wo;
+        blk.x = x + p * s.xs_member + c * s.xs_channel;
+        blk.dw = dw + (p * s.out + o0) * ckk + c * kk;
+        rows_kernel(s.k, ob)(blk);
+      }
+    });
+    return;
+  }
   const int64_t obmax = grad_channels(static_cast<int>(s.k)), blocks = (s.out + obmax - 1) / obmax;
   // One task per (member, block of output channels, input channel): disjoint parts of dw.
   at::parallel_for(0, s.members * blocks * s.in, 1, [&](int64_t first, int64_t last) {
@@ -335,7 +472,7 @@ bool direct_conv_suits(int64_t, int64_t) { return false; }
 void conv_forward(const float*, const float*, const float*, float*, const ConvShape&, bool) {
   HYPERREP_CHECK(false, InternalError, "conv_forward: direct convolution kernels need x86-64");
 }
-void conv_weight_grad(const float*, const float*, float*, const ConvShape&) {
+void conv_weight_grad(const float*, const float*, float*, const ConvShape&, bool) {
   HYPERREP_CHECK(false, InternalError, "conv_weight_grad: direct convolution kernels need x86-64");
 }
 

@@ -33,7 +33,8 @@ bool direct_conv_suits(int64_t k, int64_t Wo);
 void conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s, bool allow_avx512 = true);
 
 // dw[p, o, c, ky, kx] = sum over n, y, x of gy[p, o, n, y, x] * x[p, c, n, y + ky, x + kx]
-// (overwrites dw; gy is contiguous [P, out, b, Ho, Wo]).
-void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShape& s);
+// (overwrites dw; gy is contiguous [P, out, b, Ho, Wo]). Kernels up to 5x5 use AVX-512's
+// registers where the CPU has them and allow_avx512 holds; bitwise the same either way.
+void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShape& s, bool allow_avx512 = true);
 
 }  // namespace hyperrep::kernels

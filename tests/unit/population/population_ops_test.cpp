@@ -132,6 +132,63 @@ TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
   }
 }
 
+TEST(PopulationOps, Avx512WeightGradEqualsAvx2WeightGradBitwise) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx2") ||
+      !__builtin_cpu_supports("fma")) {
+    GTEST_SKIP() << "needs AVX-512VL and AVX2 + FMA";
+  }
+  // Kernels 2-5 (the ones with an AVX-512 form; 6 and 7 keep the AVX2 one), widths of one vector,
+  // one and a tail, three; output channels past one register block (6 at k = 2, 3 at k = 3);
+  // fewer output rows than k - 1 (every row checked), and exactly k - 1.
+  for (auto [H, W, k, O] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>>{{28, 28, 5, 8},
+                                                                                       {12, 12, 5, 6},
+                                                                                       {9, 17, 3, 7},
+                                                                                       {6, 10, 2, 13},
+                                                                                       {11, 14, 4, 3},
+                                                                                       {6, 13, 5, 2},
+                                                                                       {8, 13, 5, 2},
+                                                                                       {12, 33, 5, 1},
+                                                                                       {10, 15, 6, 2}}) {
+    torch::manual_seed(H * 100 + W + k);
+    const int64_t P = 2, C = 3, b = 3;
+    auto x = torch::randn({P, C, b, H, W});
+    auto gy = torch::randn({P, O, b, H - k + 1, W - k + 1});
+    kernels::ConvShape s;
+    s.members = P, s.images = b, s.in = C, s.out = O, s.k = k, s.H = H, s.W = W;
+    s.xs_image = H * W, s.xs_channel = b * H * W, s.xs_member = C * b * H * W;
+    auto dw512 = torch::full({P, O, C * k * k}, NAN), dw256 = torch::full({P, O, C * k * k}, NAN);
+    kernels::conv_weight_grad(x.data_ptr<float>(), gy.data_ptr<float>(), dw512.data_ptr<float>(), s, true);
+    kernels::conv_weight_grad(x.data_ptr<float>(), gy.data_ptr<float>(), dw256.data_ptr<float>(), s, false);
+    EXPECT_TRUE(torch::equal(dw512, dw256)) << H << "x" << W << " k " << k << " out " << O;
+    // And both are the gradient: torch's conv2d weight gradient of each member.
+    auto wr = torch::zeros({P, O, C * k * k}).requires_grad_(true);
+    (reference(x, wr, torch::Tensor(), k) * gy).sum().backward();
+    EXPECT_TRUE(torch::allclose(dw512, wr.grad(), 1e-4, 1e-4))
+        << H << "x" << W << " k " << k << " max diff " << (dw512 - wr.grad()).abs().max().item<double>();
+  }
+}
+
+TEST(PopulationOps, MaxPoolBackwardWritesEveryInputPosition) {
+  // The raw backward overwrites its output (no zeroed tensor needed): a NaN-filled buffer gets
+  // exactly torch's gradient, odd sizes and windows of 2 and 3 alike.
+  for (int64_t k : {2, 3}) {
+    for (auto [H, W] : std::vector<std::pair<int64_t, int64_t>>{{7, 9}, {8, 37}, {24, 24}}) {
+      torch::manual_seed(k * 10 + W);
+      auto x = torch::randn({3, H, W}).requires_grad_(true);
+      auto yr = torch::max_pool2d(x.unsqueeze(0), k).squeeze(0);
+      auto g = torch::randn(yr.sizes());
+      (yr * g).sum().backward();
+      auto y = torch::empty(yr.sizes());
+      auto arg = torch::empty(yr.sizes(), torch::kUInt8);
+      max_pool_forward_raw(x.detach().data_ptr<float>(), y.data_ptr<float>(), arg.data_ptr<uint8_t>(), 3, H, W, k);
+      EXPECT_TRUE(torch::equal(y, yr.detach()));
+      auto dx = torch::full({3, H, W}, NAN);
+      max_pool_backward_raw(g.data_ptr<float>(), arg.data_ptr<uint8_t>(), dx.data_ptr<float>(), 3, H, W, k);
+      EXPECT_TRUE(torch::equal(dx, x.grad())) << "k " << k << " " << H << "x" << W;
+    }
+  }
+}
+
 TEST(PopulationOps, ConvRejectsABiasThatDoesNotMatchTheWeights) {
   auto x = torch::randn({2, 1, 3, 12, 12});
   auto w = torch::randn({2, 4, 25});
