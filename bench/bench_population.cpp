@@ -15,6 +15,7 @@
 // BENCH_NETWORK=cnn_s|small_cnn_zoo runs one table; BENCH_PROFILE=PREFIX also writes a profile (below).
 #include <torch/csrc/autograd/profiler_legacy.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -201,6 +202,30 @@ int main(int argc, char** argv) {
                   eval_s, rate, static_cast<double>(P) / train_s, rate / base, conv_base > 0 ? rate / conv_base : 0.0,
                   peer_base > 0 ? rate / peer_base : 0.0, rate * flops / 1e9, 100.0 * rate * flops / 1e9 / gemm);
       std::fflush(stdout);
+    }
+    // The training step through autograd against the hand-written one (member_step.h), the same
+    // members, alternating epochs; the faster of three of each.
+    if (device.is_cpu()) {
+      std::vector<zoo::MemberSpec> members;
+      for (int64_t i = 0; i < ps.back(); ++i) {
+        zoo::MemberSpec m;
+        m.id = i, m.seed = i + 1, m.lr = 3e-4;
+        members.push_back(m);
+      }
+      population::PopulationOptions autograd_opt = opt;
+      autograd_opt.hand_written_step = false;
+      population::Population hand(arch, members, opt, device), reference(arch, members, autograd_opt, device);
+      double best_hand = 1e30, best_autograd = 1e30;
+      for (int e = 1; e <= 3; ++e) {
+        double t0 = bench::now_s();
+        reference.train_epoch(task.train, e);
+        double t1 = bench::now_s();
+        hand.train_epoch(task.train, e);
+        double t2 = bench::now_s();
+        best_autograd = std::min(best_autograd, t1 - t0), best_hand = std::min(best_hand, t2 - t1);
+      }
+      std::printf("training epoch at P = %lld: autograd step %.2f s, hand-written step %.2f s: %.2fx\n",
+                  static_cast<long long>(ps.back()), best_autograd, best_hand, best_autograd / best_hand);
     }
     // BENCH_PROFILE=PREFIX: one more training epoch and one evaluation of the test split at the
     // largest P under the autograd profiler, as a Chrome trace (summary: bench/profile_summary.py).

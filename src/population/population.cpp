@@ -76,22 +76,22 @@ Population::Population(const zoo::Architecture& arch, std::vector<zoo::MemberSpe
   flat_input_ = arch_.layers().front().kind == zoo::LayerKind::kFlatten;
 }
 
-torch::Tensor Population::dropout(const torch::Tensor& h, Layout layout, int64_t p0, int64_t P, int64_t epoch, int64_t step,
-                                  int64_t layer) {
+torch::Tensor Population::dropout_mask_of(c10::IntArrayRef sizes, Layout layout, int64_t p0, int64_t P, int64_t epoch,
+                                          int64_t step, int64_t layer) {
   auto key = dropout_keys(dropout_base_.narrow(0, p0, P), epoch, step, layer);
   auto rate = dropout_p_.narrow(0, p0, P);
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device_);
   torch::Tensor mask;
   if (layout == Layout::kSpatial) {  // [P, C, b, H, W]: within-member index over (b, C, H, W)
-    const int64_t C = h.size(1), b = h.size(2), hw = h.size(3) * h.size(4);
+    const int64_t C = sizes[1], b = sizes[2], hw = sizes[3] * sizes[4];
     auto idx = torch::arange(b * C * hw, opts).view({1, b, C, hw});
-    mask = dropout_mask(idx, key.view({P, 1, 1, 1}), rate.view({P, 1, 1, 1})).transpose(1, 2).reshape(h.sizes());
+    mask = dropout_mask(idx, key.view({P, 1, 1, 1}), rate.view({P, 1, 1, 1})).transpose(1, 2).reshape(sizes);
   } else {  // [P, b, F]
-    const int64_t b = h.size(1), f = h.size(2);
+    const int64_t b = sizes[1], f = sizes[2];
     auto idx = torch::arange(b * f, opts).view({1, b, f});
     mask = dropout_mask(idx, key.view({P, 1, 1}), rate.view({P, 1, 1}));
   }
-  return h * mask;
+  return mask;
 }
 
 torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torch::Tensor h, Layout layout, bool train,
@@ -166,7 +166,7 @@ torch::Tensor Population::forward(const torch::Tensor& weights, int64_t p0, torc
         }
         break;
       case zoo::LayerKind::kDropout:
-        if (train && any_dropout_) h = dropout(h, layout, p0, P, epoch, step, static_cast<int64_t>(i));
+        if (train && any_dropout_) h = h * dropout_mask_of(h.sizes(), layout, p0, P, epoch, step, static_cast<int64_t>(i));
         break;
     }
   }
@@ -274,6 +274,11 @@ void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
   if (!flat_.grad().defined()) flat_.mutable_grad() = torch::zeros_like(flat_);
   auto grad = flat_.mutable_grad();
   const auto [chunk, chunks] = member_chunks();
+  const bool hand = opt_.hand_written_step && device_.is_cpu();
+  if (hand && static_cast<int64_t>(member_steps_.size()) != chunks) {
+    member_steps_.clear();
+    for (int64_t c = 0; c < chunks; ++c) member_steps_.push_back(std::make_unique<MemberStep>(arch_, activation_));
+  }
   for (int64_t start = 0, step = 0; start < longest; start += B, ++step) {
     const int64_t b = std::min(B, longest - start);
     // Members whose subset still has images at this step, and how many each has.
@@ -309,6 +314,16 @@ void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
             layout = Layout::kSpatial;
           }
           auto y = train.y.index_select(0, idx);
+          if (hand) {
+            DropoutMaskFn masks;
+            if (any_dropout_) {
+              masks = [&, p0 = p0, np = np, step = step](c10::IntArrayRef act, int64_t layer) {
+                return dropout_mask_of(act, act.size() == 5 ? Layout::kSpatial : Layout::kFlat, p0, np, epoch, step, layer);
+              };
+            }
+            member_steps_[static_cast<size_t>(c)]->gradients(x, y, flat_.narrow(0, p0, np), grad.narrow(0, p0, np), masks);
+            continue;
+          }
           auto w = flat_.narrow(0, p0, np);
           auto logits = forward(w, p0, x, layout, true, epoch, step);
           // Sum over members of each member's mean loss: gradients stay per member.

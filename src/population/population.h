@@ -7,10 +7,12 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "population/member_step.h"
 #include "store/store.h"
 #include "tasks/image_data.h"
 #include "zoo/architecture.h"
@@ -33,6 +35,9 @@ struct PopulationOptions {
   // chunk_budget_floats (CNN-s at batch 10: 32 members; the 100-weight Tetris MLP: all of them).
   int64_t chunk_members = 0;
   int64_t chunk_budget_floats = int64_t{45} << 15;  // 32 x 10 x 4608 floats (CNN-s conv1 output)
+  // CPU: each chunk's training step through the hand-written forward and backward of
+  // member_step.h; false: through autograd (the reference the tests compare it with; CUDA always).
+  bool hand_written_step = true;
 };
 
 // Options of a [zoo] section.
@@ -62,7 +67,9 @@ class Population {
   // Members p0 .. p0 + weights.size(0) - 1 with their flat weights [np, L].
   torch::Tensor forward(const torch::Tensor& weights, int64_t p0, torch::Tensor h, Layout layout, bool train, int64_t epoch,
                         int64_t step);
-  torch::Tensor dropout(const torch::Tensor& h, Layout layout, int64_t p0, int64_t P, int64_t epoch, int64_t step, int64_t layer);
+  // The scaled keep-mask of dropout layer `layer` for an activation of these sizes in this layout.
+  torch::Tensor dropout_mask_of(c10::IntArrayRef sizes, Layout layout, int64_t p0, int64_t P, int64_t epoch, int64_t step,
+                                int64_t layer);
   // One optimizer step of the members in `active` (every member when it is empty): each takes
   // exactly the step it would take trained alone (its own step count and bias corrections).
   void optimizer_step(const std::vector<int64_t>& active);
@@ -88,6 +95,7 @@ class Population {
   torch::Tensor dropout_p_;                              // [P] float64 on the device: each member's rate
   bool any_dropout_ = false;
   std::vector<torch::Tensor> subsets_;  // per member: its training images (member_subset), or undefined for all
+  std::vector<std::unique_ptr<MemberStep>> member_steps_;  // per chunk, with its buffers (hand_written_step)
 };
 
 // Called after every trained epoch with the number of members that advanced by one epoch.

@@ -409,8 +409,60 @@ __attribute__((target("avx2"))) void pool2_row_avx2(const float* r0, const float
   }
   pool2_row_scalar(r0, r1, d, a, ox, Wo);
 }
+
+// The backward of one output row of a 2x2 pool: input rows r0, r1 get each output's gradient at
+// its window's maximum and 0 elsewhere, outputs [from, Wo).
+void pool2_back_row_scalar(const float* g, const uint8_t* a, float* r0, float* r1, int64_t from, int64_t Wo) {
+  for (int64_t ox = from; ox < Wo; ++ox) {
+    const float v = g[ox];
+    const uint8_t m = a[ox];
+    r0[2 * ox] = m == 0 ? v : 0.0f;
+    r0[2 * ox + 1] = m == 1 ? v : 0.0f;
+    r1[2 * ox] = m == 2 ? v : 0.0f;
+    r1[2 * ox + 1] = m == 3 ? v : 0.0f;
+  }
+}
+
+__attribute__((target("avx2"))) void pool2_back_row_avx2(const float* g, const uint8_t* a, float* r0, float* r1, int64_t Wo) {
+  int64_t ox = 0;
+  const __m256 z8 = _mm256_setzero_ps();
+  for (; ox + 8 <= Wo; ox += 8) {
+    const __m256 gv = _mm256_loadu_ps(g + ox);
+    const __m256i ai = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + ox)));
+    const __m256 v0 = _mm256_blendv_ps(z8, gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(ai, _mm256_set1_epi32(0))));
+    const __m256 v1 = _mm256_blendv_ps(z8, gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(ai, _mm256_set1_epi32(1))));
+    const __m256 v2 = _mm256_blendv_ps(z8, gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(ai, _mm256_set1_epi32(2))));
+    const __m256 v3 = _mm256_blendv_ps(z8, gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(ai, _mm256_set1_epi32(3))));
+    // Interleave (window column 0, column 1) within lanes, then put the lanes in order.
+    const __m256 lo0 = _mm256_unpacklo_ps(v0, v1), hi0 = _mm256_unpackhi_ps(v0, v1);
+    const __m256 lo1 = _mm256_unpacklo_ps(v2, v3), hi1 = _mm256_unpackhi_ps(v2, v3);
+    _mm256_storeu_ps(r0 + 2 * ox, _mm256_permute2f128_ps(lo0, hi0, 0x20));
+    _mm256_storeu_ps(r0 + 2 * ox + 8, _mm256_permute2f128_ps(lo0, hi0, 0x31));
+    _mm256_storeu_ps(r1 + 2 * ox, _mm256_permute2f128_ps(lo1, hi1, 0x20));
+    _mm256_storeu_ps(r1 + 2 * ox + 8, _mm256_permute2f128_ps(lo1, hi1, 0x31));
+  }
+  const __m128 z4 = _mm_setzero_ps();
+  for (; ox + 4 <= Wo; ox += 4) {
+    const __m128 gv = _mm_loadu_ps(g + ox);
+    int32_t four;
+    std::memcpy(&four, a + ox, 4);
+    const __m128i ai = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(four));
+    const __m128 v0 = _mm_blendv_ps(z4, gv, _mm_castsi128_ps(_mm_cmpeq_epi32(ai, _mm_set1_epi32(0))));
+    const __m128 v1 = _mm_blendv_ps(z4, gv, _mm_castsi128_ps(_mm_cmpeq_epi32(ai, _mm_set1_epi32(1))));
+    const __m128 v2 = _mm_blendv_ps(z4, gv, _mm_castsi128_ps(_mm_cmpeq_epi32(ai, _mm_set1_epi32(2))));
+    const __m128 v3 = _mm_blendv_ps(z4, gv, _mm_castsi128_ps(_mm_cmpeq_epi32(ai, _mm_set1_epi32(3))));
+    _mm_storeu_ps(r0 + 2 * ox, _mm_unpacklo_ps(v0, v1));
+    _mm_storeu_ps(r0 + 2 * ox + 4, _mm_unpackhi_ps(v0, v1));
+    _mm_storeu_ps(r1 + 2 * ox, _mm_unpacklo_ps(v2, v3));
+    _mm_storeu_ps(r1 + 2 * ox + 4, _mm_unpackhi_ps(v2, v3));
+  }
+  pool2_back_row_scalar(g, a, r0, r1, ox, Wo);
+}
 #else
 void pool2_row_avx2(const float* r0, const float* r1, float* d, uint8_t* a, int64_t Wo) { pool2_row_scalar(r0, r1, d, a, 0, Wo); }
+void pool2_back_row_avx2(const float* g, const uint8_t* a, float* r0, float* r1, int64_t Wo) {
+  pool2_back_row_scalar(g, a, r0, r1, 0, Wo);
+}
 #endif
 
 }  // namespace
@@ -456,21 +508,27 @@ void max_pool_forward_raw(const float* src, float* dst, uint8_t* am, int64_t pla
 
 void max_pool_backward_raw(const float* gs, const uint8_t* am, float* out, int64_t planes, int64_t H, int64_t W, int64_t k) {
   const int64_t Ho = H / k, Wo = W / k;
+  const bool avx2 = k == 2 && kernels::avx2_fma_available();
   at::parallel_for(0, planes, 16, [&](int64_t s, int64_t e) {
     for (int64_t pl = s; pl < e; ++pl) {
       float* plane = out + pl * H * W;
-      // Every input position is written: the window's maximum gets the gradient, the rest 0, and
-      // rows and columns past the last whole window (floor sizes) 0.
+      const float* g = gs + pl * Ho * Wo;
+      const uint8_t* a = am + pl * Ho * Wo;
+      if (k != 2) {  // zero the plane, then the gradient to each window's maximum
+        std::fill(plane, plane + H * W, 0.0f);
+        for (int64_t o = 0; o < Ho * Wo; ++o) plane[(o / Wo * k + a[o] / k) * W + o % Wo * k + a[o] % k] = g[o];
+        continue;
+      }
+      // Every input position is written once: the maximum gets the gradient, the rest of its
+      // window 0, and a column or row past the last whole window (odd sizes) 0.
       for (int64_t oy = 0; oy < Ho; ++oy) {
-        const float* g = gs + (pl * Ho + oy) * Wo;
-        const uint8_t* a = am + (pl * Ho + oy) * Wo;
-        for (int64_t dy = 0; dy < k; ++dy) {
-          float* row = plane + (oy * k + dy) * W;
-          for (int64_t ox = 0; ox < Wo; ++ox) {
-            for (int64_t dx = 0; dx < k; ++dx) row[ox * k + dx] = a[ox] == dy * k + dx ? g[ox] : 0.0f;
-          }
-          std::fill(row + Wo * k, row + W, 0.0f);
+        float* r0 = plane + 2 * oy * W;
+        if (avx2) {
+          pool2_back_row_avx2(g + oy * Wo, a + oy * Wo, r0, r0 + W, Wo);
+        } else {
+          pool2_back_row_scalar(g + oy * Wo, a + oy * Wo, r0, r0 + W, 0, Wo);
         }
+        if (W > 2 * Wo) r0[W - 1] = r0[2 * W - 1] = 0.0f;
       }
       std::fill(plane + Ho * k * W, plane + H * W, 0.0f);
     }
