@@ -11,8 +11,6 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/version.h>
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -182,11 +180,7 @@ int main(int argc, char** argv) {
   // As the trainer runs (launch/main.cpp): libgomp waits passively, unless the caller chose a
   // policy. Its spinning workers hold the cores OpenBLAS's threads need (TETRIS-SEED at 2 threads:
   // 1.94 s a step spinning, 0.85-0.95 s waiting passively). The peer inherits the environment.
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr && std::getenv("GOMP_SPINCOUNT") == nullptr &&
-      setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0) {
-    execv("/proc/self/exe", argv);
-    unsetenv("OMP_WAIT_POLICY");  // no /proc: run on with the default policy
-  }
+  restart_with_passive_openmp_wait(argv);
   int64_t batch = 500, mm_n = 2048;
   int tetris_steps = 5, mnist_steps = 1, warmup = 1, mnist_warmup = 0, threads = 0, blas = 0;
   std::string device = "auto", precision = "fp32", profile;

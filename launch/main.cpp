@@ -1,6 +1,5 @@
 // The hyperrep executable: MPI start-up, logging, dispatch to a subcommand, and the one place
 // where exceptions become messages and exit codes (2 usage/config, 1 otherwise).
-#include <unistd.h>
 
 #include <csignal>
 
@@ -10,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/logging.h"
+#include "common/runtime.h"
 #include "distributed/mpi_runtime.h"
 #include "launch/commands.h"
 
@@ -56,15 +56,12 @@ int dispatch(hyperrep::dist::MpiRuntime& mpi, int argc, char** argv) {
 // mpirun, srun and signal handlers see the same process; it costs about 0.3 s of start-up, so
 // commands that only read or print do not pay it.
 void exec_with_passive_openmp_wait(int argc, char** argv) {
-  if (argc < 2 || std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  if (argc < 2) return;
   const std::string command = argv[1];
   const std::string verb = argc > 2 ? argv[2] : "";
   const bool computes = command == "run" || command == "train" || command == "embed" || command == "probe" ||
                         command == "baseline" || (command == "zoo" && verb == "generate");
-  if (!computes || setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  execv("/proc/self/exe", argv);
-  // Could not exec (no /proc): run on with libgomp's default policy, and do not claim otherwise.
-  unsetenv("OMP_WAIT_POLICY");
+  if (computes) hyperrep::restart_with_passive_openmp_wait(argv);
 }
 
 // `train` and `run` stop at SIGTERM/SIGUSR1 (Slurm's warning) with a checkpoint, but their

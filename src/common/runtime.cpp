@@ -49,9 +49,10 @@ int configure_threads(int64_t threads, int local_size, ThreadStage stage) {
     static bool hinted = false;
     if (stage == ThreadStage::kTraining && local_size == 1 && cores > 1 && !hinted) {
       hinted = true;
-      spdlog::warn("training on one rank with one thread; this node has {} cores: `mpirun -np {}` trains data-parallel, "
-                   "one rank per core (README, \"Ranks and threads\"), or set run.threads",
-                   cores, cores);
+      spdlog::warn(
+          "training on one rank with one thread; this node has {} cores: `mpirun -np {}` trains data-parallel, "
+          "one rank per core (README, \"Ranks and threads\"), or set run.threads",
+          cores, cores);
     }
   }
   torch::set_num_threads(n);
@@ -131,6 +132,14 @@ void check_memory_estimate(const std::string& what, const std::vector<std::pair<
   std::snprintf(buf, sizeof buf, "%s needs about %.3g GB, this machine has %.3g GB; the largest part (%.3g GB) comes from ",
                 what.c_str(), total / 1e9, have / 1e9, largest->second / 1e9);
   HYPERREP_THROW(ConfigError, buf, largest->first, ": lower it");
+}
+
+void restart_with_passive_openmp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // Could not exec: run on with libgomp's default policy, and do not claim otherwise.
+  unsetenv("OMP_WAIT_POLICY");
 }
 
 }  // namespace hyperrep

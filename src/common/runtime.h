@@ -37,6 +37,13 @@ int use_threads_for(ThreadStage stage);
 int set_blas_threads(int n);
 int blas_threads();
 
+// OpenMP's idle workers spin before they sleep (libgomp: 300,000 rounds when OMP_WAIT_POLICY is
+// unset), and libgomp reads the policy once, when it is loaded, before main. Starts this program
+// again (same pid, same arguments) with OMP_WAIT_POLICY=PASSIVE unless the environment already
+// chooses a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT); returns only when it did not restart
+// (a policy was chosen, or no /proc/self/exe), with the environment as it found it.
+void restart_with_passive_openmp_wait(char** argv);
+
 // bf16 autocast on CUDA for the ops of its scope (when `on`); leaving the scope, by return or by
 // exception, switches it off again and clears the autocast cache. The backward follows the
 // forward's dtypes, so it may run outside the scope.

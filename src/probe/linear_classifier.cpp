@@ -44,8 +44,11 @@ void LinearClassifierProbe::fit(const torch::Tensor& x_local, const torch::Tenso
   check_rows(x_local, labels_local, "LinearClassifierProbe::fit");
   // Decided together, so that no rank waits in a gather that another has left or skipped.
   const bool keys_ok = !keys_local.defined() || (keys_local.dim() == 1 && keys_local.size(0) == x_local.size(0));
-  const int64_t bad_keys = comm.all_reduce_int(keys_ok ? 0 : 1);
-  const int64_t with_keys = comm.all_reduce_int(keys_local.defined() ? 1 : 0);
+  // One collective for both counts: ranks with bad keys in the high part, ranks with keys below
+  // (a world has fewer than 2^24 ranks).
+  constexpr int64_t kHigh = int64_t{1} << 24;
+  const int64_t tally = comm.all_reduce_int((keys_ok ? 0 : kHigh) + (keys_local.defined() ? 1 : 0));
+  const int64_t bad_keys = tally / kHigh, with_keys = tally % kHigh;
   HYPERREP_CHECK(bad_keys == 0, DataError, "LinearClassifierProbe::fit: keys must be one per row (",
                  keys_ok ? "on another rank" : "here " + std::to_string(x_local.size(0)) + " rows", ")");
   HYPERREP_CHECK(with_keys == 0 || with_keys == comm.world_size(), DataError, "LinearClassifierProbe::fit: row keys given on ",
