@@ -46,6 +46,7 @@ struct Block {
   const float* w;      // weights [C, k, k] of the block's first output channel
   int64_t ckk;         // output channel stride of w
   int64_t C, k;
+  int64_t ky0, ky1;   // kernel rows [ky0, ky1) read non-zero input rows; the others are skipped
   const float* bias;  // of the block's first output channel, or null
   float* y;           // output plane of the first channel at (row, first column)
   int64_t ys;         // output channel stride
@@ -70,7 +71,7 @@ HYPERREP_AVX2_FMA void forward_block(const Block& b) {
     }
   }
   for (int64_t c = 0; c < b.C; ++c) {
-    for (int64_t ky = 0; ky < b.k; ++ky) {
+    for (int64_t ky = b.ky0; ky < b.ky1; ++ky) {
       const float* row = b.x + c * b.xs_channel + ky * b.W;
       const float* wr = b.w + (c * b.k + ky) * b.k;
       for (int64_t kx = 0; kx < b.k; ++kx) {
@@ -136,7 +137,7 @@ __attribute__((target("avx512f"))) void forward_block512(const Block& b) {
     }
   }
   for (int64_t c = 0; c < b.C; ++c) {
-    for (int64_t ky = 0; ky < b.k; ++ky) {
+    for (int64_t ky = b.ky0; ky < b.ky1; ++ky) {
       const float* row = b.x + c * b.xs_channel + ky * b.W;
       const float* wr = b.w + (c * b.k + ky) * b.k;
       for (int64_t kx = 0; kx < b.k; ++kx) {
@@ -390,6 +391,7 @@ void conv_forward(const float* x, const float* w, const float* bias, float* y, c
                  " and output width ", s.Wo());
   const int64_t Ho = s.Ho(), Wo = s.Wo(), ckk = s.in * s.k * s.k, ys = s.images * Ho * Wo;
   const bool avx512 = allow_avx512 && cpu_has_avx512();
+  const int64_t row_lo = s.row_lo, row_hi = s.row_hi < 0 ? s.H : s.row_hi;
   at::parallel_for(0, s.members * s.images, 1, [&](int64_t first, int64_t last) {
     for (int64_t pn = first; pn < last; ++pn) {
       const int64_t p = pn / s.images, n = pn % s.images;
@@ -411,6 +413,9 @@ void conv_forward(const float* x, const float* w, const float* bias, float* y, c
           const int64_t rows = wide || nv == 1 ? 2 : 1;
           for (int64_t r = 0; r < Ho;) {
             const int64_t rb = std::min(rows, Ho - r);
+            // Kernel rows whose input rows r + ky .. r + rb - 1 + ky are all zero add nothing.
+            blk.ky0 = std::clamp<int64_t>(row_lo - (r + rb - 1), 0, s.k);
+            blk.ky1 = std::clamp<int64_t>(row_hi - r, blk.ky0, s.k);
             blk.x = xin + r * s.W + x0;
             blk.y = yplane + r * Wo + x0;
             if (wide) {

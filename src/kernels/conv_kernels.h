@@ -18,6 +18,10 @@ struct ConvShape {
   int64_t in = 1, out = 1, k = 1;   // channels and kernel size
   int64_t H = 1, W = 1;             // input plane
   int64_t xs_member = 0, xs_channel = 0, xs_image = 0;
+  // conv_forward: input rows outside [row_lo, row_hi) are known to be zero (row_hi -1: H), and the
+  // taps that read only such rows are skipped: the input gradient's zero-padded rows. Exact for
+  // finite weights (an infinite weight times a skipped zero would have given NaN).
+  int64_t row_lo = 0, row_hi = -1;
   int64_t Ho() const { return H - k + 1; }
   int64_t Wo() const { return W - k + 1; }
 };

@@ -274,11 +274,7 @@ void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
   if (!flat_.grad().defined()) flat_.mutable_grad() = torch::zeros_like(flat_);
   auto grad = flat_.mutable_grad();
   const auto [chunk, chunks] = member_chunks();
-  const bool hand = opt_.hand_written_step && device_.is_cpu();
-  if (hand && static_cast<int64_t>(member_steps_.size()) != chunks) {
-    member_steps_.clear();
-    for (int64_t c = 0; c < chunks; ++c) member_steps_.push_back(std::make_unique<MemberStep>(arch_, activation_));
-  }
+  const bool hand = use_member_steps(chunks);
   for (int64_t start = 0, step = 0; start < longest; start += B, ++step) {
     const int64_t b = std::min(B, longest - start);
     // Members whose subset still has images at this step, and how many each has.
@@ -338,6 +334,15 @@ void Population::train_epoch(const tasks::ImageSplit& train, int64_t epoch) {
   }
 }
 
+bool Population::use_member_steps(int64_t chunks) {
+  if (!opt_.hand_written_step || !device_.is_cpu()) return false;
+  if (static_cast<int64_t>(member_steps_.size()) != chunks) {
+    member_steps_.clear();
+    for (int64_t c = 0; c < chunks; ++c) member_steps_.push_back(std::make_unique<MemberStep>(arch_, activation_));
+  }
+  return true;
+}
+
 std::pair<int64_t, int64_t> Population::member_chunks() const {
   const int64_t P = size();
   // CUDA: one chunk (the GPU wants the largest batched ops). CPU: at most chunk_members, and at
@@ -368,6 +373,7 @@ SplitMetrics Population::evaluate(const tasks::ImageSplit& split) {
   auto loss = torch::zeros({P}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   auto correct = torch::zeros({P}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
   auto w = flat_.detach();
+  const bool hand = use_member_steps(chunks);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     torch::NoGradGuard no_grad_here;  // grad mode is per thread
     for (int64_t mc = c0; mc < c1; ++mc) {
@@ -376,7 +382,16 @@ SplitMetrics Population::evaluate(const tasks::ImageSplit& split) {
       auto lc = loss.narrow(0, p0, np), cc = correct.narrow(0, p0, np);  // disjoint per chunk
       for (int64_t s = 0; s < n; s += chunk) {
         const int64_t c = std::min(chunk, n - s);
-        auto z = forward(wc, p0, split.x.narrow(0, s, c), Layout::kShared, false, 0, 0);  // [np, c, K]
+        auto xs = split.x.narrow(0, s, c);
+        torch::Tensor z;  // [np, c, K]
+        if (hand) {
+          // Every member's copy of the images, laid out as in training: [np, C, c, H, W] or [np, c, F].
+          auto x = flat_input_ ? xs.reshape({1, c, -1}).expand({np, c, xs.numel() / c}).contiguous()
+                               : xs.transpose(0, 1).unsqueeze(0).expand({np, xs.size(1), c, xs.size(2), xs.size(3)}).contiguous();
+          z = member_steps_[static_cast<size_t>(mc)]->logits(x, wc);
+        } else {
+          z = forward(wc, p0, xs, Layout::kShared, false, 0, 0);
+        }
         auto y = split.y.narrow(0, s, c);
         auto logp = torch::log_softmax(z, 2);
         lc -= logp.gather(2, y.view({1, c, 1}).expand({np, c, 1})).sum({1, 2}).to(torch::kFloat64);

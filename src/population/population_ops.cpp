@@ -286,8 +286,9 @@ void conv_backward_into(const torch::Tensor& x, const torch::Tensor& w, const to
       }
       gp.narrow(3, k - 1, H - k + 1).narrow(4, k - 1, W - k + 1).copy_(g.view({P, out, b, H - k + 1, W - k + 1}));
       auto wf = w.view({P, out, C, k, k}).flip({3, 4}).transpose(1, 2).contiguous();
-      kernels::conv_forward(gp.data_ptr<float>(), wf.data_ptr<float>(), nullptr, dx.data_ptr<float>(),
-                            member_major_shape(gp, C, k));
+      auto shape = member_major_shape(gp, C, k);
+      shape.row_lo = k - 1, shape.row_hi = H;  // the padded rows: 2 (k - 1) of H + k - 1 read only zeros
+      kernels::conv_forward(gp.data_ptr<float>(), wf.data_ptr<float>(), nullptr, dx.data_ptr<float>(), shape);
     }
     return;
   }

@@ -168,6 +168,32 @@ TEST(PopulationOps, Avx512WeightGradEqualsAvx2WeightGradBitwise) {
   }
 }
 
+TEST(PopulationOps, SkippingKnownZeroRowsIsExact) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "needs AVX2 + FMA";
+  // The input gradient's padded rows: the kernel rows that read only them are skipped, and the
+  // result is bitwise the full convolution's, on both vector widths, one and two output rows.
+  for (auto [H, W, k, lo, hi] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>>{
+           {16, 16, 5, 4, 12}, {12, 20, 3, 2, 10}, {9, 13, 5, 4, 5}, {7, 12, 2, 1, 6}}) {
+    torch::manual_seed(H * 10 + k);
+    const int64_t P = 2, C = 3, O = 5, b = 2;
+    auto x = torch::randn({P, C, b, H, W});
+    x.narrow(3, 0, lo).zero_();
+    x.narrow(3, hi, H - hi).zero_();
+    auto w = torch::randn({P, O, C * k * k});
+    kernels::ConvShape s;
+    s.members = P, s.images = b, s.in = C, s.out = O, s.k = k, s.H = H, s.W = W;
+    s.xs_image = H * W, s.xs_channel = b * H * W, s.xs_member = C * b * H * W;
+    for (bool wide : {true, false}) {
+      auto full = torch::empty({P, O, b, H - k + 1, W - k + 1}), skipped = torch::full_like(full, NAN);
+      kernels::conv_forward(x.data_ptr<float>(), w.data_ptr<float>(), nullptr, full.data_ptr<float>(), s, wide);
+      s.row_lo = lo, s.row_hi = hi;
+      kernels::conv_forward(x.data_ptr<float>(), w.data_ptr<float>(), nullptr, skipped.data_ptr<float>(), s, wide);
+      s.row_lo = 0, s.row_hi = -1;
+      EXPECT_TRUE(torch::equal(full, skipped)) << H << "x" << W << " k " << k << " wide " << wide;
+    }
+  }
+}
+
 TEST(PopulationOps, MaxPoolBackwardWritesEveryInputPosition) {
   // The raw backward overwrites its output (no zeroed tensor needed): a NaN-filled buffer gets
   // exactly torch's gradient, odd sizes and windows of 2 and 3 alike.
