@@ -172,6 +172,58 @@ __attribute__((target("avx512f"))) void forward_block512(const Block& b) {
   }
 }
 
+// Rows exactly 8 wide with AVX-512: two output rows share one 16-float vector (row r in the low
+// half, row r + 1 in the high half), RP such pairs at a time. Each output still sums its taps in
+// the same order, so the results equal forward_block's bit for bit.
+template <int OB, int RP>
+__attribute__((target("avx512f"))) void forward_pairs512(const Block& b) {
+  __m512 acc[OB][RP];
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+    const __m512 b0 = b.bias ? _mm512_set1_ps(b.bias[o]) : _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int q = 0; q < RP; ++q) acc[o][q] = b0;
+  }
+  for (int64_t c = 0; c < b.C; ++c) {
+    for (int64_t ky = b.ky0; ky < b.ky1; ++ky) {
+      const float* row = b.x + c * b.xs_channel + ky * b.W;
+      const float* wr = b.w + (c * b.k + ky) * b.k;
+      for (int64_t kx = 0; kx < b.k; ++kx) {
+        __m512 in[RP];
+#pragma GCC unroll 2
+        for (int q = 0; q < RP; ++q) {
+          // Low half from row 2q, high half from row 2q + 1 (masked loads touch only those floats).
+          const float* r0 = row + 2 * q * b.W + kx;
+          in[q] = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(0x00FF, r0), 0xFF00, r0 + b.W - 8);
+        }
+#pragma GCC unroll 4
+        for (int o = 0; o < OB; ++o) {
+          const __m512 wv = _mm512_set1_ps(wr[o * b.ckk + kx]);
+#pragma GCC unroll 2
+          for (int q = 0; q < RP; ++q) acc[o][q] = _mm512_fmadd_ps(wv, in[q], acc[o][q]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+#pragma GCC unroll 2
+    for (int q = 0; q < RP; ++q) {
+      float* out = b.y + o * b.ys + 2 * q * b.Wo;
+      _mm512_mask_storeu_ps(out, 0x00FF, acc[o][q]);
+      _mm512_mask_storeu_ps(out + b.Wo - 8, 0xFF00, acc[o][q]);
+    }
+  }
+}
+
+template <int OB>
+constexpr std::array<BlockFn, 2> forward_pairs512_rows() {
+  return {&forward_pairs512<OB, 1>, &forward_pairs512<OB, 2>};
+}
+// kPairs512[OB - 1][RP - 1]
+constexpr std::array<std::array<BlockFn, 2>, kMaxChannels> kPairs512 = {forward_pairs512_rows<1>(), forward_pairs512_rows<2>(),
+                                                                        forward_pairs512_rows<3>(), forward_pairs512_rows<4>()};
+
 template <int NV, int OB>
 constexpr std::array<BlockFn, 2> forward512_rows() {
   return {&forward_block512<NV, OB, 1>, &forward_block512<NV, OB, 2>};
@@ -411,8 +463,9 @@ void conv_forward(const float* x, const float* w, const float* bias, float* y, c
           const int64_t width = std::min(block, Wo - x0), nv = (width + lanes - 1) / lanes;
           blk.tail = static_cast<int>(width - lanes * (nv - 1));
           const int64_t rows = wide || nv == 1 ? 2 : 1;
+          const bool pairs = avx512 && Wo == 8;  // two 8-wide rows to a 16-float vector, up to 4 rows a block
           for (int64_t r = 0; r < Ho;) {
-            const int64_t rb = std::min(rows, Ho - r);
+            const int64_t rb = pairs ? (Ho - r >= 4 ? 4 : std::min<int64_t>(2, Ho - r)) : std::min(rows, Ho - r);
             // Kernel rows whose input rows r + ky .. r + rb - 1 + ky are all zero add nothing.
             blk.ky0 = std::clamp<int64_t>(row_lo - (r + rb - 1), 0, s.k);
             blk.ky1 = std::clamp<int64_t>(row_hi - r, blk.ky0, s.k);
@@ -420,6 +473,8 @@ void conv_forward(const float* x, const float* w, const float* bias, float* y, c
             blk.y = yplane + r * Wo + x0;
             if (wide) {
               kForward512[nv - 1][ob - 1][rb - 1](blk);
+            } else if (pairs && rb >= 2) {
+              kPairs512[ob - 1][rb / 2 - 1](blk);
             } else {
               kForward[nv - 1][ob - 1][rb - 1](blk);
             }

@@ -112,9 +112,19 @@ TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
   if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
     GTEST_SKIP() << "needs AVX-512 and AVX2 + FMA";
   }
-  // Widths: one 16-float vector (9, 12, 16), two (18, 24, 32), two blocks (34); odd row counts.
-  for (auto [H, W, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
-           {10, 13, 5}, {7, 16, 5}, {9, 20, 5}, {6, 22, 3}, {28, 28, 5}, {5, 36, 5}, {8, 40, 7}}) {
+  // Widths: one 16-float vector (9, 12, 16), two (18, 24, 32), two blocks (34); odd row counts;
+  // 8 wide, two rows to a vector (8 rows: 4 + 4; 5: 4 + one AVX2 row; 7: 4 + 2 + 1).
+  for (auto [H, W, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{10, 13, 5},
+                                                                           {7, 16, 5},
+                                                                           {9, 20, 5},
+                                                                           {6, 22, 3},
+                                                                           {28, 28, 5},
+                                                                           {5, 36, 5},
+                                                                           {8, 40, 7},
+                                                                           {12, 12, 5},
+                                                                           {9, 12, 5},
+                                                                           {8, 9, 2},
+                                                                           {5, 10, 3}}) {
     torch::manual_seed(H * 100 + W);
     const int64_t P = 2, C = 2, O = 5, b = 3;
     auto x = torch::randn({P, C, b, H, W});
@@ -173,7 +183,7 @@ TEST(PopulationOps, SkippingKnownZeroRowsIsExact) {
   // The input gradient's padded rows: the kernel rows that read only them are skipped, and the
   // result is bitwise the full convolution's, on both vector widths, one and two output rows.
   for (auto [H, W, k, lo, hi] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>>{
-           {16, 16, 5, 4, 12}, {12, 20, 3, 2, 10}, {9, 13, 5, 4, 5}, {7, 12, 2, 1, 6}}) {
+           {16, 16, 5, 4, 12}, {12, 20, 3, 2, 10}, {9, 13, 5, 4, 5}, {7, 12, 2, 1, 6}, {12, 12, 5, 4, 8}}) {
     torch::manual_seed(H * 10 + k);
     const int64_t P = 2, C = 3, O = 5, b = 2;
     auto x = torch::randn({P, C, b, H, W});
