@@ -204,8 +204,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
     // The training step through autograd against the hand-written one (member_step.h), the same
-    // members, alternating epochs, and the evaluation through torch ops against the member step's
-    // forward; the faster of three of each.
+    // members, alternating epochs; the faster of three of each.
     if (device.is_cpu()) {
       std::vector<zoo::MemberSpec> members;
       for (int64_t i = 0; i < ps.back(); ++i) {
@@ -226,17 +225,6 @@ int main(int argc, char** argv) {
         best_autograd = std::min(best_autograd, t1 - t0), best_hand = std::min(best_hand, t2 - t1);
       }
       std::printf("training epoch at P = %lld: autograd step %.2f s, hand-written step %.2f s: %.2fx\n",
-                  static_cast<long long>(ps.back()), best_autograd, best_hand, best_autograd / best_hand);
-      best_hand = best_autograd = 1e30;
-      for (int e = 1; e <= 3; ++e) {
-        double t0 = bench::now_s();
-        reference.evaluate(task.train);
-        double t1 = bench::now_s();
-        hand.evaluate(task.train);
-        double t2 = bench::now_s();
-        best_autograd = std::min(best_autograd, t1 - t0), best_hand = std::min(best_hand, t2 - t1);
-      }
-      std::printf("evaluation of the training split at P = %lld: torch ops %.2f s, hand-written forward %.2f s: %.2fx\n",
                   static_cast<long long>(ps.back()), best_autograd, best_hand, best_autograd / best_hand);
     }
     // BENCH_PROFILE=PREFIX: one more training epoch and one evaluation of the test split at the

@@ -40,8 +40,7 @@ MemberStep::MemberStep(const zoo::Architecture& arch, Activation activation)
                  "zoo.architecture: the last layer must be linear");
 }
 
-void MemberStep::forward_layer(size_t i, const torch::Tensor& h, const torch::Tensor& weights, const DropoutMaskFn& dropout,
-                               bool train) {
+void MemberStep::forward_layer(size_t i, const torch::Tensor& h, const torch::Tensor& weights, const DropoutMaskFn& dropout) {
   const zoo::Layer& l = arch_.layers()[i];
   State& st = state_[i];
   const int64_t np = h.size(0);
@@ -110,8 +109,6 @@ void MemberStep::forward_layer(size_t i, const torch::Tensor& h, const torch::Te
         kernels::tanh_avx2(cfp(h), fp(y), h.numel());
       } else if (activation_ == Activation::kTanh) {
         torch::tanh_out(sized(st.out, h.sizes()), h);
-      } else if (!train) {
-        st.out = zoo::apply_activation(h, activation_);
       } else {
         // Other activations through autograd, one node: their exact backward formulas.
         torch::AutoGradMode grad_mode(true);
@@ -130,9 +127,9 @@ void MemberStep::forward_layer(size_t i, const torch::Tensor& h, const torch::Te
       }
       break;
     case zoo::LayerKind::kDropout:
-      if (train && dropout) {
+      if (dropout) {
         st.aux = dropout(h.sizes(), static_cast<int64_t>(i));
-        // Into the layer's own storage: `out` may still alias the input from an evaluation.
+        // Into the layer's own storage, never into `out`, which may alias the input.
         st.out = torch::mul_out(sized(st.own, h.sizes()), h, st.aux);
       } else {
         st.aux = torch::Tensor();
@@ -252,19 +249,6 @@ torch::Tensor MemberStep::backward_layer(size_t i, const torch::Tensor& h, const
   HYPERREP_THROW(InternalError, "member step: a layer kind without a backward");
 }
 
-torch::Tensor MemberStep::logits(const torch::Tensor& x, const torch::Tensor& weights_in) {
-  torch::NoGradGuard no_grad;
-  HYPERREP_CHECK(x.scalar_type() == torch::kFloat32 && x.device().is_cpu() && x.is_contiguous(), InternalError,
-                 "member step: the batch must be contiguous float32 on the CPU");
-  const auto weights = weights_in.detach();
-  torch::Tensor h = x;
-  for (size_t i = 0; i < arch_.layers().size(); ++i) {
-    forward_layer(i, h, weights, nullptr, false);
-    h = state_[i].out;
-  }
-  return h;
-}
-
 void MemberStep::gradients(const torch::Tensor& x, const torch::Tensor& labels, const torch::Tensor& weights_in,
                            const torch::Tensor& grad, const DropoutMaskFn& dropout) {
   torch::NoGradGuard no_grad;
@@ -276,7 +260,7 @@ void MemberStep::gradients(const torch::Tensor& x, const torch::Tensor& labels, 
   std::vector<torch::Tensor> acts(n + 1);
   acts[0] = x;
   for (size_t i = 0; i < n; ++i) {
-    forward_layer(i, acts[i], weights, dropout, true);
+    forward_layer(i, acts[i], weights, dropout);
     acts[i + 1] = state_[i].out;
   }
   // d/dlogits of the mean cross-entropy over each member's r images: (softmax - onehot) / r.

@@ -35,13 +35,9 @@ class MemberStep {
   void gradients(const torch::Tensor& x, const torch::Tensor& labels, const torch::Tensor& weights, const torch::Tensor& grad,
                  const DropoutMaskFn& dropout);
 
-  // The logits [np, r, K] of np members on their inputs (laid out as for gradients()), dropout
-  // off: evaluation. The result lives in this step's buffers until its next call.
-  torch::Tensor logits(const torch::Tensor& x, const torch::Tensor& weights);
-
  private:
   struct State {
-    torch::Tensor out;     // the layer's output (flatten of a flat batch, dropout off: the input itself)
+    torch::Tensor out;     // the layer's output (flatten of a flat batch, no dropout: the input itself)
     torch::Tensor own;     // flatten, dropout: the storage of an output that is not the input
     torch::Tensor gin;     // the gradient at its input
     torch::Tensor w, b;    // conv: weights [np, out, fan]; linear: transposed [np, in, out]; bias [np, out]
@@ -51,8 +47,8 @@ class MemberStep {
     torch::Tensor padded;  // conv: the zero-bordered output gradient of the direct kernels' input gradient
   };
 
-  // Layer i's output from its input h into state_[i].out; `train` keeps what the backward needs.
-  void forward_layer(size_t i, const torch::Tensor& h, const torch::Tensor& weights, const DropoutMaskFn& dropout, bool train);
+  // Layer i's output from its input h into state_[i].out, keeping what the backward needs.
+  void forward_layer(size_t i, const torch::Tensor& h, const torch::Tensor& weights, const DropoutMaskFn& dropout);
   // The gradient at layer i's input from the one at its output; writes its parameter gradients
   // into grad. Returns an undefined tensor when the input gradient is not needed.
   torch::Tensor backward_layer(size_t i, const torch::Tensor& h, const torch::Tensor& g, const torch::Tensor& grad);

@@ -373,7 +373,6 @@ SplitMetrics Population::evaluate(const tasks::ImageSplit& split) {
   auto loss = torch::zeros({P}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   auto correct = torch::zeros({P}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
   auto w = flat_.detach();
-  const bool hand = use_member_steps(chunks);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     torch::NoGradGuard no_grad_here;  // grad mode is per thread
     for (int64_t mc = c0; mc < c1; ++mc) {
@@ -382,16 +381,9 @@ SplitMetrics Population::evaluate(const tasks::ImageSplit& split) {
       auto lc = loss.narrow(0, p0, np), cc = correct.narrow(0, p0, np);  // disjoint per chunk
       for (int64_t s = 0; s < n; s += chunk) {
         const int64_t c = std::min(chunk, n - s);
-        auto xs = split.x.narrow(0, s, c);
-        torch::Tensor z;  // [np, c, K]
-        if (hand) {
-          // Every member's copy of the images, laid out as in training: [np, C, c, H, W] or [np, c, F].
-          auto x = flat_input_ ? xs.reshape({1, c, -1}).expand({np, c, xs.numel() / c}).contiguous()
-                               : xs.transpose(0, 1).unsqueeze(0).expand({np, xs.size(1), c, xs.size(2), xs.size(3)}).contiguous();
-          z = member_steps_[static_cast<size_t>(mc)]->logits(x, wc);
-        } else {
-          z = forward(wc, p0, xs, Layout::kShared, false, 0, 0);
-        }
+        // One input batch for every member (the shared layout: one im2col for all of them where
+        // the first convolution needs one); the member step's per-member layout measured no faster.
+        auto z = forward(wc, p0, split.x.narrow(0, s, c), Layout::kShared, false, 0, 0);  // [np, c, K]
         auto y = split.y.narrow(0, s, c);
         auto logp = torch::log_softmax(z, 2);
         lc -= logp.gather(2, y.view({1, c, 1}).expand({np, c, 1})).sum({1, 2}).to(torch::kFloat64);
