@@ -244,12 +244,12 @@ bool cpu_has_avx512() {
 // Sums over (n, y, x) of gy[o0 + o] * x[c] shifted by (ky, kx), for OB output channels and the
 // K taps kx of one kernel row: OB x K accumulators, each input vector feeding OB FMAs.
 struct GradBlock {
-  const float* x;  // input plane (p, c, n = 0) at row ky
+  const float* x;  // input plane (p, c, n = 0) at row ky (weight_grad_rows: at row 0)
   int64_t xs_image, W;
   const float* g;  // gy plane (p, o0, n = 0)
   int64_t gs_channel, gs_image;
   int64_t images, Ho, Wo;
-  float* dw;    // dw[p, o0, c, ky, 0]
+  float* dw;    // dw[p, o0, c, ky, 0] (weight_grad_rows: dw[p, o0, c, 0, 0])
   int64_t dws;  // output channel stride of dw
 };
 
@@ -306,23 +306,13 @@ HYPERREP_AVX2_FMA void weight_grad_block(const GradBlock& b) {
 // the gradients are bitwise the same.
 #define HYPERREP_AVX512VL __attribute__((target("avx2,fma,avx512f,avx512vl")))
 
-struct GradRows {
-  const float* x;  // input plane (p, c, n = 0)
-  int64_t xs_image, W;
-  const float* g;  // gy plane (p, o0, n = 0)
-  int64_t gs_channel, gs_image;
-  int64_t images, Ho, Wo;
-  float* dw;    // dw[p, o0, c, 0, 0]
-  int64_t dws;  // output channel stride of dw
-};
-
 // One vector of columns [x0, x0 + 8) of input row `row`: its K shifted input vectors feed kernel
 // rows LO..HI, whose output rows row - ky exist (kCheck: only those that exist, checked here).
 // kMasked: the row's last, partial vector (lanes past the row load as 0).
 template <int K, int OB, int LO, int HI, bool kCheck, bool kMasked>
 HYPERREP_AVX512VL inline __attribute__((always_inline)) void rows_step(__m256 (&acc)[OB][K][K], const float* xr,
                                                                        const float* gimg, int64_t row, int64_t x0,
-                                                                       const GradRows& b, __mmask8 mask) {
+                                                                       const GradBlock& b, __mmask8 mask) {
   __m256 in[K];
 #pragma GCC unroll 5
   for (int kx = 0; kx < K; ++kx) in[kx] = kMasked ? _mm256_maskz_loadu_ps(mask, xr + x0 + kx) : _mm256_loadu_ps(xr + x0 + kx);
@@ -342,7 +332,7 @@ HYPERREP_AVX512VL inline __attribute__((always_inline)) void rows_step(__m256 (&
 
 template <int K, int OB, int LO, int HI, bool kCheck>
 HYPERREP_AVX512VL inline __attribute__((always_inline)) void rows_row(__m256 (&acc)[OB][K][K], const float* xr, const float* gimg,
-                                                                      int64_t row, int64_t full, int tail, const GradRows& b,
+                                                                      int64_t row, int64_t full, int tail, const GradBlock& b,
                                                                       __mmask8 mask) {
   for (int64_t x0 = 0; x0 < full; x0 += 8) rows_step<K, OB, LO, HI, kCheck, false>(acc, xr, gimg, row, x0, b, mask);
   if (tail > 0) rows_step<K, OB, LO, HI, kCheck, true>(acc, xr, gimg, row, full, b, mask);
@@ -353,7 +343,7 @@ HYPERREP_AVX512VL inline __attribute__((always_inline)) void rows_row(__m256 (&a
 template <int K, int OB, int D>
 HYPERREP_AVX512VL inline __attribute__((always_inline)) void rows_edge(__m256 (&acc)[OB][K][K], const float* xr,
                                                                        const float* gimg, int64_t row, int64_t full, int tail,
-                                                                       const GradRows& b, __mmask8 mask) {
+                                                                       const GradBlock& b, __mmask8 mask) {
   if constexpr (D < K - 1) {
     if (row == D) return rows_row<K, OB, 0, D, false>(acc, xr, gimg, row, full, tail, b, mask);
     if (row == b.Ho - 1 + (D + 1)) return rows_row<K, OB, D + 1, K - 1, false>(acc, xr, gimg, row, full, tail, b, mask);
@@ -362,7 +352,7 @@ HYPERREP_AVX512VL inline __attribute__((always_inline)) void rows_edge(__m256 (&
 }
 
 template <int K, int OB>
-HYPERREP_AVX512VL void weight_grad_rows(const GradRows& b) {
+HYPERREP_AVX512VL void weight_grad_rows(const GradBlock& b) {
   __m256 acc[OB][K][K];
 #pragma GCC unroll 6
   for (int o = 0; o < OB; ++o) {
@@ -405,7 +395,7 @@ HYPERREP_AVX512VL void weight_grad_rows(const GradRows& b) {
 // gradient vector within 32 registers (K 2: 27, 3: 31, 4: 21, 5: 31); 0 = kernel too large.
 constexpr int rows_channels(int64_t K) { return K == 2 ? 6 : (K == 3 ? 3 : (K <= 5 ? 1 : 0)); }
 
-using RowsFn = void (*)(const GradRows&);
+using RowsFn = void (*)(const GradBlock&);
 constexpr std::array<RowsFn, 6> kRows2 = {&weight_grad_rows<2, 1>, &weight_grad_rows<2, 2>, &weight_grad_rows<2, 3>,
                                           &weight_grad_rows<2, 4>, &weight_grad_rows<2, 5>, &weight_grad_rows<2, 6>};
 constexpr std::array<RowsFn, 3> kRows3 = {&weight_grad_rows<3, 1>, &weight_grad_rows<3, 2>, &weight_grad_rows<3, 3>};
@@ -490,24 +480,10 @@ void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShap
   HYPERREP_CHECK(direct_conv_suits(s.k, s.Wo()), InternalError, "conv_weight_grad: no direct kernel for kernel ", s.k,
                  " and output width ", s.Wo());
   const int64_t Ho = s.Ho(), Wo = s.Wo(), kk = s.k * s.k, ckk = s.in * kk;
-  if (allow_avx512 && cpu_has_avx512() && rows_channels(s.k) > 0) {
-    const int64_t obmax = rows_channels(s.k), blocks = (s.out + obmax - 1) / obmax;
-    at::parallel_for(0, s.members * blocks * s.in, 1, [&](int64_t first, int64_t last) {
-      for (int64_t t = first; t < last; ++t) {
-        const int64_t c = t % s.in, ob_index = (t / s.in) % blocks, p = t / (s.in * blocks);
-        const int64_t o0 = ob_index * obmax, ob = std::min(obmax, s.out - o0);
-        GradRows blk{};
-        blk.xs_image = s.xs_image, blk.W = s.W, blk.images = s.images, blk.Ho = Ho, blk.Wo = Wo, blk.dws = ckk;
-        blk.gs_channel = s.images * Ho * Wo, blk.gs_image = Ho * Wo;
-        blk.g = gy + (p * s.out + o0) * s.images * Ho * Wo;
-        blk.x = x + p * s.xs_member + c * s.xs_channel;
-        blk.dw = dw + (p * s.out + o0) * ckk + c * kk;
-        rows_kernel(s.k, ob)(blk);
-      }
-    });
-    return;
-  }
-  const int64_t obmax = grad_channels(static_cast<int>(s.k)), blocks = (s.out + obmax - 1) / obmax;
+  // AVX-512's registers hold a whole kernel's taps (weight_grad_rows); otherwise one kernel row a call.
+  const bool whole = allow_avx512 && cpu_has_avx512() && rows_channels(s.k) > 0;
+  const int64_t obmax = whole ? rows_channels(s.k) : grad_channels(static_cast<int>(s.k));
+  const int64_t blocks = (s.out + obmax - 1) / obmax;
   // One task per (member, block of output channels, input channel): disjoint parts of dw.
   at::parallel_for(0, s.members * blocks * s.in, 1, [&](int64_t first, int64_t last) {
     for (int64_t t = first; t < last; ++t) {
@@ -517,6 +493,12 @@ void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShap
       blk.xs_image = s.xs_image, blk.W = s.W, blk.images = s.images, blk.Ho = Ho, blk.Wo = Wo, blk.dws = ckk;
       blk.gs_channel = s.images * Ho * Wo, blk.gs_image = Ho * Wo;
       blk.g = gy + (p * s.out + o0) * s.images * Ho * Wo;
+      if (whole) {
+        blk.x = x + p * s.xs_member + c * s.xs_channel;
+        blk.dw = dw + (p * s.out + o0) * ckk + c * kk;
+        rows_kernel(s.k, ob)(blk);
+        continue;
+      }
       for (int64_t ky = 0; ky < s.k; ++ky) {
         blk.x = x + p * s.xs_member + c * s.xs_channel + ky * s.W;
         blk.dw = dw + (p * s.out + o0) * ckk + c * kk + ky * s.k;
