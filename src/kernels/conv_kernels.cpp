@@ -216,6 +216,69 @@ __attribute__((target("avx512f"))) void forward_pairs512(const Block& b) {
   }
 }
 
+// Two output rows of width 16 NF + 8 with AVX-512: NF full 16-float vectors per row, and the two
+// rows' last 8 columns share one vector (row r low, row r + 1 high), so no lane computes past the
+// row: 24-wide rows take 3 vectors for two rows instead of 4. Bitwise forward_block's results.
+template <int NF, int OB>
+__attribute__((target("avx512f"))) void forward_split512(const Block& b) {
+  constexpr int kF = NF > 0 ? NF : 1;  // array extent (NF = 0: the pair vector only)
+  __m512 acc[OB][2][kF], pair[OB];
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+    const __m512 b0 = b.bias ? _mm512_set1_ps(b.bias[o]) : _mm512_setzero_ps();
+    pair[o] = b0;
+#pragma GCC unroll 2
+    for (int r = 0; r < 2; ++r) {
+#pragma GCC unroll 2
+      for (int v = 0; v < NF; ++v) acc[o][r][v] = b0;
+    }
+  }
+  for (int64_t c = 0; c < b.C; ++c) {
+    for (int64_t ky = b.ky0; ky < b.ky1; ++ky) {
+      const float* row = b.x + c * b.xs_channel + ky * b.W;
+      const float* wr = b.w + (c * b.k + ky) * b.k;
+      for (int64_t kx = 0; kx < b.k; ++kx) {
+        __m512 in[2][kF];
+#pragma GCC unroll 2
+        for (int r = 0; r < 2; ++r) {
+#pragma GCC unroll 2
+          for (int v = 0; v < NF; ++v) in[r][v] = _mm512_loadu_ps(row + r * b.W + kx + 16 * v);
+        }
+        const float* t0 = row + kx + 16 * NF;
+        const __m512 pin = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(0x00FF, t0), 0xFF00, t0 + b.W - 8);
+#pragma GCC unroll 4
+        for (int o = 0; o < OB; ++o) {
+          const __m512 wv = _mm512_set1_ps(wr[o * b.ckk + kx]);
+#pragma GCC unroll 2
+          for (int r = 0; r < 2; ++r) {
+#pragma GCC unroll 2
+            for (int v = 0; v < NF; ++v) acc[o][r][v] = _mm512_fmadd_ps(wv, in[r][v], acc[o][r][v]);
+          }
+          pair[o] = _mm512_fmadd_ps(wv, pin, pair[o]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; ++o) {
+    float* out = b.y + o * b.ys;
+#pragma GCC unroll 2
+    for (int r = 0; r < 2; ++r) {
+#pragma GCC unroll 2
+      for (int v = 0; v < NF; ++v) _mm512_storeu_ps(out + r * b.Wo + 16 * v, acc[o][r][v]);
+    }
+    _mm512_mask_storeu_ps(out + 16 * NF, 0x00FF, pair[o]);
+    _mm512_mask_storeu_ps(out + b.Wo + 16 * NF - 8, 0xFF00, pair[o]);
+  }
+}
+
+// kSplit512[NF][OB - 1]
+constexpr std::array<std::array<BlockFn, kMaxChannels>, 2> kSplit512 = {
+    std::array<BlockFn, kMaxChannels>{&forward_split512<0, 1>, &forward_split512<0, 2>, &forward_split512<0, 3>,
+                                      &forward_split512<0, 4>},
+    std::array<BlockFn, kMaxChannels>{&forward_split512<1, 1>, &forward_split512<1, 2>, &forward_split512<1, 3>,
+                                      &forward_split512<1, 4>}};
+
 template <int OB>
 constexpr std::array<BlockFn, 2> forward_pairs512_rows() {
   return {&forward_pairs512<OB, 1>, &forward_pairs512<OB, 2>};
@@ -461,7 +524,9 @@ void conv_forward(const float* x, const float* w, const float* bias, float* y, c
             blk.ky1 = std::clamp<int64_t>(row_hi - r, blk.ky0, s.k);
             blk.x = xin + r * s.W + x0;
             blk.y = yplane + r * Wo + x0;
-            if (wide) {
+            if (wide && rb == 2 && (width == 24 || width == 8)) {  // the last 8 columns of both rows in one vector
+              kSplit512[width / 16][ob - 1](blk);
+            } else if (wide) {
               kForward512[nv - 1][ob - 1][rb - 1](blk);
             } else if (pairs && rb >= 2) {
               kPairs512[ob - 1][rb / 2 - 1](blk);

@@ -113,7 +113,8 @@ TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
     GTEST_SKIP() << "needs AVX-512 and AVX2 + FMA";
   }
   // Widths: one 16-float vector (9, 12, 16), two (18, 24, 32), two blocks (34); odd row counts;
-  // 8 wide, two rows to a vector (8 rows: 4 + 4; 5: 4 + one AVX2 row; 7: 4 + 2 + 1).
+  // 8 wide, two rows to a vector (8 rows: 4 + 4; 5: 4 + one AVX2 row; 7: 4 + 2 + 1); 24 and 40
+  // wide, the last 8 columns of two rows in one vector, an odd last row without.
   for (auto [H, W, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{10, 13, 5},
                                                                            {7, 16, 5},
                                                                            {9, 20, 5},
@@ -124,7 +125,9 @@ TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
                                                                            {12, 12, 5},
                                                                            {9, 12, 5},
                                                                            {8, 9, 2},
-                                                                           {5, 10, 3}}) {
+                                                                           {5, 10, 3},
+                                                                           {7, 28, 5},
+                                                                           {9, 44, 5}}) {
     torch::manual_seed(H * 100 + W);
     const int64_t P = 2, C = 2, O = 5, b = 3;
     auto x = torch::randn({P, C, b, H, W});
