@@ -32,10 +32,11 @@ struct PopulationOptions {
   // Members that run one forward/backward together; a population runs chunk after chunk. Small
   // chunks keep activations in cache, large ones amortise per-op overhead. Results do not depend on it.
   // 0 = as many members as keep one training step's largest activation within
-  // chunk_budget_floats (CNN-s at batch 10: 16 members, 0-6% faster than 32 and 4% faster than 4
-  // with the hand-written step; the 100-weight Tetris MLP: all of them).
+  // chunk_budget_floats (CNN-s at batch 10: 8 members, with the hand-written step 7% faster than 16
+  // on one thread and 16-20% on two; the Small CNN Zoo network: 13 members, 9-19% faster than 27;
+  // the 100-weight Tetris MLP: all of them).
   int64_t chunk_members = 0;
-  int64_t chunk_budget_floats = int64_t{45} << 14;  // 16 x 10 x 4608 floats (CNN-s conv1 output)
+  int64_t chunk_budget_floats = int64_t{45} << 13;  // 8 x 10 x 4608 floats (CNN-s conv1 output)
   // CPU: each chunk's training step through the hand-written forward and backward of
   // member_step.h; false: through autograd (the reference the tests compare it with; CUDA always).
   bool hand_written_step = true;
