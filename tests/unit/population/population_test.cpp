@@ -314,6 +314,34 @@ torch::nn::Sequential reference_mlp() {  // kMlp with tanh (its dropout layer at
                         nn::Linear(nn::LinearOptions(5, 4).bias(false)));
 }
 
+// Images of two channels (the batch is gathered channel by channel into the members' layout):
+// a convolutional and a flat first layer against torch::nn.
+TEST(Population, TwoChannelImagesMatchTorchNn) {
+  namespace nn = torch::nn;
+  auto task = tetris(95);
+  for (auto* split : {&task.train, &task.val, &task.test}) split->x = torch::cat({split->x, split->x.flip({3}) * 0.5 - 0.2}, 1);
+  task.input_shape = {2, 4, 4};
+  std::vector<zoo::MemberSpec> group = {member(0, 41, 1e-2, 1e-3, 0.0, "adam", "relu"),
+                                        member(1, 42, 3e-3, 0.0, 0.0, "adam", "relu")};
+  group[1].train_fraction = 0.6;
+  const std::vector<std::string> conv = {"conv(2,3,2)", "act", "flatten", "linear(27,4)"};
+  const std::vector<std::string> flat = {"flatten", "linear(32,6)", "act", "linear(6,4)"};
+  for (const auto& spec : {conv, flat}) {
+    auto arch = zoo::Architecture::parse(spec, task.input_shape);
+    auto got = train_population(arch, group, options(2, 10), task, torch::kCPU);
+    for (size_t i = 0; i < group.size(); ++i) {
+      auto net = spec == conv
+                     ? nn::Sequential(nn::Conv2d(nn::Conv2dOptions(2, 3, 2)), nn::ReLU(), nn::Flatten(), nn::Linear(27, 4))
+                     : nn::Sequential(nn::Flatten(), nn::Linear(32, 6), nn::ReLU(), nn::Linear(6, 4));
+      auto ref = reference_train(arch, net, group[i], task, 2, 10, 0.9);
+      auto w = got[i].weights[-1];
+      EXPECT_TRUE(torch::allclose(w, ref, 1e-4, 1e-5))
+          << spec[0] << " member " << i << " max diff " << (w - ref).abs().max().item<double>();
+      EXPECT_GT((w - got[i].weights[0]).abs().max().item<double>(), 1e-2);
+    }
+  }
+}
+
 TEST(Population, SubsetsAreSeededSortedAndSized) {
   auto a = member_subset(7, 0.25, 1000);
   EXPECT_EQ(a.size(0), 250);
