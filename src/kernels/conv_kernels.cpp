@@ -487,7 +487,169 @@ constexpr std::array<std::array<GradFn, kMaxChannels>, 6> kGrad = {grad_channels
                                                                    grad_channels_table<4>(), grad_channels_table<5>(),
                                                                    grad_channels_table<6>(), grad_channels_table<7>()};
 
+// The input gradient of a convolution whose output rows are 8 wide, two input rows at a time:
+// dx[c, Y, X] = sum over o, ky, kx of w[o, c, ky, kx] * gy[o, Y - ky, X - kx]. Output rows Y and
+// Y + 1 read gy rows Y - ky and Y + 1 - ky, which lie next to each other in memory, so one
+// 16-float vector holds both (zero where a row lies outside gy). Each kernel column kx has its own
+// accumulator, summed over (o, then ky) along gy's columns; the k column sums are then shifted
+// into place and added in kx order. Every product of the sum is a real one (the padded form
+// multiplies by zero two thirds of the time).
+struct InGradBlock {
+  const float* g;  // gy plane (p, o = 0, n)
+  int64_t gs_channel, Ho, O;
+  const float* w;  // w[p, o = 0, c0, 0, 0]
+  int64_t ws_out;  // output channel stride of w (C k k)
+  float* dx;       // dx plane (p, c0, n)
+  int64_t dxs_channel, H;
+};
+
+// Lanes of the vector of gy rows (y, y + 1) that exist: y in [0, Ho), and y + 1 when `two`.
+inline unsigned pair_lanes(int64_t y, int64_t Ho, bool two) {
+  return (y >= 0 && y < Ho ? 0x00FFu : 0u) | (two && y + 1 >= 0 && y + 1 < Ho ? 0xFF00u : 0u);
+}
+
+template <int K, int CB>
+__attribute__((target("avx512f"))) void input_grad_pairs512(const InGradBlock& b) {
+  constexpr int64_t W = 8 + K - 1;
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __mmask16 row_mask = static_cast<__mmask16>((1u << W) - 1u);
+  for (int64_t Y = 0; Y < b.H; Y += 2) {
+    const bool two = Y + 1 < b.H;
+    const int64_t ky_lo = std::max<int64_t>(0, Y - (b.Ho - 1)), ky_hi = std::min<int64_t>(K - 1, two ? Y + 1 : Y);
+    __mmask16 lanes[K];
+#pragma GCC unroll 7
+    for (int ky = 0; ky < K; ++ky) lanes[ky] = static_cast<__mmask16>(pair_lanes(Y - ky, b.Ho, two));
+    __m512 acc[CB][K];
+#pragma GCC unroll 4
+    for (int c = 0; c < CB; ++c) {
+#pragma GCC unroll 7
+      for (int kx = 0; kx < K; ++kx) acc[c][kx] = _mm512_setzero_ps();
+    }
+    for (int64_t o = 0; o < b.O; ++o) {
+      const float* go = b.g + o * b.gs_channel;
+      const float* wo = b.w + o * b.ws_out;
+      for (int64_t ky = ky_lo; ky <= ky_hi; ++ky) {
+        // Lanes outside gy are masked: neither read nor anything but zero.
+        const __m512 v = _mm512_maskz_loadu_ps(lanes[ky], go + (Y - ky) * 8);
+#pragma GCC unroll 4
+        for (int c = 0; c < CB; ++c) {
+          const float* wr = wo + (c * K + ky) * K;
+#pragma GCC unroll 7
+          for (int kx = 0; kx < K; ++kx) acc[c][kx] = _mm512_fmadd_ps(_mm512_set1_ps(wr[kx]), v, acc[c][kx]);
+        }
+      }
+    }
+    // Output lane X of row Y takes lane X - kx of accumulator kx (row Y + 1: lane 8 + X - kx).
+#pragma GCC unroll 4
+    for (int c = 0; c < CB; ++c) {
+      __m512 lo = _mm512_maskz_mov_ps(0x00FF, acc[c][0]);
+      __m512 hi = _mm512_maskz_permutexvar_ps(0x00FF, _mm512_add_epi32(iota, _mm512_set1_epi32(8)), acc[c][0]);
+#pragma GCC unroll 7
+      for (int kx = 1; kx < K; ++kx) {
+        const __mmask16 m = static_cast<__mmask16>((0xFFu << kx) & 0xFFFFu);
+        lo = _mm512_add_ps(lo, _mm512_maskz_permutexvar_ps(m, _mm512_sub_epi32(iota, _mm512_set1_epi32(kx)), acc[c][kx]));
+        hi = _mm512_add_ps(hi, _mm512_maskz_permutexvar_ps(m, _mm512_add_epi32(iota, _mm512_set1_epi32(8 - kx)), acc[c][kx]));
+      }
+      float* out = b.dx + c * b.dxs_channel + Y * W;
+      _mm512_mask_storeu_ps(out, row_mask, lo);
+      if (two) _mm512_mask_storeu_ps(out + W, row_mask, hi);
+    }
+  }
+}
+
+// The same sums with AVX2, each 16-float pair as two 8-float halves (the out-of-gy half zero and
+// still multiplied, as above): bitwise the results of input_grad_pairs512.
+template <int K>
+HYPERREP_AVX2_FMA void input_grad_pairs256(const InGradBlock& b) {
+  constexpr int64_t W = 8 + K - 1;
+  for (int64_t Y = 0; Y < b.H; Y += 2) {
+    const bool two = Y + 1 < b.H;
+    const int64_t ky_lo = std::max<int64_t>(0, Y - (b.Ho - 1)), ky_hi = std::min<int64_t>(K - 1, two ? Y + 1 : Y);
+    __m256 acc[2][K];
+#pragma GCC unroll 7
+    for (int kx = 0; kx < K; ++kx) acc[0][kx] = acc[1][kx] = _mm256_setzero_ps();
+    for (int64_t o = 0; o < b.O; ++o) {
+      const float* go = b.g + o * b.gs_channel;
+      const float* wr0 = b.w + o * b.ws_out;
+      for (int64_t ky = ky_lo; ky <= ky_hi; ++ky) {
+        const unsigned lanes = pair_lanes(Y - ky, b.Ho, two);
+        const float* row = go + (Y - ky) * 8;
+        const __m256 v0 = (lanes & 0x00FFu) ? _mm256_loadu_ps(row) : _mm256_setzero_ps();
+        const __m256 v1 = (lanes & 0xFF00u) ? _mm256_loadu_ps(row + 8) : _mm256_setzero_ps();
+        const float* wr = wr0 + ky * K;
+#pragma GCC unroll 7
+        for (int kx = 0; kx < K; ++kx) {
+          const __m256 wv = _mm256_broadcast_ss(wr + kx);
+          acc[0][kx] = _mm256_fmadd_ps(wv, v0, acc[0][kx]);
+          acc[1][kx] = _mm256_fmadd_ps(wv, v1, acc[1][kx]);
+        }
+      }
+    }
+    // Column X of an output row takes lane X - kx of accumulator kx: a rotation by kx, whose lanes
+    // i >= kx land in columns [0, 8) and lanes i < kx in columns [8, 16).
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int half = 0; half < (two ? 2 : 1); ++half) {
+      __m256 lo = acc[half][0], hi = _mm256_setzero_ps();
+#pragma GCC unroll 7
+      for (int kx = 1; kx < K; ++kx) {
+        const __m256 r = _mm256_permutevar8x32_ps(
+            acc[half][kx], _mm256_and_si256(_mm256_sub_epi32(iota, _mm256_set1_epi32(kx)), _mm256_set1_epi32(7)));
+        const __m256 upper = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(kx), iota));  // lanes i < kx
+        lo = _mm256_add_ps(lo, _mm256_andnot_ps(upper, r));
+        hi = _mm256_add_ps(hi, _mm256_and_ps(upper, r));
+      }
+      float* out = b.dx + (Y + half) * W;
+      _mm256_storeu_ps(out, lo);
+      _mm256_maskstore_ps(out + 8, lane_mask(static_cast<int>(W - 8)), hi);
+    }
+  }
+}
+
+using InGradFn = void (*)(const InGradBlock&);
+constexpr int kInGradChannels512 = 4;  // CB x K accumulators + the gy vector: at most 29 registers
+
+template <int K>
+constexpr std::array<InGradFn, kInGradChannels512> input_grad512_channels() {
+  return {&input_grad_pairs512<K, 1>, &input_grad_pairs512<K, 2>, &input_grad_pairs512<K, 3>, &input_grad_pairs512<K, 4>};
+}
+// kInGrad512[K - 2][CB - 1], kInGrad256[K - 2]
+constexpr std::array<std::array<InGradFn, kInGradChannels512>, 6> kInGrad512 = {
+    input_grad512_channels<2>(), input_grad512_channels<3>(), input_grad512_channels<4>(),
+    input_grad512_channels<5>(), input_grad512_channels<6>(), input_grad512_channels<7>()};
+constexpr std::array<InGradFn, 6> kInGrad256 = {&input_grad_pairs256<2>, &input_grad_pairs256<3>, &input_grad_pairs256<4>,
+                                                &input_grad_pairs256<5>, &input_grad_pairs256<6>, &input_grad_pairs256<7>};
+
 }  // namespace
+
+bool input_grad_suits(int64_t k, int64_t Wo) { return direct_conv_suits(k, Wo) && Wo == 8; }
+
+void conv_input_grad(const float* gy, const float* w, float* dx, const ConvShape& s, bool allow_avx512) {
+  HYPERREP_CHECK(input_grad_suits(s.k, s.Wo()), InternalError, "conv_input_grad: no kernel for kernel ", s.k,
+                 " and output width ", s.Wo());
+  const int64_t Ho = s.Ho(), Wo = s.Wo(), ckk = s.in * s.k * s.k;
+  const bool avx512 = allow_avx512 && cpu_has_avx512();
+  const int64_t cb_max = avx512 ? kInGradChannels512 : 1;
+  at::parallel_for(0, s.members * s.images, 1, [&](int64_t first, int64_t last) {
+    for (int64_t pn = first; pn < last; ++pn) {
+      const int64_t p = pn / s.images, n = pn % s.images;
+      for (int64_t c0 = 0; c0 < s.in; c0 += cb_max) {
+        const int64_t cb = std::min(cb_max, s.in - c0);
+        InGradBlock blk{};
+        blk.g = gy + (p * s.out * s.images + n) * Ho * Wo;
+        blk.gs_channel = s.images * Ho * Wo, blk.Ho = Ho, blk.O = s.out;
+        blk.w = w + p * s.out * ckk + c0 * s.k * s.k;
+        blk.ws_out = ckk;
+        blk.dx = dx + ((p * s.in + c0) * s.images + n) * s.H * s.W;
+        blk.dxs_channel = s.images * s.H * s.W, blk.H = s.H;
+        if (avx512) {
+          kInGrad512[s.k - 2][cb - 1](blk);
+        } else {
+          kInGrad256[s.k - 2](blk);
+        }
+      }
+    }
+  });
+}
 
 bool direct_conv_suits(int64_t k, int64_t Wo) { return avx2_fma_available() && k >= 2 && k <= 7 && Wo >= 8; }
 
@@ -576,6 +738,10 @@ void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShap
 #else  // no x86-64 vector kernels: callers take the im2col + GEMM path
 
 bool direct_conv_suits(int64_t, int64_t) { return false; }
+bool input_grad_suits(int64_t, int64_t) { return false; }
+void conv_input_grad(const float*, const float*, float*, const ConvShape&, bool) {
+  HYPERREP_CHECK(false, InternalError, "conv_input_grad: direct convolution kernels need x86-64");
+}
 void conv_forward(const float*, const float*, const float*, float*, const ConvShape&, bool) {
   HYPERREP_CHECK(false, InternalError, "conv_forward: direct convolution kernels need x86-64");
 }

@@ -41,4 +41,14 @@ void conv_forward(const float* x, const float* w, const float* bias, float* y, c
 // registers where the CPU has them and allow_avx512 holds; bitwise the same either way.
 void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShape& s, bool allow_avx512 = true);
 
+// True when conv_input_grad serves the shape: direct_conv_suits and output rows exactly 8 wide.
+bool input_grad_suits(int64_t k, int64_t Wo);
+
+// dx[p, c, n, Y, X] = sum over o, ky, kx of w[p, o, c, ky, kx] * gy[p, o, n, Y - ky, X - kx], terms
+// outside gy left out (overwrites dx, contiguous [P, in, b, H, W] like gy [P, out, b, Ho, Wo]; the
+// x strides of s are not read). Two 8-wide gy rows to a 16-float vector with AVX-512, otherwise two
+// 8-float halves: the same sums in the same order, so bitwise the same either way. Each output sums,
+// per kernel column kx, the products over o and then ky, and then the k column sums in kx order.
+void conv_input_grad(const float* gy, const float* w, float* dx, const ConvShape& s, bool allow_avx512 = true);
+
 }  // namespace hyperrep::kernels

@@ -273,7 +273,9 @@ void conv_backward_into(const torch::Tensor& x, const torch::Tensor& w, const to
   if (geo.plain() && kernels::direct_conv_suits(k, W - k + 1)) {
     if (need_dw)
       kernels::conv_weight_grad(x.data_ptr<float>(), g.data_ptr<float>(), dw.data_ptr<float>(), member_major_shape(x, out, k));
-    if (need_dx) {
+    if (need_dx && kernels::input_grad_suits(k, W - k + 1)) {
+      kernels::conv_input_grad(g.data_ptr<float>(), w.data_ptr<float>(), dx.data_ptr<float>(), member_major_shape(x, out, k));
+    } else if (need_dx) {
       // The input gradient is the full correlation of the output gradient with the flipped
       // kernels: a valid convolution of gy zero-padded by k - 1, channels in and out swapped.
       // A caller's workspace keeps its zero border from step to step: only the interior is written.

@@ -182,6 +182,35 @@ TEST(PopulationOps, Avx512WeightGradEqualsAvx2WeightGradBitwise) {
   }
 }
 
+TEST(PopulationOps, InputGradOfEightWideRowsIsTheGradientBitwiseOnBothWidths) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "needs AVX2 + FMA";
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  // Output rows 8 wide (the kernel's only width), kernels 2-7; even and odd input heights, fewer
+  // output rows than k - 1 and one output row; input channels past one register block (4).
+  for (auto [H, k, C, O] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>>{
+           {12, 5, 8, 6}, {11, 5, 3, 2}, {9, 2, 5, 7}, {10, 3, 9, 1}, {5, 4, 4, 3}, {7, 7, 2, 5}, {6, 6, 6, 2}, {3, 3, 1, 4}}) {
+    torch::manual_seed(H * 100 + k * 10 + C);
+    const int64_t P = 2, b = 3, W = 8 + k - 1;
+    ASSERT_TRUE(kernels::input_grad_suits(k, W - k + 1));
+    auto x = torch::randn({P, C, b, H, W});
+    auto w = torch::randn({P, O, C * k * k});
+    auto gy = torch::randn({P, O, b, H - k + 1, 8});
+    gy.select(3, 0).select(2, 1).zero_();  // a zero row: the sign of zero sums is compared too
+    kernels::ConvShape s;
+    s.members = P, s.images = b, s.in = C, s.out = O, s.k = k, s.H = H, s.W = W;
+    auto dx256 = torch::full({P, C, b, H, W}, NAN), dx512 = torch::full({P, C, b, H, W}, NAN);
+    kernels::conv_input_grad(gy.data_ptr<float>(), w.data_ptr<float>(), dx256.data_ptr<float>(), s, false);
+    auto xr = x.clone().requires_grad_(true);
+    (reference(xr, w, torch::Tensor(), k) * gy).sum().backward();
+    EXPECT_TRUE(torch::allclose(dx256, xr.grad(), 1e-4, 1e-4))
+        << H << "x" << W << " k " << k << " max diff " << (dx256 - xr.grad()).abs().max().item<double>();
+    if (avx512) {
+      kernels::conv_input_grad(gy.data_ptr<float>(), w.data_ptr<float>(), dx512.data_ptr<float>(), s, true);
+      EXPECT_TRUE(torch::equal(dx512.view(torch::kInt32), dx256.view(torch::kInt32))) << H << "x" << W << " k " << k;
+    }
+  }
+}
+
 TEST(PopulationOps, SkippingKnownZeroRowsIsExact) {
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "needs AVX2 + FMA";
   // The input gradient's padded rows: the kernel rows that read only them are skipped, and the
