@@ -51,4 +51,16 @@ bool input_grad_suits(int64_t k, int64_t Wo);
 // per kernel column kx, the products over o and then ky, and then the k column sums in kx order.
 void conv_input_grad(const float* gy, const float* w, float* dx, const ConvShape& s, bool allow_avx512 = true);
 
+// True when the tiny-convolution kernels serve a valid stride-1 convolution: AVX2 + FMA, k <= 7
+// and output rows narrower than 8 (where direct_conv_suits does not hold).
+bool tiny_conv_suits(int64_t k, int64_t H, int64_t W);
+
+// The same convolution as conv_forward (bias may be null) for tiny shapes, as a 1-D correlation of
+// each (member, channel)'s contiguous stack of b images (see conv_kernels.cpp). One task per member.
+void tiny_conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s);
+
+// Its gradients: dx (the layout of x, which must be contiguous per member) and dw [P, out, C k k],
+// either may be null; gy [P, out, b, Ho, Wo] contiguous. Overwritten.
+void tiny_conv_backward(const float* x, const float* w, const float* gy, float* dx, float* dw, const ConvShape& s);
+
 }  // namespace hyperrep::kernels

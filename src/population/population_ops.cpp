@@ -247,6 +247,11 @@ void conv_forward_into(const torch::Tensor& x, const torch::Tensor& w, const tor
                           y.data_ptr<float>(), member_major_shape(x, out, k));
     return;
   }
+  if (geo.plain() && kernels::tiny_conv_suits(k, H, W)) {
+    kernels::tiny_conv_forward(x.data_ptr<float>(), w.data_ptr<float>(), has_bias ? bias.data_ptr<float>() : nullptr,
+                               y.data_ptr<float>(), member_major_shape(x, out, k));
+    return;
+  }
   auto y3 = y.view({P, out, L});
   const int64_t chunk = members_per_chunk(P, ckk * L);
   auto cols = torch::empty({chunk, ckk, L}, x.options());
@@ -292,6 +297,12 @@ void conv_backward_into(const torch::Tensor& x, const torch::Tensor& w, const to
       shape.row_lo = k - 1, shape.row_hi = H;  // the padded rows: 2 (k - 1) of H + k - 1 read only zeros
       kernels::conv_forward(gp.data_ptr<float>(), wf.data_ptr<float>(), nullptr, dx.data_ptr<float>(), shape);
     }
+    return;
+  }
+  if (geo.plain() && kernels::tiny_conv_suits(k, H, W)) {
+    kernels::tiny_conv_backward(x.data_ptr<float>(), w.data_ptr<float>(), g.data_ptr<float>(),
+                                need_dx ? dx.data_ptr<float>() : nullptr, need_dw ? dw.data_ptr<float>() : nullptr,
+                                member_major_shape(x, out, k));
     return;
   }
   if (need_dx) dx.zero_();

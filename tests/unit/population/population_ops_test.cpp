@@ -109,6 +109,22 @@ TEST(PopulationOps, DirectConvEdgesMatchTorchConv2d) {
   expect_conv_matches(1, 3, 2, 2, 9, 14, 6, false);  // kernel 6
 }
 
+// Output rows narrower than 8 (the tiny-convolution kernels where AVX2 runs): 7 wide, one output
+// row and column, 1x1 and 7x7 kernels, several channels, with and without bias.
+TEST(PopulationOps, TinyConvMatchesTorchConv2d) {
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    for (auto [k, H, W] :
+         std::vector<std::tuple<int64_t, int64_t, int64_t>>{{3, 9, 9}, {7, 7, 7}, {1, 5, 6}, {3, 3, 8}, {2, 4, 4}}) {
+      EXPECT_TRUE(kernels::tiny_conv_suits(k, H, W)) << "k " << k << " " << H << "x" << W;
+    }
+  }
+  expect_conv_matches(2, 3, 5, 3, 9, 9, 3, true);   // 7 wide
+  expect_conv_matches(1, 2, 3, 2, 7, 7, 7, false);  // one output
+  expect_conv_matches(2, 4, 3, 3, 5, 6, 1, true);   // 1x1
+  expect_conv_matches(3, 5, 6, 1, 3, 8, 3, true);   // one output row, 6 wide
+  expect_conv_matches(2, 6, 4, 10, 4, 4, 2, true);  // CNN-s's third layer at batch 10
+}
+
 TEST(PopulationOps, Avx512ForwardEqualsAvx2ForwardBitwise) {
   if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
     GTEST_SKIP() << "needs AVX-512 and AVX2 + FMA";
