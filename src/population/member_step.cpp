@@ -29,6 +29,18 @@ torch::Tensor& sized(torch::Tensor& t, c10::IntArrayRef sizes, torch::ScalarType
 float* fp(const torch::Tensor& t) { return t.data_ptr<float>(); }
 const float* cfp(const torch::Tensor& t) { return t.data_ptr<float>(); }
 
+// Columns [offset, offset + n) of every member's row of m [np, total] (the chunk's weights or
+// gradient rows) into dst [np, n], and back: plain copies (a torch copy_ per layer and step cost
+// more than the small layers' arithmetic).
+void read_rows(const torch::Tensor& m, int64_t offset, int64_t n, float* dst) {
+  const float* src = cfp(m) + offset;
+  for (int64_t p = 0; p < m.size(0); ++p) std::copy(src + p * m.stride(0), src + p * m.stride(0) + n, dst + p * n);
+}
+void write_rows(const float* src, int64_t n, const torch::Tensor& m, int64_t offset) {
+  float* dst = fp(m) + offset;
+  for (int64_t p = 0; p < m.size(0); ++p) std::copy(src + p * n, src + (p + 1) * n, dst + p * m.stride(0));
+}
+
 }  // namespace
 
 MemberStep::MemberStep(const zoo::Architecture& arch, Activation activation)
@@ -47,18 +59,23 @@ void MemberStep::forward_layer(size_t i, const torch::Tensor& h, const torch::Te
   switch (l.kind) {
     case zoo::LayerKind::kConv: {
       const int64_t r = h.size(2), fan = l.fan_in();
-      sized(st.w, {np, l.out, fan}).copy_(weights.narrow(1, l.weight_offset, l.weight_numel()).view({np, l.out, fan}));
-      if (l.bias) sized(st.b, {np, l.out}).copy_(weights.narrow(1, l.bias_offset, l.out));
+      read_rows(weights, l.weight_offset, l.weight_numel(), fp(sized(st.w, {np, l.out, fan})));
+      if (l.bias) read_rows(weights, l.bias_offset, l.out, fp(sized(st.b, {np, l.out})));
       auto& y = sized(st.out, {np, l.out, r, l.out_shape[1], l.out_shape[2]});
       conv_forward_into(h, st.w, l.bias ? st.b : torch::Tensor(), y, l.kernel, l.stride, l.padding);
       break;
     }
     case zoo::LayerKind::kLinear: {
       const int64_t r = h.size(1), in = l.in, out = l.out;
-      auto rows = weights.narrow(1, l.weight_offset, l.weight_numel()).view({np, out, in});
-      sized(st.w_rows, {np, out, in}).copy_(rows);
-      sized(st.w, {np, in, out}).copy_(rows.transpose(1, 2));
-      if (l.bias) sized(st.b, {np, out}).copy_(weights.narrow(1, l.bias_offset, out));
+      float* rows = fp(sized(st.w_rows, {np, out, in}));
+      read_rows(weights, l.weight_offset, l.weight_numel(), rows);
+      float* cols = fp(sized(st.w, {np, in, out}));  // the transpose, for the forward's loops
+      for (int64_t p = 0; p < np; ++p) {
+        for (int64_t o = 0; o < out; ++o) {
+          for (int64_t j = 0; j < in; ++j) cols[(p * in + j) * out + o] = rows[(p * out + o) * in + j];
+        }
+      }
+      if (l.bias) read_rows(weights, l.bias_offset, out, fp(sized(st.b, {np, out})));
       auto& y = sized(st.out, {np, r, out});
       if (in * out > kLoopLinear) {
         if (l.bias) {
@@ -150,10 +167,10 @@ torch::Tensor MemberStep::backward_layer(size_t i, const torch::Tensor& h, const
       auto& dw = sized(st.dw, {np, l.out, fan});
       torch::Tensor dx = need_input ? sized(st.gin, h.sizes()) : torch::Tensor();
       conv_backward_into(h, st.w, g, dx, dw, l.kernel, l.stride, l.padding, &st.padded);
-      grad.narrow(1, l.weight_offset, l.weight_numel()).copy_(dw.view({np, -1}));
+      write_rows(cfp(dw), l.weight_numel(), grad, l.weight_offset);
       if (l.bias) {
         torch::sum_out(sized(st.db, {np, l.out}), g.view({np, l.out, -1}), {2});
-        grad.narrow(1, l.bias_offset, l.out).copy_(st.db);
+        write_rows(cfp(st.db), l.out, grad, l.bias_offset);
       }
       return dx;
     }
@@ -200,8 +217,16 @@ torch::Tensor MemberStep::backward_layer(size_t i, const torch::Tensor& h, const
           }
         }
       }
-      grad.narrow(1, l.weight_offset, l.weight_numel()).view({np, out, in}).copy_(dwt.transpose(1, 2));
-      if (l.bias) grad.narrow(1, l.bias_offset, out).copy_(st.db);
+      // The gradient rows hold [out, in]; dwt is [in, out].
+      const float* dws = cfp(dwt);
+      float* g0 = fp(grad) + l.weight_offset;
+      for (int64_t p = 0; p < np; ++p) {
+        float* gp = g0 + p * grad.stride(0);
+        for (int64_t o = 0; o < out; ++o) {
+          for (int64_t j = 0; j < in; ++j) gp[o * in + j] = dws[(p * in + j) * out + o];
+        }
+      }
+      if (l.bias) write_rows(cfp(st.db), out, grad, l.bias_offset);
       return dx;
     }
     case zoo::LayerKind::kMaxPool: {
@@ -255,6 +280,9 @@ void MemberStep::gradients(const torch::Tensor& x, const torch::Tensor& labels, 
   HYPERREP_CHECK(x.scalar_type() == torch::kFloat32 && x.device().is_cpu() && x.is_contiguous(), InternalError,
                  "member step: the batch must be contiguous float32 on the CPU");
   const auto weights = weights_in.detach();
+  HYPERREP_CHECK(weights.dim() == 2 && weights.stride(1) == 1 && grad.dim() == 2 && grad.stride(1) == 1 &&
+                     weights.scalar_type() == torch::kFloat32 && grad.scalar_type() == torch::kFloat32,
+                 InternalError, "member step: weights and gradients must be float32 rows with unit column stride");
   const size_t n = arch_.layers().size();
   // acts[i] is layer i's input; acts[n] the logits [np, r, K].
   std::vector<torch::Tensor> acts(n + 1);
