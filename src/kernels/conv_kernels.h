@@ -2,7 +2,10 @@
 // valid, stride-1 correlations of float32 planes, vectorised along output rows with AVX2 + FMA
 // and register-blocked over output channels. Members have 1-8 channels and 5x5 kernels, so an
 // im2col matrix is 25x larger than the input and the GEMMs behind it have 6-8 columns; computing
-// straight from the input keeps everything in L1 and the FMA units busy.
+// straight from the input keeps everything in L1 and the FMA units busy. The input gradient of
+// layers with 8-wide output rows has its own kernel (conv_input_grad; other widths take conv_forward
+// on the zero-padded output gradient), and layers with output rows narrower than 8 the tiny-
+// convolution kernels (a 1-D correlation of each member-channel's image stack).
 //
 // Layouts: input plane (member p, channel c, image n) of H x W floats starts at
 // x + p * xs_member + c * xs_channel + n * xs_image (xs_member = 0: one input shared by every

@@ -45,7 +45,8 @@ void conv_forward_into(const torch::Tensor& x, const torch::Tensor& w, const tor
                        int64_t k, int64_t stride = 1, int64_t padding = 0);
 // dx (the shape of x) and dw (the shape of w) are overwritten; either may be undefined (not
 // needed). gy [P, out, b, Ho, Wo]. padded: a workspace the direct kernels' input gradient keeps
-// from call to call (resized and zeroed when its shape changes; only its interior is written).
+// from call to call where conv_input_grad does not serve the shape (resized and zeroed when its
+// shape changes; only its interior is written).
 void conv_backward_into(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& gy, const torch::Tensor& dx,
                         const torch::Tensor& dw, int64_t k, int64_t stride = 1, int64_t padding = 0,
                         torch::Tensor* padded = nullptr);
