@@ -659,11 +659,6 @@ bool tiny_conv_suits(int64_t k, int64_t H, int64_t W) {
 
 namespace {
 
-void check_tiny(const ConvShape& s, const char* what) {
-  HYPERREP_CHECK(tiny_conv_suits(s.k, s.H, s.W), InternalError, what, ": no tiny-convolution kernel for kernel ", s.k, " on ",
-                 s.H, "x", s.W);
-}
-
 TinyShape tiny_shape(const ConvShape& s) {
   return TinyShape{s.images * s.H * s.W, s.H, s.W, s.Ho(), s.Wo(), s.k, (s.k - 1) * (s.W + 1)};
 }
@@ -870,31 +865,36 @@ void conv_weight_grad(const float* x, const float* gy, float* dw, const ConvShap
   });
 }
 
-void tiny_conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s) {
-  check_tiny(s, "tiny_conv_forward");
-  HYPERREP_CHECK(s.xs_image == s.H * s.W && s.xs_channel == s.images * s.xs_image, InternalError,
-                 "tiny_conv_forward: the input stacks must be contiguous");
-  const int64_t ckk = s.in * s.k * s.k, plane = s.images * s.Ho() * s.Wo();
+namespace {
+
+// fn(p, buffer) for every member p, one task per member, each task with its own scratch buffer.
+template <class Fn>
+void for_each_tiny_member(const ConvShape& s, const char* what, Fn fn) {
+  HYPERREP_CHECK(tiny_conv_suits(s.k, s.H, s.W), InternalError, what, ": no tiny-convolution kernel for kernel ", s.k, " on ",
+                 s.H, "x", s.W);
+  HYPERREP_CHECK(s.xs_image == s.H * s.W && s.xs_channel == s.images * s.xs_image, InternalError, what,
+                 ": the input stacks must be contiguous");
   at::parallel_for(0, s.members, 1, [&](int64_t first, int64_t last) {
     std::vector<float> buf;
-    for (int64_t p = first; p < last; ++p) {
-      tiny_forward_member(x + p * s.xs_member, w + p * s.out * ckk, bias ? bias + p * s.out : nullptr, y + p * s.out * plane, s,
-                          buf);
-    }
+    for (int64_t p = first; p < last; ++p) fn(p, buf);
+  });
+}
+
+}  // namespace
+
+void tiny_conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s) {
+  const int64_t ckk = s.in * s.k * s.k, plane = s.images * s.Ho() * s.Wo();
+  for_each_tiny_member(s, "tiny_conv_forward", [&](int64_t p, std::vector<float>& buf) {
+    tiny_forward_member(x + p * s.xs_member, w + p * s.out * ckk, bias ? bias + p * s.out : nullptr, y + p * s.out * plane, s,
+                        buf);
   });
 }
 
 void tiny_conv_backward(const float* x, const float* w, const float* gy, float* dx, float* dw, const ConvShape& s) {
-  check_tiny(s, "tiny_conv_backward");
-  HYPERREP_CHECK(s.xs_image == s.H * s.W && s.xs_channel == s.images * s.xs_image, InternalError,
-                 "tiny_conv_backward: the input stacks must be contiguous");
   const int64_t ckk = s.in * s.k * s.k, plane = s.images * s.Ho() * s.Wo();
-  at::parallel_for(0, s.members, 1, [&](int64_t first, int64_t last) {
-    std::vector<float> buf;
-    for (int64_t p = first; p < last; ++p) {
-      tiny_backward_member(x + p * s.xs_member, w + p * s.out * ckk, gy + p * s.out * plane, dx ? dx + p * s.xs_member : nullptr,
-                           dw ? dw + p * s.out * ckk : nullptr, s, buf);
-    }
+  for_each_tiny_member(s, "tiny_conv_backward", [&](int64_t p, std::vector<float>& buf) {
+    tiny_backward_member(x + p * s.xs_member, w + p * s.out * ckk, gy + p * s.out * plane, dx ? dx + p * s.xs_member : nullptr,
+                         dw ? dw + p * s.out * ckk : nullptr, s, buf);
   });
 }
 
