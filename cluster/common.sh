@@ -40,14 +40,13 @@ trap forward_signal USR1
 run_step() {
   "$@" &
   child=$!
+  # Polled, not waited for: a trapped signal interrupts `wait`, and when the step ends in that
+  # moment bash can lose its exit status (a step that saved and exited 0 read as 138 or -1,
+  # and was never requeued). The trap runs between polls, at most half a second late.
+  while kill -0 "$child" 2>/dev/null; do sleep 0.5; done
   local rc
-  while :; do
-    wait "$child"
-    rc=$?
-    # wait returns early (status > 128) when the trap runs; the step goes on saving.
-    if [ "$rc" -gt 128 ] && kill -0 "$child" 2>/dev/null; then continue; fi
-    break
-  done
+  wait "$child"
+  rc=$?
   child=0
   return "$rc"
 }
