@@ -8,20 +8,12 @@
 
 #include "common/error.h"
 #include "kernels/vector_math.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HYPERREP_SMALL_ATTENTION 1
-#else
-#define HYPERREP_SMALL_ATTENTION 0
-#endif
+#include "kernels/x86_simd.h"
 
 namespace hyperrep::kernels {
 
-#if HYPERREP_SMALL_ATTENTION
+#if HYPERREP_X86_KERNELS
 namespace {
-
-#define HYPERREP_AVX2_FMA __attribute__((target("avx2,fma")))
 
 // y = scale * sum over j < m of coef[j * cstride] * rows[j * rstride] (rows of n floats), written
 // (not added) to y; j ascending in every lane.

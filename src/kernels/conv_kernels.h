@@ -59,7 +59,7 @@ void conv_input_grad(const float* gy, const float* w, float* dx, const ConvShape
 bool tiny_conv_suits(int64_t k, int64_t H, int64_t W);
 
 // The same convolution as conv_forward (bias may be null) for tiny shapes, as a 1-D correlation of
-// each (member, channel)'s contiguous stack of b images (see conv_kernels.cpp). One task per member.
+// each (member, channel)'s contiguous stack of b images (see tiny_conv_kernels.cpp). One task per member.
 void tiny_conv_forward(const float* x, const float* w, const float* bias, float* y, const ConvShape& s);
 
 // Its gradients: dx (the layout of x, which must be contiguous per member) and dw [P, out, C k k],

@@ -3,17 +3,11 @@
 #include <cstring>
 
 #include "common/error.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HYPERREP_VECTOR_MATH 1
-#else
-#define HYPERREP_VECTOR_MATH 0
-#endif
+#include "kernels/x86_simd.h"
 
 namespace hyperrep::kernels {
 
-#if HYPERREP_VECTOR_MATH
+#if HYPERREP_X86_KERNELS
 namespace {
 
 // tanh of eight floats, computed on |x| with the sign of x put back last. |x| < 0.4: the odd
@@ -21,7 +15,7 @@ namespace {
 // Otherwise 1 - 2 / (exp(2|x|) + 1): exp by n = round(t / ln 2),
 // r = t - n ln 2 (two-part ln 2), a degree-7 Taylor polynomial of e^r (|r| <= 0.35, error < 6e-9)
 // and 2^n through the exponent bits; t is capped at 20 (where tanh is 1 in float).
-__attribute__((target("avx2,fma"))) inline __m256 tanh8(__m256 x) {
+HYPERREP_AVX2_FMA inline __m256 tanh8(__m256 x) {
   const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
   const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
   // Small |x|.
@@ -101,13 +95,8 @@ __attribute__((target("avx512f"))) int64_t tanh_avx512_body(const float* x, floa
 
 #pragma GCC diagnostic pop
 
-bool avx512_available() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
-
-__attribute__((target("avx2,fma"))) void tanh_avx2_impl(const float* x, float* y, int64_t n, bool allow_avx512) {
-  int64_t i = allow_avx512 && avx512_available() ? tanh_avx512_body(x, y, n) : 0;
+HYPERREP_AVX2_FMA void tanh_avx2_impl(const float* x, float* y, int64_t n, bool allow_avx512) {
+  int64_t i = allow_avx512 && avx512f_available() ? tanh_avx512_body(x, y, n) : 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, tanh8(_mm256_loadu_ps(x + i)));
   if (i < n) {
     float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -124,6 +113,11 @@ bool avx2_fma_available() {
   return yes;
 }
 
+bool avx512f_available() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
 void tanh_avx2(const float* x, float* y, int64_t n, bool allow_avx512) {
   HYPERREP_CHECK(avx2_fma_available(), InternalError, "tanh_avx2: this CPU has no AVX2 + FMA");
   tanh_avx2_impl(x, y, n, allow_avx512);
@@ -132,6 +126,7 @@ void tanh_avx2(const float* x, float* y, int64_t n, bool allow_avx512) {
 #else
 
 bool avx2_fma_available() { return false; }
+bool avx512f_available() { return false; }
 void tanh_avx2(const float*, float*, int64_t, bool) { HYPERREP_CHECK(false, InternalError, "tanh_avx2: needs x86-64"); }
 
 #endif

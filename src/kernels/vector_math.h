@@ -7,6 +7,8 @@ namespace hyperrep::kernels {
 
 // True when this CPU runs AVX2 + FMA code (the direct conv kernels, the tanh below, the max-pool).
 bool avx2_fma_available();
+// True when this CPU runs AVX-512F code (the 16-lane forms of the kernels, taken where allowed).
+bool avx512f_available();
 
 // y[i] = tanh(x[i]) for i < n (x and y may alias), within 2.5e-7 relative of the exact value
 // (1.6e-7 measured over a dense grid, tests/unit/population/population_ops_test.cpp);
