@@ -1,7 +1,8 @@
 // Batched convolution kernels for population training on the CPU: activations are laid out
 // member-major and channel-before-batch, [P, C, b, H, W]. Rows at least 8 wide run on the direct
 // kernels of conv_kernels.h; narrower ones make each member's convolution one GEMM (im2col over
-// the whole mini-batch) and run all members as one bmm.
+// the whole mini-batch) and run all members as one bmm. The max-pool and tanh declared here are
+// in pool_tanh_ops.cpp.
 #pragma once
 
 #include <torch/torch.h>
