@@ -41,6 +41,19 @@ void write_rows(const float* src, int64_t n, const torch::Tensor& m, int64_t off
   for (int64_t p = 0; p < m.size(0); ++p) std::copy(src + p * n, src + (p + 1) * n, dst + p * m.stride(0));
 }
 
+// dst[p][c][r] = src[p][r][c] for np matrices of rows x cols; the members' matrices lie
+// src_stride and dst_stride floats apart.
+void transpose_members(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t np, int64_t rows,
+                       int64_t cols) {
+  for (int64_t p = 0; p < np; ++p) {
+    const float* sp = src + p * src_stride;
+    float* dp = dst + p * dst_stride;
+    for (int64_t c = 0; c < cols; ++c) {
+      for (int64_t r = 0; r < rows; ++r) dp[c * rows + r] = sp[r * cols + c];
+    }
+  }
+}
+
 }  // namespace
 
 MemberStep::MemberStep(const zoo::Architecture& arch, Activation activation)
@@ -69,12 +82,8 @@ void MemberStep::forward_layer(size_t i, const torch::Tensor& h, const torch::Te
       const int64_t r = h.size(1), in = l.in, out = l.out;
       float* rows = fp(sized(st.w_rows, {np, out, in}));
       read_rows(weights, l.weight_offset, l.weight_numel(), rows);
-      float* cols = fp(sized(st.w, {np, in, out}));  // the transpose, for the forward's loops
-      for (int64_t p = 0; p < np; ++p) {
-        for (int64_t o = 0; o < out; ++o) {
-          for (int64_t j = 0; j < in; ++j) cols[(p * in + j) * out + o] = rows[(p * out + o) * in + j];
-        }
-      }
+      // The transpose [in, out], for the forward's loops.
+      transpose_members(rows, out * in, fp(sized(st.w, {np, in, out})), in * out, np, out, in);
       if (l.bias) read_rows(weights, l.bias_offset, out, fp(sized(st.b, {np, out})));
       auto& y = sized(st.out, {np, r, out});
       if (in * out > kLoopLinear) {
@@ -218,14 +227,7 @@ torch::Tensor MemberStep::backward_layer(size_t i, const torch::Tensor& h, const
         }
       }
       // The gradient rows hold [out, in]; dwt is [in, out].
-      const float* dws = cfp(dwt);
-      float* g0 = fp(grad) + l.weight_offset;
-      for (int64_t p = 0; p < np; ++p) {
-        float* gp = g0 + p * grad.stride(0);
-        for (int64_t o = 0; o < out; ++o) {
-          for (int64_t j = 0; j < in; ++j) gp[o * in + j] = dws[(p * in + j) * out + o];
-        }
-      }
+      transpose_members(cfp(dwt), in * out, fp(grad) + l.weight_offset, grad.stride(0), np, in, out);
       if (l.bias) write_rows(cfp(st.db), out, grad, l.bias_offset);
       return dx;
     }
