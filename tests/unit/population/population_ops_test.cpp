@@ -286,7 +286,8 @@ TEST(PopulationOps, ConvRejectsABiasThatDoesNotMatchTheWeights) {
 
 TEST(PopulationOps, DirectKernelsServeCnnSShapesWhereAvx2Runs) {
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "no AVX2 + FMA on this CPU";
-  // CNN-s's first two layers (24 and 8 wide) run direct; the third (3 wide) stays on im2col.
+  // CNN-s's first two layers (24 and 8 wide) run direct; the third (3 wide) is not theirs (it takes
+  // the tiny convolutions).
   EXPECT_TRUE(kernels::direct_conv_suits(5, 24));
   EXPECT_TRUE(kernels::direct_conv_suits(5, 8));
   EXPECT_FALSE(kernels::direct_conv_suits(2, 3));

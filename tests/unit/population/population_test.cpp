@@ -2,9 +2,13 @@
 // an independent torch::nn + torch::optim reference with the same init and data order.
 #include <gtest/gtest.h>
 
+#include <string>
+
+#include "common/config.h"
 #include "population/population.h"
 #include "population/population_rng.h"
 #include "tasks/image_data.h"
+#include "zoo/zoo_spec.h"
 
 namespace hyperrep::population {
 namespace {
@@ -93,21 +97,22 @@ TEST(Population, ChunksOfMembersDoNotChangeResults) {
   }
 }
 
-// 20x20 images whose class is the brightest quadrant: wide enough that both convolutions of the
-// architecture below run on the direct kernels (16 and 12 wide), the second with an input gradient.
-tasks::TaskData quadrant_task(int64_t n_train, int64_t n_eval) {
+// side x side images (side even) whose class is the brightest quadrant. At 20 both convolutions
+// of the architecture below run on the direct kernels (16 and 12 wide), the second with an input
+// gradient.
+tasks::TaskData quadrant_task(int64_t n_train, int64_t n_eval, int64_t side = 20) {
   torch::manual_seed(3);
-  auto split = [](int64_t n) {
+  auto split = [side](int64_t n) {
     tasks::ImageSplit s;
-    s.x = torch::rand({n, 1, 20, 20});
-    auto q = s.x.view({n, 2, 10, 2, 10}).sum({2, 4}).view({n, 4});
+    s.x = torch::rand({n, 1, side, side});
+    auto q = s.x.view({n, 2, side / 2, 2, side / 2}).sum({2, 4}).view({n, 4});
     s.y = q.argmax(1);
     return s;
   };
   tasks::TaskData t;
   t.name = "quadrants";
   t.train = split(n_train), t.val = split(n_eval), t.test = split(n_eval);
-  t.input_shape = {1, 20, 20};
+  t.input_shape = {1, side, side};
   t.num_classes = 4;
   return t;
 }
@@ -137,6 +142,40 @@ TEST(Population, DirectKernelMembersAreBitwiseTheSameAloneAndAtAnyThreadCount) {
     // Trained networks are compared: the weights moved and the training loss fell.
     EXPECT_GT((together[i].weights[-1] - together[i].weights[0]).abs().max().item<double>(), 1e-2);
     EXPECT_LT(together[i].numeric.back().at("train_loss"), together[i].numeric.front().at("train_loss") - 0.01);
+  }
+  torch::set_num_threads(threads);
+}
+
+// The shipped CNN-s hyper-parameter zoo (configs/zoo/fmnist_hyp.toml) as users generate it: 28x28
+// images, its dropout layers (at 0 and 0.5), batch 10, its grid's members. Its 24-wide layer runs on the
+// direct kernels, the 8-wide one also on the direct input gradient, the 3-wide one on the tiny
+// convolutions. Members of one population trained together at two threads are bit for bit each
+// member alone at one and at two threads.
+TEST(Population, ShippedCnnSZooMembersAreBitwiseTheSameAloneAndAtAnyThreadCount) {
+  const auto cfg = load_config(std::string(HYPERREP_SOURCE_DIR) + "/configs/zoo/fmnist_hyp.toml", {"zoo.epochs=2"});
+  auto task = quadrant_task(47, 30, 28);
+  auto arch = zoo::Architecture::parse(cfg.zoo.architecture, task.input_shape);
+  // Tanh and Adam members (one population), two at each dropout rate of the grid.
+  std::vector<zoo::MemberSpec> m;
+  int at_rate[2] = {0, 0};
+  for (const auto& spec : zoo::expand_grid(cfg.zoo)) {
+    int& n = at_rate[spec.dropout > 0 ? 1 : 0];
+    if (spec.activation == "tanh" && spec.optimizer == "adam" && n < 2) m.push_back(spec), ++n;
+  }
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[3].dropout, 0.5);
+  const auto opt = population_options(cfg.zoo);
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(2);
+  auto together = train_population(arch, m, opt, task, torch::kCPU);
+  for (size_t i = 0; i < m.size(); ++i) {
+    for (int t : {1, 2}) {
+      torch::set_num_threads(t);
+      auto alone = train_population(arch, {m[i]}, opt, task, torch::kCPU);
+      EXPECT_TRUE(torch::equal(together[i].weights, alone[0].weights)) << "member " << i << ", alone at " << t << " thread(s)";
+      EXPECT_EQ(together[i].numeric.back().at("test_loss"), alone[0].numeric.back().at("test_loss"));
+    }
+    EXPECT_GT((together[i].weights[-1] - together[i].weights[0]).abs().max().item<double>(), 1e-3);  // it trained
   }
   torch::set_num_threads(threads);
 }
